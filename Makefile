@@ -1,0 +1,37 @@
+# A thin wrapper: the build lives in CMake presets, the installs in toolchains/.
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+export NODE_PATH := /usr/share/nodejs
+
+.PHONY: deps native wasm test test-native test-wasm bench demo clean
+
+deps:
+	@bash toolchains/install-deps.sh
+	@bash toolchains/libsodium-wasm.sh
+
+native: deps
+	@cmake --preset native >/dev/null
+	@cmake --build --preset native
+
+wasm: deps
+	@cmake --preset wasm >/dev/null
+	@cmake --build --preset wasm
+
+test-native: native
+	@ctest --preset native
+
+test-wasm: wasm
+	@node --test tests/wasm/
+
+test: test-native test-wasm
+
+bench: native wasm
+	@echo "no benchmarks yet: the tokenizer and the server bring them"
+
+demo:
+	@echo "make demo will build everything and start 'tokenmeter serve --demo' on http://127.0.0.1:8787;"
+	@echo "the server does not exist yet, so there is nothing to start."
+	@exit 1
+
+clean:
+	rm -rf build/native build/wasm

@@ -1,0 +1,49 @@
+// Every bound the core enforces, in one place (TigerBeetle "limit everything").
+//
+// Counts cross into JavaScript (the wasm SDK, JSON in the browser), where
+// integers are exact only up to 2^53 - 1; every token and avatar count is
+// therefore bounded by that, which also keeps every sum of two counts far from
+// int64 overflow.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace tokenmeter::limits {
+
+// The largest count of tokens or avatars anywhere in the ledger: the largest
+// integer JavaScript represents exactly (Number.MAX_SAFE_INTEGER).
+inline constexpr std::int64_t count_max = (std::int64_t{1} << 53) - 1;
+
+// A multiplier is numerator/denominator; both are bounded so that
+// raw * numerator never overflows int64 for raw <= count_max.
+// (2^53 * 2^10 = 2^63 would overflow, so the bound is 1000 < 2^10.)
+inline constexpr std::int64_t multiplier_term_max = 1000;
+static_assert(count_max <= INT64_MAX / multiplier_term_max);
+
+// A catalog is a small configuration document; anything larger is a mistake.
+inline constexpr std::size_t catalog_bytes_max = 1 << 20;
+inline constexpr std::size_t catalog_models_max = 256;
+inline constexpr std::size_t catalog_plans_max = 64;
+inline constexpr std::size_t catalog_operations_max = 16;
+// Ids of models, plans, operations: short identifiers, not free text.
+inline constexpr std::size_t id_bytes_max = 64;
+
+// Unix seconds the period arithmetic accepts: 1970-01-01T00:00:00Z up to the
+// last instant whose period still ends within year 9999 (RFC 3339 has four-digit
+// years): any instant before 9999-12-01T00:00:00Z.
+inline constexpr std::int64_t instant_min = 0;
+inline constexpr std::int64_t instant_end = 253399622400;  // 9999-12-01T00:00:00Z, exclusive
+
+// A receipt is a few hundred bytes; refuse to parse anything much larger, so a
+// hostile receipt cannot make a verifier allocate or hash megabytes.
+inline constexpr std::size_t receipt_bytes_max = 4096;
+// A JWKS of a few rotated keys; refuse huge sets.
+inline constexpr std::size_t jwks_bytes_max = 64 * 1024;
+inline constexpr std::size_t jwks_keys_max = 16;
+
+// Reservation time-to-live bounds, seconds.
+inline constexpr std::int64_t reservation_ttl_min = 1;
+inline constexpr std::int64_t reservation_ttl_max = 24 * 3600;
+
+}  // namespace tokenmeter::limits

@@ -1,0 +1,377 @@
+#include "tokenmeter/receipt.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include <sodium.h>
+
+#include "tokenmeter/assert.hpp"
+#include "tokenmeter/base64url.hpp"
+#include "tokenmeter/json_input.hpp"
+#include "tokenmeter/limits.hpp"
+#include "tokenmeter/period.hpp"
+
+namespace tokenmeter {
+
+namespace {
+
+using json_input::Json;
+
+// A SHA-256 in base64url is 43 characters.
+constexpr std::size_t digest_text_bytes = 43;
+
+Error receipt_error(std::string code, std::string message) { return make_error(std::move(code), std::move(message)); }
+
+struct Segments {
+    std::string_view header;
+    std::string_view payload;
+    std::string_view signature;
+};
+
+std::optional<Segments> split_compact(std::string_view jws) {
+    const std::size_t first = jws.find('.');
+    if (first == std::string_view::npos) return std::nullopt;
+    const std::size_t second = jws.find('.', first + 1);
+    if (second == std::string_view::npos) return std::nullopt;
+    if (jws.find('.', second + 1) != std::string_view::npos) return std::nullopt;
+    return Segments{jws.substr(0, first), jws.substr(first + 1, second - first - 1), jws.substr(second + 1)};
+}
+
+bool is_digest_text(std::string_view text) {
+    if (text.size() != digest_text_bytes) return false;
+    auto bytes = base64url_decode(text);
+    return bytes.has_value() && bytes->size() == crypto_hash_sha256_BYTES;
+}
+
+void assert_claims(const ReceiptClaims& claims) {
+    TM_ASSERT(is_valid_user_id(claims.sub));
+    TM_ASSERT(claims.seq >= 1);
+    TM_ASSERT(claims.iat >= 0);
+    TM_ASSERT(claims.period_start >= 0);
+    TM_ASSERT(claims.period_start < claims.period_end);
+    TM_ASSERT(claims.prev.empty() == (claims.seq == 1));
+    TM_ASSERT(claims.prev.empty() || is_digest_text(claims.prev));
+    assert_balance(claims.balance);
+}
+
+Json claims_json(const ReceiptClaims& claims) {
+    Json payload = {
+        {"iss", receipt_issuer},
+        {"sub", claims.sub},
+        {"iat", claims.iat},
+        {"seq", claims.seq},
+        {"prev", claims.prev},
+        {"plan", claims.plan},
+        {"period_start", format_rfc3339(claims.period_start)},
+        {"period_end", format_rfc3339(claims.period_end)},
+        {"tokens_limit", claims.balance.tokens_limit},
+        {"tokens_used", claims.balance.tokens_used},
+        {"tokens_reserved", claims.balance.tokens_reserved},
+        {"avatars_limit", claims.balance.avatars_limit},
+        {"avatars_used", claims.balance.avatars_used},
+        {"avatars_reserved", claims.balance.avatars_reserved},
+    };
+    if (!claims.event.empty()) payload["event"] = claims.event;
+    return payload;
+}
+
+Error claims_invalid(std::string message) { return receipt_error("receipt_claims_invalid", std::move(message)); }
+
+Result<std::int64_t, Error> timestamp_claim(const Json& payload, std::string_view key) {
+    auto text = json_input::string_member(payload, key, "claims");
+    if (!text) return unexpected(claims_invalid(text.error().message));
+    auto instant = parse_rfc3339(*text);
+    if (!instant) return unexpected(claims_invalid("claims." + std::string(key) + ": " + instant.error().message));
+    return *instant;
+}
+
+Result<std::int64_t, Error> count_claim(const Json& payload, std::string_view key) {
+    auto value = json_input::count_member(payload, key, "claims", limits::count_max);
+    if (!value) return unexpected(claims_invalid(value.error().message));
+    return *value;
+}
+
+// Reads the balance claims into `claims`.
+std::optional<Error> read_balance_claims(const Json& payload, ReceiptClaims& claims) {
+    const std::pair<std::string_view, std::int64_t*> fields[] = {
+        {"tokens_limit", &claims.balance.tokens_limit},   {"tokens_used", &claims.balance.tokens_used},
+        {"tokens_reserved", &claims.balance.tokens_reserved}, {"avatars_limit", &claims.balance.avatars_limit},
+        {"avatars_used", &claims.balance.avatars_used},   {"avatars_reserved", &claims.balance.avatars_reserved},
+    };
+    for (const auto& [key, target] : fields) {
+        auto value = count_claim(payload, key);
+        if (!value) return value.error();
+        *target = *value;
+    }
+    return std::nullopt;
+}
+
+Result<ReceiptClaims, Error> parse_claims(std::string_view payload_text) {
+    auto payload = json_input::parse(payload_text);
+    if (!payload || !payload->is_object()) return unexpected(claims_invalid("the payload is not a JSON object"));
+    ReceiptClaims claims;
+    auto iss = json_input::string_member(*payload, "iss", "claims");
+    if (!iss || *iss != receipt_issuer) return unexpected(claims_invalid("claims.iss must be \"tokenmeter\""));
+    auto sub = json_input::string_member(*payload, "sub", "claims");
+    if (!sub || !is_valid_user_id(*sub)) return unexpected(claims_invalid("claims.sub must be a user id"));
+    claims.sub = std::move(sub).value();
+    auto plan = json_input::string_member(*payload, "plan", "claims");
+    if (!plan) return unexpected(claims_invalid(plan.error().message));
+    claims.plan = std::move(plan).value();
+    auto prev = json_input::string_member(*payload, "prev", "claims");
+    if (!prev || (!prev->empty() && !is_digest_text(*prev))) {
+        return unexpected(claims_invalid("claims.prev must be empty or a base64url SHA-256"));
+    }
+    claims.prev = std::move(prev).value();
+    auto iat = count_claim(*payload, "iat");
+    if (!iat) return unexpected(iat.error());
+    claims.iat = *iat;
+    auto seq = count_claim(*payload, "seq");
+    if (!seq || *seq < 1) return unexpected(claims_invalid("claims.seq must be a positive integer"));
+    claims.seq = *seq;
+    if (claims.prev.empty() != (claims.seq == 1)) {
+        return unexpected(claims_invalid("claims.prev must be empty exactly for seq 1"));
+    }
+    auto start = timestamp_claim(*payload, "period_start");
+    if (!start) return unexpected(start.error());
+    auto end = timestamp_claim(*payload, "period_end");
+    if (!end) return unexpected(end.error());
+    if (*start >= *end) return unexpected(claims_invalid("claims.period_start must precede claims.period_end"));
+    claims.period_start = *start;
+    claims.period_end = *end;
+    if (auto error = read_balance_claims(*payload, claims)) return unexpected(*error);
+    if (payload->contains("event")) {
+        auto event = json_input::string_member(*payload, "event", "claims");
+        if (!event) return unexpected(claims_invalid(event.error().message));
+        claims.event = std::move(event).value();
+    }
+    return claims;
+}
+
+// The receipt header must be exactly {alg, kid, typ}: no jku, jwk, x5u or
+// crit that another verifier might honour differently.
+Result<std::string, Error> receipt_kid(std::string_view header_text) {
+    auto header = json_input::parse(header_text);
+    if (!header || !header->is_object()) return unexpected(receipt_error("receipt_malformed", "the header is not a JSON object"));
+    if (auto unknown = json_input::refuse_unknown_fields(*header, {"alg", "kid", "typ"}, "header")) {
+        return unexpected(receipt_error("receipt_malformed", unknown->message));
+    }
+    auto alg = json_input::string_member(*header, "alg", "header");
+    if (!alg || *alg != "EdDSA") return unexpected(receipt_error("receipt_malformed", "header.alg must be EdDSA"));
+    auto typ = json_input::string_member(*header, "typ", "header");
+    if (!typ || *typ != receipt_type) {
+        return unexpected(receipt_error("receipt_malformed", "header.typ must be " + std::string(receipt_type)));
+    }
+    auto kid = json_input::string_member(*header, "kid", "header");
+    if (!kid) return unexpected(receipt_error("receipt_malformed", "header.kid is missing"));
+    return std::move(kid).value();
+}
+
+void append_signature(std::string& out, const std::array<std::uint8_t, ed25519_signature_bytes>& signature) {
+    out += base64url_encode(signature.data(), signature.size());
+}
+
+Result<VerificationKey, Error> parse_okp_key(const Json& key, std::size_t index) {
+    const std::string where = "keys[" + std::to_string(index) + "]";
+    auto kid = json_input::string_member(key, "kid", where);
+    if (!kid || kid->empty()) return unexpected(receipt_error("jwks_invalid_key", where + " has no kid"));
+    auto x = json_input::string_member(key, "x", where);
+    auto bytes = x ? base64url_decode(*x) : std::nullopt;
+    if (!bytes || bytes->size() != ed25519_public_key_bytes) {
+        return unexpected(receipt_error("jwks_invalid_key", where + ".x must be a base64url 32-byte key"));
+    }
+    if (key.contains("alg") && !(key["alg"].is_string() && key["alg"].get<std::string>() == "EdDSA")) {
+        return unexpected(receipt_error("jwks_invalid_key", where + ".alg must be EdDSA"));
+    }
+    VerificationKey result;
+    result.kid = std::move(kid).value();
+    std::copy(bytes->begin(), bytes->end(), result.key.bytes.begin());
+    return result;
+}
+
+}  // namespace
+
+bool crypto_ready() {
+    static const bool ready = sodium_init() >= 0;
+    return ready;
+}
+
+bool operator==(const PublicKey& a, const PublicKey& b) { return a.bytes == b.bytes; }
+
+SigningKey SigningKey::from_seed(const Seed& seed) {
+    TM_ASSERT(crypto_ready());
+    SigningKey key;
+    crypto_sign_seed_keypair(key.public_key_.bytes.data(), key.secret_.data(), seed.data());
+    key.kid_ = jwk_thumbprint(key.public_key_);
+    return key;
+}
+
+SigningKey::SigningKey(SigningKey&& other) noexcept
+    : secret_(other.secret_), public_key_(other.public_key_), kid_(std::move(other.kid_)) {
+    sodium_memzero(other.secret_.data(), other.secret_.size());
+}
+
+SigningKey& SigningKey::operator=(SigningKey&& other) noexcept {
+    if (this != &other) {
+        secret_ = other.secret_;
+        public_key_ = other.public_key_;
+        kid_ = std::move(other.kid_);
+        sodium_memzero(other.secret_.data(), other.secret_.size());
+    }
+    return *this;
+}
+
+SigningKey::~SigningKey() { sodium_memzero(secret_.data(), secret_.size()); }
+
+std::array<std::uint8_t, ed25519_signature_bytes> SigningKey::sign(std::string_view message) const {
+    std::array<std::uint8_t, ed25519_signature_bytes> signature{};
+    crypto_sign_detached(signature.data(), nullptr, reinterpret_cast<const unsigned char*>(message.data()),
+                         message.size(), secret_.data());
+    return signature;
+}
+
+std::string sha256_base64url(std::string_view bytes) {
+    TM_ASSERT(crypto_ready());
+    std::array<std::uint8_t, crypto_hash_sha256_BYTES> digest{};
+    crypto_hash_sha256(digest.data(), reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
+    return base64url_encode(digest.data(), digest.size());
+}
+
+std::string jwk_thumbprint(const PublicKey& key) {
+    // RFC 7638: the required members in lexicographic order, no whitespace.
+    const std::string canonical = R"({"crv":"Ed25519","kty":"OKP","x":")" +
+                                  base64url_encode(key.bytes.data(), key.bytes.size()) + "\"}";
+    return sha256_base64url(canonical);
+}
+
+namespace {
+
+Json jwk_object(const VerificationKey& key) {
+    return Json{{"kty", "OKP"}, {"crv", "Ed25519"}, {"x", base64url_encode(key.key.bytes.data(), key.key.bytes.size())},
+                {"kid", key.kid}, {"alg", "EdDSA"}, {"use", "sig"}};
+}
+
+}  // namespace
+
+std::string jwk_json(const VerificationKey& key) { return jwk_object(key).dump(); }
+
+std::string jwks_json(const std::vector<VerificationKey>& keys) {
+    Json list = Json::array();
+    for (const VerificationKey& key : keys) list.push_back(jwk_object(key));
+    return Json{{"keys", std::move(list)}}.dump();
+}
+
+Result<std::vector<VerificationKey>, Error> parse_jwks(std::string_view json_text) {
+    if (json_text.size() > limits::jwks_bytes_max) return unexpected(receipt_error("jwks_too_large", "the JWKS is too large"));
+    auto document = json_input::parse(json_text);
+    if (!document || !document->is_object() || !document->contains("keys") || !(*document)["keys"].is_array()) {
+        return unexpected(receipt_error("jwks_malformed", "a JWKS is an object with a \"keys\" array"));
+    }
+    const Json& keys = (*document)["keys"];
+    if (keys.size() > limits::jwks_keys_max) return unexpected(receipt_error("jwks_too_large", "the JWKS has too many keys"));
+    std::vector<VerificationKey> result;
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+        const Json& key = keys[i];
+        if (!key.is_object()) return unexpected(receipt_error("jwks_malformed", "every JWKS key must be an object"));
+        const bool okp = key.contains("kty") && key["kty"].is_string() && key["kty"].get<std::string>() == "OKP";
+        const bool ed25519 = key.contains("crv") && key["crv"].is_string() && key["crv"].get<std::string>() == "Ed25519";
+        if (!okp || !ed25519) continue;
+        auto parsed = parse_okp_key(key, i);
+        if (!parsed) return unexpected(parsed.error());
+        result.push_back(std::move(parsed).value());
+    }
+    return result;
+}
+
+std::string sign_compact(std::string_view header_json, std::string_view payload, const SigningKey& key) {
+    std::string jws = base64url_encode(header_json);
+    jws += '.';
+    jws += base64url_encode(payload);
+    const auto signature = key.sign(jws);
+    jws += '.';
+    append_signature(jws, signature);
+    return jws;
+}
+
+Result<CompactJws, Error> verify_compact(std::string_view jws, const PublicKey& key) {
+    TM_ASSERT(crypto_ready());
+    if (jws.size() > limits::receipt_bytes_max) {
+        return unexpected(receipt_error("jws_too_large", "a receipt is at most " + std::to_string(limits::receipt_bytes_max) + " bytes"));
+    }
+    auto segments = split_compact(jws);
+    if (!segments) return unexpected(receipt_error("jws_malformed", "a compact JWS has three dot-separated parts"));
+    auto header = base64url_decode(segments->header);
+    auto payload = base64url_decode(segments->payload);
+    auto signature = base64url_decode(segments->signature);
+    if (!header || !payload || !signature) return unexpected(receipt_error("jws_malformed", "a part is not strict base64url"));
+    if (signature->size() != ed25519_signature_bytes) {
+        return unexpected(receipt_error("signature_invalid", "an Ed25519 signature is 64 bytes"));
+    }
+    const std::size_t signed_bytes = segments->header.size() + 1 + segments->payload.size();
+    if (crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(signature->data()),
+                                    reinterpret_cast<const unsigned char*>(jws.data()), signed_bytes,
+                                    key.bytes.data()) != 0) {
+        return unexpected(receipt_error("signature_invalid", "the signature does not verify"));
+    }
+    return CompactJws{std::move(header).value(), std::move(payload).value()};
+}
+
+bool operator==(const ReceiptClaims& a, const ReceiptClaims& b) {
+    return a.sub == b.sub && a.iat == b.iat && a.seq == b.seq && a.prev == b.prev && a.plan == b.plan &&
+           a.period_start == b.period_start && a.period_end == b.period_end && a.balance == b.balance &&
+           a.event == b.event;
+}
+
+bool is_valid_user_id(std::string_view id) {
+    if (id.empty() || id.size() > 128) return false;
+    return std::all_of(id.begin(), id.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+               c == '.' || c == ':' || c == '@' || c == '|' || c == '+';
+    });
+}
+
+std::string receipt_payload_json(const ReceiptClaims& claims) {
+    assert_claims(claims);
+    return claims_json(claims).dump();
+}
+
+std::string sign_receipt(const ReceiptClaims& claims, const SigningKey& key) {
+    const std::string header =
+        Json{{"alg", "EdDSA"}, {"kid", key.kid()}, {"typ", receipt_type}}.dump();
+    const std::string payload = receipt_payload_json(claims);
+    std::string jws = sign_compact(header, payload, key);
+    // Pair assertion: what is signed parses back to the same claims, within
+    // the size every verifier accepts.
+    TM_ASSERT(jws.size() <= limits::receipt_bytes_max);
+    auto parsed = parse_claims(payload);
+    TM_ASSERT(parsed.has_value());
+    TM_ASSERT(*parsed == claims);
+    return jws;
+}
+
+Result<ReceiptClaims, Error> verify_receipt(std::string_view jws, const std::vector<VerificationKey>& keys) {
+    if (jws.size() > limits::receipt_bytes_max) {
+        return unexpected(receipt_error("receipt_too_large", "a receipt is at most " + std::to_string(limits::receipt_bytes_max) + " bytes"));
+    }
+    auto segments = split_compact(jws);
+    auto header_text = segments ? base64url_decode(segments->header) : std::nullopt;
+    if (!header_text) return unexpected(receipt_error("receipt_malformed", "not a compact JWS"));
+    auto kid = receipt_kid(*header_text);
+    if (!kid) return unexpected(kid.error());
+    auto key = std::find_if(keys.begin(), keys.end(), [&](const VerificationKey& k) { return k.kid == *kid; });
+    if (key == keys.end()) return unexpected(receipt_error("receipt_unknown_key", "no key with kid \"" + kid->substr(0, 64) + "\""));
+    auto verified = verify_compact(jws, key->key);
+    if (!verified) {
+        const bool bad_signature = verified.error().code == "signature_invalid";
+        return unexpected(receipt_error(bad_signature ? "signature_invalid" : "receipt_malformed", verified.error().message));
+    }
+    return parse_claims(verified->payload);
+}
+
+std::string receipt_chain_digest(std::string_view jws) {
+    auto segments = split_compact(jws);
+    TM_ASSERT(segments.has_value());
+    return sha256_base64url(segments->payload);
+}
+
+}  // namespace tokenmeter
