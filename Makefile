@@ -8,6 +8,7 @@ export NODE_PATH := /usr/share/nodejs
 deps:
 	@bash toolchains/install-deps.sh
 	@bash toolchains/libsodium-wasm.sh
+	@bash toolchains/npm-install.sh
 
 native: deps
 	@cmake --preset native >/dev/null

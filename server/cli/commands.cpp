@@ -1,0 +1,45 @@
+#include "cli/commands.hpp"
+
+#include <ostream>
+#include <string>
+
+namespace tokenmeter::cli {
+
+namespace {
+
+using Command = int (*)(Args, Streams);
+
+struct Entry {
+    std::string_view name;
+    std::string_view summary;
+    Command run;
+};
+
+// The subcommands; each file under cli/ adds one row.
+constexpr Entry commands[] = {
+    {"", "", nullptr},  // placeholder so the table is never empty
+};
+
+void print_usage(std::ostream& out) {
+    out << "usage: tokenmeter <command> [options]\n\ncommands:\n";
+    for (const Entry& entry : commands) {
+        if (entry.run != nullptr) out << "  " << entry.name << "  " << entry.summary << "\n";
+    }
+}
+
+}  // namespace
+
+int run(Args args, Streams streams) {
+    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+        print_usage(args.empty() ? streams.err : streams.out);
+        return args.empty() ? 2 : 0;
+    }
+    for (const Entry& entry : commands) {
+        if (entry.run != nullptr && entry.name == args[0]) return entry.run(args.subspan(1), streams);
+    }
+    streams.err << "tokenmeter: unknown command \"" << std::string(args[0]) << "\"\n";
+    print_usage(streams.err);
+    return 2;
+}
+
+}  // namespace tokenmeter::cli
