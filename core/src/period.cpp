@@ -11,7 +11,8 @@ namespace tokenmeter {
 namespace {
 
 constexpr std::int64_t seconds_per_day = 86400;
-// 10000-01-01T00:00:00Z: format_rfc3339 writes four-digit years only.
+// RFC 3339 has four-digit years: 0001-01-01T00:00:00Z up to 10000-01-01 exclusive.
+constexpr std::int64_t instant_format_min = -62135596800;
 constexpr std::int64_t instant_format_end = 253402300800;
 
 std::int64_t floor_div(std::int64_t a, std::int64_t b) {
@@ -138,7 +139,7 @@ Result<Period, Error> next_period(const Period& period, int anchor_day) {
 }
 
 std::string format_rfc3339(std::int64_t instant_seconds) {
-    TM_ASSERT(instant_seconds >= 0 && instant_seconds < instant_format_end);
+    TM_ASSERT(instant_seconds >= instant_format_min && instant_seconds < instant_format_end);
     const CivilDate date = civil_date_of(instant_seconds);
     const std::int64_t second_of_day = instant_seconds - floor_div(instant_seconds, seconds_per_day) * seconds_per_day;
     std::string out;
@@ -168,7 +169,9 @@ Result<std::int64_t, Error> parse_rfc3339(std::string_view text) {
     auto second = fixed_digits(text, 17, 2);
     const bool separators = text[4] == '-' && text[7] == '-' && (text[10] == 'T' || text[10] == 't') &&
                             text[13] == ':' && text[16] == ':';
-    if (!year || !month || !day || !hour || !minute || !second || !separators) return unexpected(invalid_timestamp(text));
+    if (!year || !month || !day || !hour || !minute || !second || !separators || *year == 0) {
+        return unexpected(invalid_timestamp(text));
+    }
     if (*month < 1 || *month > 12 || *day < 1 ||
         static_cast<std::uint32_t>(*day) > days_in_month(*year, static_cast<std::uint32_t>(*month)) || *hour > 23 ||
         *minute > 59 || *second > 59) {

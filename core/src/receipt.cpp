@@ -230,6 +230,14 @@ std::array<std::uint8_t, ed25519_signature_bytes> SigningKey::sign(std::string_v
     return signature;
 }
 
+bool ed25519_verify(std::string_view message, std::string_view signature, const PublicKey& key) {
+    TM_ASSERT(crypto_ready());
+    if (signature.size() != ed25519_signature_bytes) return false;
+    return crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(signature.data()),
+                                       reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+                                       key.bytes.data()) == 0;
+}
+
 std::string sha256_base64url(std::string_view bytes) {
     TM_ASSERT(crypto_ready());
     std::array<std::uint8_t, crypto_hash_sha256_BYTES> digest{};
@@ -304,13 +312,8 @@ Result<CompactJws, Error> verify_compact(std::string_view jws, const PublicKey& 
     auto payload = base64url_decode(segments->payload);
     auto signature = base64url_decode(segments->signature);
     if (!header || !payload || !signature) return unexpected(receipt_error("jws_malformed", "a part is not strict base64url"));
-    if (signature->size() != ed25519_signature_bytes) {
-        return unexpected(receipt_error("signature_invalid", "an Ed25519 signature is 64 bytes"));
-    }
     const std::size_t signed_bytes = segments->header.size() + 1 + segments->payload.size();
-    if (crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(signature->data()),
-                                    reinterpret_cast<const unsigned char*>(jws.data()), signed_bytes,
-                                    key.bytes.data()) != 0) {
+    if (!ed25519_verify(jws.substr(0, signed_bytes), *signature, key)) {
         return unexpected(receipt_error("signature_invalid", "the signature does not verify"));
     }
     return CompactJws{std::move(header).value(), std::move(payload).value()};

@@ -1,1 +1,158 @@
+// Table-driven tests of the ledger rules: one row per event with the expected
+// outcome, covering every refusal code (TigerBeetle state_machine_tests).
 #include <gtest/gtest.h>
+
+#include "tokenmeter/ledger.hpp"
+#include "tokenmeter/limits.hpp"
+
+namespace tokenmeter {
+namespace {
+
+const Plan free_plan{"free", 1000, 2};
+const Plan pro_plan{"pro", 100000, 50};
+constexpr std::int64_t ttl = 600;
+
+TEST(Ledger, AuthorizeReservesWhatFits) {
+    Balance balance = open_balance(free_plan);
+    auto first = authorize(balance, {600, 0}, 100, ttl);
+    ASSERT_TRUE(first.has_value());
+    EXPECT_EQ(first->balance.tokens_reserved, 600);
+    EXPECT_EQ(first->reservation.expires_at_seconds, 700);
+    EXPECT_EQ(first->reservation.state, ReservationState::open);
+    // 600 + 400 = 1000 fits exactly; one more token does not.
+    auto exact = authorize(first->balance, {400, 0}, 100, ttl);
+    ASSERT_TRUE(exact.has_value());
+    EXPECT_EQ(exact->balance.tokens_remaining(), 0);
+    auto over = authorize(first->balance, {401, 0}, 100, ttl);
+    ASSERT_FALSE(over.has_value());
+    EXPECT_EQ(over.error().code, RefusalCode::limit_exceeded);
+    EXPECT_EQ(over.error().needed, 401);
+    EXPECT_EQ(over.error().remaining, 400);
+}
+
+TEST(Ledger, AvatarLimitComesFirst) {
+    Balance balance = open_balance(free_plan);
+    balance.avatars_used = 2;
+    auto refused = authorize(balance, {5000, 1}, 0, ttl);  // both limits exceeded
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error().code, RefusalCode::avatar_limit_exceeded);
+    EXPECT_EQ(refused.error().needed, 1);
+    EXPECT_EQ(refused.error().remaining, 0);
+    auto recorded = record(balance, {10, 1});
+    ASSERT_FALSE(recorded.has_value());
+    EXPECT_EQ(recorded.error().code, RefusalCode::avatar_limit_exceeded);
+}
+
+TEST(Ledger, CommitChargesActualEvenPastTheLimit) {
+    Balance balance = open_balance(free_plan);
+    auto reserved = authorize(balance, {900, 0}, 0, ttl).value();
+    auto committed = commit(reserved.balance, &reserved.reservation, {1500, 0}, 10);
+    ASSERT_TRUE(committed.has_value());
+    EXPECT_EQ(committed->balance.tokens_used, 1500);
+    EXPECT_EQ(committed->balance.tokens_reserved, 0);
+    EXPECT_EQ(committed->balance.tokens_remaining(), 0);
+    EXPECT_EQ(committed->reservation.state, ReservationState::committed);
+    auto next = authorize(committed->balance, {1, 0}, 10, ttl);
+    ASSERT_FALSE(next.has_value());
+    EXPECT_EQ(next.error().code, RefusalCode::limit_exceeded);
+    EXPECT_EQ(next.error().remaining, 0);
+}
+
+TEST(Ledger, CommitBelowTheEstimateFreesTheRest) {
+    auto reserved = authorize(open_balance(free_plan), {900, 0}, 0, ttl).value();
+    auto committed = commit(reserved.balance, &reserved.reservation, {100, 0}, 10).value();
+    EXPECT_EQ(committed.balance.tokens_used, 100);
+    EXPECT_EQ(committed.balance.tokens_remaining(), 900);
+}
+
+// Every refusal code, in declaration order, negative cases first.
+TEST(Ledger, EveryRefusalCode) {
+    Balance balance = open_balance(free_plan);
+    auto reserved = authorize(balance, {100, 1}, 0, ttl).value();
+    const Reservation committed_one = commit(reserved.balance, &reserved.reservation, {50, 1}, 1).value().reservation;
+    const Reservation released_one = release(reserved.balance, &reserved.reservation, 1).value().reservation;
+    const Reservation expired_one = expire(reserved.balance, &reserved.reservation, ttl).value().reservation;
+
+    EXPECT_EQ(commit(reserved.balance, nullptr, {1, 0}, 1).error().code, RefusalCode::reservation_unknown);
+    EXPECT_EQ(release(reserved.balance, nullptr, 1).error().code, RefusalCode::reservation_unknown);
+    EXPECT_EQ(expire(reserved.balance, nullptr, 1).error().code, RefusalCode::reservation_unknown);
+
+    EXPECT_EQ(commit(reserved.balance, &committed_one, {1, 0}, 1).error().code, RefusalCode::reservation_settled);
+    EXPECT_EQ(commit(reserved.balance, &released_one, {1, 0}, 1).error().code, RefusalCode::reservation_settled);
+    EXPECT_EQ(release(reserved.balance, &committed_one, 1).error().code, RefusalCode::reservation_settled);
+    EXPECT_EQ(expire(reserved.balance, &released_one, ttl).error().code, RefusalCode::reservation_settled);
+
+    EXPECT_EQ(commit(reserved.balance, &expired_one, {1, 0}, 1).error().code, RefusalCode::reservation_expired);
+    EXPECT_EQ(commit(reserved.balance, &reserved.reservation, {1, 0}, ttl).error().code,
+              RefusalCode::reservation_expired);  // due but not yet expired
+    EXPECT_EQ(release(reserved.balance, &reserved.reservation, ttl + 5).error().code, RefusalCode::reservation_expired);
+    EXPECT_EQ(expire(reserved.balance, &expired_one, ttl).error().code, RefusalCode::reservation_expired);
+
+    EXPECT_EQ(expire(reserved.balance, &reserved.reservation, ttl - 1).error().code, RefusalCode::reservation_not_due);
+
+    EXPECT_EQ(authorize(reserved.balance, {0, 2}, 0, ttl).error().code, RefusalCode::avatar_limit_exceeded);
+    EXPECT_EQ(authorize(reserved.balance, {901, 0}, 0, ttl).error().code, RefusalCode::limit_exceeded);
+    EXPECT_EQ(record(reserved.balance, {901, 0}).error().code, RefusalCode::limit_exceeded);
+
+    Balance full = reserved.balance;
+    full.tokens_used = limits::count_max - 10;
+    full.tokens_limit = limits::count_max;
+    full.tokens_reserved = 10;
+    Reservation big{{10, 0}, ttl, ReservationState::open};
+    EXPECT_EQ(commit(full, &big, {11, 0}, 1).error().code, RefusalCode::count_overflow);
+    EXPECT_TRUE(commit(full, &big, {10, 0}, 1).has_value());
+}
+
+TEST(Ledger, ExpiryAndReleaseReturnTheReservation) {
+    auto reserved = authorize(open_balance(free_plan), {300, 1}, 0, ttl).value();
+    auto expired = expire(reserved.balance, &reserved.reservation, ttl).value();
+    EXPECT_EQ(expired.balance, open_balance(free_plan));
+    EXPECT_EQ(expired.reservation.state, ReservationState::expired);
+    auto released = release(reserved.balance, &reserved.reservation, ttl - 1).value();
+    EXPECT_EQ(released.balance, open_balance(free_plan));
+    EXPECT_EQ(released.reservation.state, ReservationState::released);
+}
+
+TEST(Ledger, RecordIsAuthorizeAndCommitInOne) {
+    auto recorded = record(open_balance(free_plan), {1000, 2}).value();
+    EXPECT_EQ(recorded.tokens_used, 1000);
+    EXPECT_EQ(recorded.avatars_used, 2);
+    EXPECT_EQ(record(recorded, {0, 0}).value(), recorded);
+    EXPECT_EQ(record(recorded, {1, 0}).error().code, RefusalCode::limit_exceeded);
+}
+
+TEST(Ledger, PlanChangeKeepsUsageAndReservations) {
+    auto reserved = authorize(open_balance(free_plan), {800, 1}, 0, ttl).value();
+    Balance used = commit(reserved.balance, &reserved.reservation, {900, 1}, 1).value().balance;
+    auto second = authorize(used, {100, 0}, 1, ttl).value();
+    Balance upgraded = change_plan(second.balance, pro_plan);
+    EXPECT_EQ(upgraded.tokens_limit, 100000);
+    EXPECT_EQ(upgraded.avatars_limit, 50);
+    EXPECT_EQ(upgraded.tokens_used, 900);
+    EXPECT_EQ(upgraded.tokens_reserved, 100);
+    EXPECT_EQ(upgraded.tokens_remaining(), 100000 - 1000);
+    // A downgrade below usage leaves nothing to spend, and nothing negative.
+    Balance downgraded = change_plan(upgraded, Plan{"tiny", 500, 0});
+    EXPECT_EQ(downgraded.tokens_remaining(), 0);
+    EXPECT_EQ(downgraded.avatars_remaining(), 0);
+    // The open reservation still settles after the plan change.
+    auto settled = commit(downgraded, &second.reservation, {50, 0}, 2).value();
+    EXPECT_EQ(settled.balance.tokens_used, 950);
+    EXPECT_EQ(settled.balance.tokens_reserved, 0);
+}
+
+TEST(Ledger, RollOverStartsFreshAndCarriesOpenReservations) {
+    auto reserved = authorize(open_balance(free_plan), {400, 1}, 0, ttl).value();
+    Balance used = record(reserved.balance, {500, 1}).value();
+    Balance next = roll_over(used, free_plan);
+    EXPECT_EQ(next.tokens_used, 0);
+    EXPECT_EQ(next.avatars_used, 0);
+    EXPECT_EQ(next.tokens_reserved, 400);
+    EXPECT_EQ(next.avatars_reserved, 1);
+    auto settled = commit(next, &reserved.reservation, {350, 1}, 5).value();
+    EXPECT_EQ(settled.balance.tokens_used, 350);
+    EXPECT_EQ(settled.balance.tokens_reserved, 0);
+}
+
+}  // namespace
+}  // namespace tokenmeter

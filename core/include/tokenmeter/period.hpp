@@ -54,7 +54,8 @@ Result<Period, Error> period_containing(std::int64_t instant_seconds, int anchor
 // The period that follows `period` for the same anchor day.
 Result<Period, Error> next_period(const Period& period, int anchor_day);
 
-// "2026-11-24T00:00:00Z". The instant must be in [0, 253402300800).
+// "2026-11-24T00:00:00Z". The instant must be in years 0001-9999 (a period
+// containing 1970-01-01 may start on 1969-12-31).
 std::string format_rfc3339(std::int64_t instant_seconds);
 
 // Parses an RFC 3339 timestamp ("2026-11-24T10:11:12Z", with optional

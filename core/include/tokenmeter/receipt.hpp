@@ -87,6 +87,10 @@ std::string jwks_json(const std::vector<VerificationKey>& keys);
 // an error. Errors: jwks_malformed, jwks_too_large, jwks_invalid_key.
 Result<std::vector<VerificationKey>, Error> parse_jwks(std::string_view json_text);
 
+// libsodium's Ed25519 verification (the one policy every verifier here uses):
+// false for a signature that is not 64 bytes or does not verify.
+[[nodiscard]] bool ed25519_verify(std::string_view message, std::string_view signature, const PublicKey& key);
+
 // base64url(SHA-256(bytes)).
 std::string sha256_base64url(std::string_view bytes);
 

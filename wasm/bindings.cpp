@@ -1,0 +1,174 @@
+// Embind bindings: the core as the browser and Node see it.
+//
+// Only free functions cross the boundary, and every one returns a plain JS
+// object or value, so JavaScript never owns a C++ handle (nothing to delete()).
+// Errors are values: {ok:false, code, message}; the JS wrapper (index.js) turns
+// them into exceptions with codes where the SDK's API wants exceptions.
+// Counts arrive as JS numbers; anything not an integer in [0, 2^53) is refused
+// here with the same codes the core uses.
+#include <emscripten/bind.h>
+#include <emscripten/val.h>
+
+#include <cmath>
+#include <optional>
+#include <string>
+
+#include "tokenmeter/base64url.hpp"
+#include "tokenmeter/catalog.hpp"
+#include "tokenmeter/period.hpp"
+#include "tokenmeter/receipt.hpp"
+
+namespace {
+
+using emscripten::val;
+using namespace tokenmeter;
+
+// The catalog in use; the default until setCatalog() installs another.
+std::optional<Catalog>& installed_catalog() {
+    static std::optional<Catalog> catalog;
+    return catalog;
+}
+
+const Catalog& catalog() {
+    const auto& installed = installed_catalog();
+    return installed ? *installed : default_catalog();
+}
+
+val error_object(const Error& error) {
+    val out = val::object();
+    out.set("ok", false);
+    out.set("code", error.code);
+    out.set("message", error.message);
+    return out;
+}
+
+// A JS number as an int64 count: integers only; magnitudes past int64 are
+// clamped to a value the core refuses for the right reason.
+std::optional<std::int64_t> integer_of(double number) {
+    if (!std::isfinite(number) || std::trunc(number) != number) return std::nullopt;
+    if (number >= 9.2e18) return INT64_MAX;
+    if (number <= -9.2e18) return INT64_MIN + 1;
+    return static_cast<std::int64_t>(number);
+}
+
+val set_catalog(const std::string& json_text) {
+    auto parsed = parse_catalog(json_text);
+    if (!parsed) return error_object(parsed.error());
+    installed_catalog() = std::move(parsed).value();
+    val out = val::object();
+    out.set("ok", true);
+    return out;
+}
+
+std::string catalog_json() { return catalog_to_json(catalog()); }
+
+val price_operation(const std::string& operation, const std::string& model, double input_tokens, double output_tokens) {
+    auto input = integer_of(input_tokens);
+    auto output = integer_of(output_tokens);
+    if (!input || !output) return error_object(make_error("invalid_count", "token counts must be integers"));
+    auto charge = price(catalog(), operation, model, *input, *output);
+    if (!charge) return error_object(charge.error());
+    val out = val::object();
+    out.set("ok", true);
+    out.set("rawTokens", static_cast<double>(charge->raw_tokens));
+    out.set("chargedTokens", static_cast<double>(charge->charged_tokens));
+    out.set("avatars", static_cast<double>(charge->avatars));
+    out.set("multiplier", to_string(charge->multiplier));
+    const Model* priced_model = catalog().find_model(charge->model);
+    out.set("exact", priced_model == nullptr || priced_model->exact());
+    return out;
+}
+
+val period_containing_instant(double instant_seconds, int anchor_day) {
+    auto instant = integer_of(instant_seconds);
+    if (!instant) return error_object(make_error("instant_out_of_range", "the instant must be whole seconds"));
+    auto period = period_containing(*instant, anchor_day);
+    if (!period) return error_object(period.error());
+    val out = val::object();
+    out.set("ok", true);
+    out.set("start", static_cast<double>(period->start_seconds));
+    out.set("end", static_cast<double>(period->end_seconds));
+    out.set("startText", format_rfc3339(period->start_seconds));
+    out.set("endText", format_rfc3339(period->end_seconds));
+    return out;
+}
+
+val claims_object(const ReceiptClaims& claims) {
+    val out = val::object();
+    out.set("iss", std::string(receipt_issuer));
+    out.set("sub", claims.sub);
+    out.set("iat", static_cast<double>(claims.iat));
+    out.set("seq", static_cast<double>(claims.seq));
+    out.set("prev", claims.prev);
+    out.set("plan", claims.plan);
+    out.set("period_start", format_rfc3339(claims.period_start));
+    out.set("period_end", format_rfc3339(claims.period_end));
+    out.set("tokens_limit", static_cast<double>(claims.balance.tokens_limit));
+    out.set("tokens_used", static_cast<double>(claims.balance.tokens_used));
+    out.set("tokens_reserved", static_cast<double>(claims.balance.tokens_reserved));
+    out.set("avatars_limit", static_cast<double>(claims.balance.avatars_limit));
+    out.set("avatars_used", static_cast<double>(claims.balance.avatars_used));
+    out.set("avatars_reserved", static_cast<double>(claims.balance.avatars_reserved));
+    if (!claims.event.empty()) out.set("event", claims.event);
+    return out;
+}
+
+val verify_receipt_with(const std::string& jws, const std::string& jwks_text) {
+    val out = val::object();
+    auto keys = parse_jwks(jwks_text);
+    if (!keys) {
+        out = error_object(keys.error());
+        out.set("valid", false);
+        return out;
+    }
+    auto claims = verify_receipt(jws, *keys);
+    if (!claims) {
+        out = error_object(claims.error());
+        out.set("valid", false);
+        return out;
+    }
+    out.set("ok", true);
+    out.set("valid", true);
+    out.set("claims", claims_object(*claims));
+    out.set("chainDigest", receipt_chain_digest(jws));
+    return out;
+}
+
+// Ed25519 verification over raw bytes, for the Wycheproof vectors.
+bool ed25519_verify_bytes(const std::string& message, const std::string& signature, const std::string& public_key) {
+    if (public_key.size() != ed25519_public_key_bytes) return false;
+    PublicKey key;
+    std::copy(public_key.begin(), public_key.end(), key.bytes.begin());
+    return ed25519_verify(message, signature, key);
+}
+
+// Signs with a base64url seed; for known-answer tests (RFC 8037) only.
+val sign_compact_with_seed(const std::string& header_json, const std::string& payload, const std::string& seed_text) {
+    auto bytes = base64url_decode(seed_text);
+    if (!bytes || bytes->size() != ed25519_seed_bytes) {
+        return error_object(make_error("invalid_seed", "the seed must be 32 bytes in base64url"));
+    }
+    Seed seed{};
+    std::copy(bytes->begin(), bytes->end(), seed.begin());
+    const SigningKey key = SigningKey::from_seed(seed);
+    val out = val::object();
+    out.set("ok", true);
+    out.set("jws", sign_compact(header_json, payload, key));
+    out.set("kid", key.kid());
+    return out;
+}
+
+bool ready() { return crypto_ready(); }
+
+}  // namespace
+
+EMSCRIPTEN_BINDINGS(tokenmeter) {
+    emscripten::function("ready", &ready);
+    emscripten::function("setCatalog", &set_catalog);
+    emscripten::function("catalogJson", &catalog_json);
+    emscripten::function("price", &price_operation);
+    emscripten::function("periodContaining", &period_containing_instant);
+    emscripten::function("verifyReceipt", &verify_receipt_with);
+    emscripten::function("ed25519Verify", &ed25519_verify_bytes);
+    emscripten::function("signCompact", &sign_compact_with_seed);
+}
