@@ -371,6 +371,14 @@ Result<ReceiptClaims, Error> verify_receipt(std::string_view jws, const std::vec
     return parse_claims(verified->payload);
 }
 
+Result<ReceiptClaims, Error> decode_receipt_claims(std::string_view jws) {
+    if (jws.size() > limits::receipt_bytes_max) return unexpected(receipt_error("receipt_too_large", "receipt too large"));
+    auto segments = split_compact(jws);
+    auto payload = segments ? base64url_decode(segments->payload) : std::nullopt;
+    if (!payload) return unexpected(receipt_error("receipt_malformed", "not a compact JWS"));
+    return parse_claims(*payload);
+}
+
 std::string receipt_chain_digest(std::string_view jws) {
     auto segments = split_compact(jws);
     TM_ASSERT(segments.has_value());

@@ -1,4 +1,5 @@
 #include "cli/commands.hpp"
+#include "cli/serve_command.hpp"
 
 #include <ostream>
 #include <string>
@@ -17,7 +18,9 @@ struct Entry {
 
 // The subcommands; each file under cli/ adds one row.
 constexpr Entry commands[] = {
-    {"", "", nullptr},  // placeholder so the table is never empty
+    {"serve", "run the ledger server", serve_command},
+    {"keygen", "create a receipt signing key", keygen_command},
+    {"migrate", "apply database migrations", migrate_command},
 };
 
 void print_usage(std::ostream& out) {

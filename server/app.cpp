@@ -1,0 +1,183 @@
+#include "app.hpp"
+
+#include <httplib.h>
+#include <sodium.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <ostream>
+
+#include "keys/signing_key_file.hpp"
+#include "storage/sqlite/sqlite_store.hpp"
+#include "tokenmeter/base64url.hpp"
+
+namespace tokenmeter {
+
+namespace {
+
+std::string random_secret() {
+    std::array<std::uint8_t, 32> bytes{};
+    randombytes_buf(bytes.data(), bytes.size());
+    return base64url_encode(bytes.data(), bytes.size());
+}
+
+// Reads the secret kept in `path`, creating it (mode 0600) if missing.
+Result<std::string, Error> demo_secret(const std::string& path) {
+    if (std::filesystem::exists(path)) {
+        auto text = keys::read_small_file(path, 4096);
+        if (!text) return text;
+        std::string secret = *text;
+        while (!secret.empty() && (secret.back() == '\n' || secret.back() == ' ')) secret.pop_back();
+        return secret;
+    }
+    const std::string secret = random_secret();
+    std::ofstream file(path, std::ios::binary | std::ios::trunc);
+    file << secret << "\n";
+    if (!file) return unexpected(make_error("file_unwritable", "cannot write " + path));
+    file.close();
+    ::chmod(path.c_str(), 0600);
+    return secret;
+}
+
+Result<Catalog, Error> load_catalog(const std::string& path) {
+    if (path.empty()) return default_catalog();
+    auto text = keys::read_small_file(path, 1 << 20);
+    if (!text) return unexpected(text.error());
+    auto catalog = parse_catalog(*text);
+    if (!catalog) return unexpected(make_error(catalog.error().code, path + ": " + catalog.error().message));
+    return catalog;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<storage::LedgerStore>, Error> open_store(const std::string& url) {
+    try {
+        if (url.rfind("sqlite:", 0) == 0) {
+            const std::string path = url.substr(7);
+            if (path.empty()) return unexpected(make_error("config_invalid", "sqlite: needs a path"));
+            std::unique_ptr<storage::LedgerStore> store =
+                std::make_unique<storage::sqlite::SqliteStore>(storage::sqlite::SqliteOptions{path, 2000});
+            return store;
+        }
+        return unexpected(make_error("config_invalid", "unsupported database URL (use sqlite:PATH)"));
+    } catch (const storage::StorageError& error) {
+        return unexpected(make_error("storage_unavailable", error.what()));
+    }
+}
+
+std::optional<Error> prepare_demo(config::ServerConfig& config, std::ostream& log) {
+    if (!crypto_ready()) return make_error("crypto_unavailable", "libsodium did not initialize");
+    std::error_code ignored;
+    std::filesystem::create_directories(config.demo_dir, ignored);
+    ::chmod(config.demo_dir.c_str(), 0700);
+    const std::string dir = config.demo_dir + "/";
+    if (config.signing_key_file.empty()) {
+        config.signing_key_file = dir + "signing-key.jwk";
+        if (!std::filesystem::exists(config.signing_key_file)) {
+            auto created = keys::generate_signing_key_file(config.signing_key_file);
+            if (!created) return created.error();
+        }
+    }
+    if (config.jwt_secret.empty() && config.jwks.empty()) {
+        auto secret = demo_secret(dir + "jwt-secret");
+        if (!secret) return secret.error();
+        config.jwt_secret = *secret;
+    }
+    if (config.service_keys.empty()) {
+        auto key = demo_secret(dir + "service-key");
+        if (!key) return key.error();
+        config.service_keys.push_back(*key);
+    }
+    log << "tokenmeter: demo mode: signing key " << config.signing_key_file << ", JWT secret " << dir
+        << "jwt-secret, service key " << dir << "service-key\n";
+    return std::nullopt;
+}
+
+Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std::shared_ptr<const Clock> clock) {
+    if (auto invalid = config::validate(config)) return unexpected(*invalid);
+    if (!crypto_ready()) return unexpected(make_error("crypto_unavailable", "libsodium did not initialize"));
+    std::unique_ptr<App> app(new App());
+    app->config_ = std::move(config);
+    app->clock_ = std::move(clock);
+    const config::ServerConfig& c = app->config_;
+    auto catalog = load_catalog(c.catalog_file);
+    if (!catalog) return unexpected(catalog.error());
+    app->catalog_ = std::move(catalog).value();
+    auto key = keys::load_signing_key_file(c.signing_key_file);
+    if (!key) return unexpected(key.error());
+    app->signing_key_ = std::make_unique<SigningKey>(std::move(key).value());
+    std::vector<VerificationKey> public_keys = {{app->signing_key_->kid(), app->signing_key_->public_key()}};
+    if (!c.retired_keys_file.empty()) {
+        auto retired = keys::load_public_keys_file(c.retired_keys_file);
+        if (!retired) return unexpected(retired.error());
+        for (auto& k : *retired) {
+            if (k.kid != app->signing_key_->kid()) public_keys.push_back(k);
+        }
+    }
+    auto store = open_store(c.db);
+    if (!store) return unexpected(store.error());
+    app->store_ = std::move(store).value();
+    auto authenticator = make_authenticator(c);
+    if (!authenticator) return unexpected(authenticator.error());
+    app->authenticator_ = std::move(authenticator).value();
+    app->token_counter_ = make_token_counter();
+
+    ledger::LedgerConfig ledger_config;
+    ledger_config.catalog = &app->catalog_;
+    ledger_config.signing_key = app->signing_key_.get();
+    ledger_config.reservation_ttl_seconds = c.reservation_ttl_seconds;
+    ledger_config.upgrade_url = c.upgrade_url;
+    App* raw = app.get();
+    app->ledger_ = std::make_unique<ledger::LedgerService>(
+        *app->store_, *app->clock_, ledger_config, ledger::WriterOptions{},
+        [raw](const std::vector<std::pair<std::string, std::string>>& published) { raw->hub_.publish(published); });
+
+    http::ApiOptions api_options;
+    api_options.jwks_json = jwks_json(public_keys);
+    api_options.catalog_json = catalog_to_json(app->catalog_);
+    api_options.metrics_token = c.metrics_token;
+    app->api_ = std::make_unique<http::Api>(
+        http::ApiDependencies{*app->ledger_, *app->authenticator_, app->hub_, app->metrics_, *app->clock_,
+                              *app->token_counter_, app->catalog_},
+        api_options);
+    app->metrics_.add_gauge("tokenmeter_live_streams", "Open usage streams (Server-Sent Events).",
+                            [raw] { return static_cast<std::int64_t>(raw->hub_.streams()); });
+    app->metrics_.add_gauge("tokenmeter_ledger_batches", "Ledger transactions committed (group commit batches).",
+                            [raw] { return static_cast<std::int64_t>(raw->ledger_->writer_stats().batches); });
+    app->metrics_.add_gauge("tokenmeter_ledger_changes", "Ledger jobs run.",
+                            [raw] { return static_cast<std::int64_t>(raw->ledger_->writer_stats().jobs); });
+
+    http::HttpServerOptions http_options;
+    http_options.body_bytes_max = static_cast<std::size_t>(c.body_bytes_max);
+    http_options.threads = static_cast<int>(c.http_threads);
+    app->http_ = std::make_unique<http::HttpServer>(http_options);
+    return app;
+}
+
+App::~App() { shutdown(); }
+
+Result<int, Error> App::start() {
+    auto listen = config::parse_listen(config_.listen);
+    if (!listen) return unexpected(listen.error());
+    api_->install(http_->routes());
+    if (!config_.web_root.empty() && !http_->routes().set_mount_point("/", config_.web_root)) {
+        return unexpected(make_error("config_invalid", "web_root " + config_.web_root + " is not a directory"));
+    }
+    port_ = http_->bind(listen->first, listen->second);
+    if (port_ <= 0) {
+        return unexpected(make_error("listen_failed", "cannot listen on " + config_.listen + " (in use, or not an address here)"));
+    }
+    http_->start();
+    return port_;
+}
+
+void App::shutdown() {
+    if (stopped_) return;
+    stopped_ = true;
+    hub_.shutdown();
+    if (http_) http_->stop();
+    if (ledger_) ledger_->stop();
+}
+
+}  // namespace tokenmeter

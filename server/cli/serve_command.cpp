@@ -1,0 +1,156 @@
+#include "cli/serve_command.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <ostream>
+#include <string>
+
+#include "app.hpp"
+#include "keys/signing_key_file.hpp"
+#include "storage/sqlite/sqlite_store.hpp"
+
+namespace tokenmeter::cli {
+
+namespace {
+
+struct ServeFlags {
+    std::string config_file;
+    std::optional<std::string> listen;
+    std::optional<std::string> db;
+    bool demo = false;
+};
+
+// Parses the flags; an error message for anything unknown or incomplete.
+std::optional<std::string> parse_flags(Args args, ServeFlags& flags) {
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string_view arg = args[i];
+        auto value = [&](std::string& target) -> bool {
+            if (i + 1 >= args.size()) return false;
+            target = std::string(args[++i]);
+            return true;
+        };
+        std::string text;
+        if (arg == "--demo") {
+            flags.demo = true;
+        } else if (arg == "--config") {
+            if (!value(flags.config_file)) return "--config needs a file";
+        } else if (arg == "--listen") {
+            if (!value(text)) return "--listen needs HOST:PORT";
+            flags.listen = text;
+        } else if (arg == "--db") {
+            if (!value(text)) return "--db needs a URL";
+            flags.db = text;
+        } else {
+            return "unknown option \"" + std::string(arg) + "\"";
+        }
+    }
+    return std::nullopt;
+}
+
+Result<config::ServerConfig, Error> build_config(const ServeFlags& flags, std::ostream& log) {
+    config::ServerConfig config;
+    if (!flags.config_file.empty()) {
+        auto text = keys::read_small_file(flags.config_file, 1 << 20);
+        if (!text) return unexpected(text.error());
+        if (auto error = config::apply_file(config, *text)) {
+            return unexpected(make_error(error->code, flags.config_file + ": " + error->message));
+        }
+    }
+    if (auto error = config::apply_environment(config, config::process_environment())) return unexpected(*error);
+    if (flags.listen) config.listen = *flags.listen;
+    if (flags.db) config.db = *flags.db;
+    config.demo = flags.demo;
+    if (config.demo) {
+        if (!flags.db && config::process_environment().count("TOKENMETER_DB") == 0 && flags.config_file.empty()) {
+            config.db = "sqlite:" + config.demo_dir + "/tokenmeter.db";
+        }
+        if (auto error = prepare_demo(config, log)) return unexpected(*error);
+    }
+    return config;
+}
+
+// Blocks the signals the server waits for in every thread it will start.
+sigset_t block_shutdown_signals() {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    ::signal(SIGPIPE, SIG_IGN);
+    return signals;
+}
+
+}  // namespace
+
+int serve_command(Args args, Streams streams) {
+    ServeFlags flags;
+    if (auto problem = parse_flags(args, flags)) {
+        streams.err << "tokenmeter serve: " << *problem
+                    << "\nusage: tokenmeter serve [--config FILE] [--listen HOST:PORT] [--db URL] [--demo]\n";
+        return 2;
+    }
+    auto config = build_config(flags, streams.err);
+    if (!config) {
+        streams.err << "tokenmeter serve: " << config.error().message << "\n";
+        return 2;
+    }
+    const sigset_t signals = block_shutdown_signals();
+    auto app = App::create(*config, std::make_shared<SystemClock>());
+    if (!app) {
+        streams.err << "tokenmeter serve: " << app.error().message << "\n";
+        return 1;
+    }
+    auto port = (*app)->start();
+    if (!port) {
+        streams.err << "tokenmeter serve: " << port.error().message << "\n";
+        return 1;
+    }
+    const auto listen = config::parse_listen(config->listen).value();
+    streams.out << "tokenmeter: listening on http://" << listen.first << ":" << *port << " (db " << config->db << ")"
+                << std::endl;
+    int received = 0;
+    sigwait(&signals, &received);
+    streams.err << "tokenmeter: shutting down (signal " << received << "); finishing in-flight requests\n";
+    (*app)->shutdown();
+    streams.err << "tokenmeter: stopped\n";
+    return 0;
+}
+
+int keygen_command(Args args, Streams streams) {
+    if (args.size() != 2 || args[0] != "--out") {
+        streams.err << "usage: tokenmeter keygen --out FILE\n";
+        return 2;
+    }
+    auto jwk = keys::generate_signing_key_file(std::string(args[1]));
+    if (!jwk) {
+        streams.err << "tokenmeter keygen: " << jwk.error().message << "\n";
+        return 1;
+    }
+    streams.out << *jwk << "\n";
+    return 0;
+}
+
+int migrate_command(Args args, Streams streams) {
+    if (args.size() != 2 || args[0] != "--db") {
+        streams.err << "usage: tokenmeter migrate --db URL\n";
+        return 2;
+    }
+    const std::string url(args[1]);
+    if (url.rfind("sqlite:", 0) != 0 || url.size() == 7) {
+        streams.err << "tokenmeter migrate: unsupported database URL \"" << url << "\" (use sqlite:PATH)\n";
+        return 2;
+    }
+    try {
+        auto applied = storage::sqlite::SqliteStore::migrate(url.substr(7));
+        streams.out << "tokenmeter migrate: " << applied.size() << " migration(s) applied";
+        for (int version : applied) streams.out << " " << version;
+        streams.out << "\n";
+        return 0;
+    } catch (const storage::StorageError& error) {
+        streams.err << "tokenmeter migrate: " << error.what() << "\n";
+        return 1;
+    }
+}
+
+}  // namespace tokenmeter::cli

@@ -1,0 +1,203 @@
+#include "config/config.hpp"
+
+#include <algorithm>
+#include <functional>
+
+#include "tokenmeter/json_input.hpp"
+#include "tokenmeter/limits.hpp"
+
+extern char** environ;
+
+namespace tokenmeter::config {
+
+namespace {
+
+using Json = nlohmann::json;
+
+std::vector<std::string> split_list(const std::string& text) {
+    std::vector<std::string> items;
+    std::string current;
+    for (char c : text) {
+        if (c == ',') {
+            if (!current.empty()) items.push_back(current);
+            current.clear();
+        } else if (c != ' ' && c != '\t' && c != '\n') {
+            current += c;
+        }
+    }
+    if (!current.empty()) items.push_back(current);
+    return items;
+}
+
+std::optional<Error> set_integer(std::int64_t& target, const std::string& text, const std::string& name,
+                                 std::int64_t low, std::int64_t high) {
+    const bool digits = !text.empty() && text.size() <= 12 && std::all_of(text.begin(), text.end(), ::isdigit);
+    const std::int64_t value = digits ? std::stoll(text) : -1;
+    if (!digits || value < low || value > high) {
+        return make_error("config_invalid", name + " must be an integer from " + std::to_string(low) + " to " +
+                                                std::to_string(high) + ", not \"" + text.substr(0, 40) + "\"");
+    }
+    target = value;
+    return std::nullopt;
+}
+
+// One setting: its file key, its environment variable, and how to apply text.
+struct Setting {
+    const char* file_key;
+    const char* environment;
+    std::function<std::optional<Error>(ServerConfig&, const std::string&)> apply;
+};
+
+std::optional<Error> assign(std::string& target, const std::string& value) {
+    target = value;
+    return std::nullopt;
+}
+
+const std::vector<Setting>& settings() {
+    static const std::vector<Setting> all = {
+        {"db", "TOKENMETER_DB", [](ServerConfig& c, const std::string& v) { return assign(c.db, v); }},
+        {"listen", "TOKENMETER_LISTEN", [](ServerConfig& c, const std::string& v) { return assign(c.listen, v); }},
+        {"jwt_secret", "TOKENMETER_JWT_SECRET", [](ServerConfig& c, const std::string& v) { return assign(c.jwt_secret, v); }},
+        {"service_keys", "TOKENMETER_SERVICE_KEYS",
+         [](ServerConfig& c, const std::string& v) {
+             c.service_keys = split_list(v);
+             return std::optional<Error>();
+         }},
+        {"signing_key_file", "TOKENMETER_SIGNING_KEY_FILE",
+         [](ServerConfig& c, const std::string& v) { return assign(c.signing_key_file, v); }},
+        {"retired_keys_file", "TOKENMETER_RETIRED_KEYS_FILE",
+         [](ServerConfig& c, const std::string& v) { return assign(c.retired_keys_file, v); }},
+        {"jwks", "TOKENMETER_JWKS", [](ServerConfig& c, const std::string& v) { return assign(c.jwks, v); }},
+        {"metrics_token", "TOKENMETER_METRICS_TOKEN", [](ServerConfig& c, const std::string& v) { return assign(c.metrics_token, v); }},
+        {"catalog_file", "TOKENMETER_CATALOG_FILE", [](ServerConfig& c, const std::string& v) { return assign(c.catalog_file, v); }},
+        {"web_root", "TOKENMETER_WEB_ROOT", [](ServerConfig& c, const std::string& v) { return assign(c.web_root, v); }},
+        {"upgrade_url", "TOKENMETER_UPGRADE_URL", [](ServerConfig& c, const std::string& v) { return assign(c.upgrade_url, v); }},
+        {"reservation_ttl_seconds", "TOKENMETER_RESERVATION_TTL_SECONDS",
+         [](ServerConfig& c, const std::string& v) {
+             return set_integer(c.reservation_ttl_seconds, v, "reservation_ttl_seconds", limits::reservation_ttl_min,
+                                limits::reservation_ttl_max);
+         }},
+        {"body_bytes_max", "TOKENMETER_BODY_BYTES_MAX",
+         [](ServerConfig& c, const std::string& v) { return set_integer(c.body_bytes_max, v, "body_bytes_max", 1024, 64 << 20); }},
+        {"http_threads", "TOKENMETER_HTTP_THREADS",
+         [](ServerConfig& c, const std::string& v) { return set_integer(c.http_threads, v, "http_threads", 4, 4096); }},
+        {"lemonsqueezy_api_base", "LEMONSQUEEZY_API_BASE",
+         [](ServerConfig& c, const std::string& v) { return assign(c.lemonsqueezy.api_base, v); }},
+        {"lemonsqueezy_api_key", "LEMONSQUEEZY_API_KEY",
+         [](ServerConfig& c, const std::string& v) { return assign(c.lemonsqueezy.api_key, v); }},
+        {"lemonsqueezy_store_id", "LEMONSQUEEZY_STORE_ID",
+         [](ServerConfig& c, const std::string& v) { return assign(c.lemonsqueezy.store_id, v); }},
+        {"lemonsqueezy_pro_variant_id", "LEMONSQUEEZY_PRO_VARIANT_ID",
+         [](ServerConfig& c, const std::string& v) { return assign(c.lemonsqueezy.pro_variant_id, v); }},
+        {"lemonsqueezy_webhook_secret", "LEMONSQUEEZY_WEBHOOK_SECRET",
+         [](ServerConfig& c, const std::string& v) { return assign(c.lemonsqueezy.webhook_secret, v); }},
+    };
+    return all;
+}
+
+// A file value as the text an environment variable would hold.
+std::optional<std::string> as_text(const Json& value) {
+    if (value.is_string()) return value.get<std::string>();
+    if (value.is_number_unsigned()) return std::to_string(value.get<std::uint64_t>());
+    if (value.is_array()) {
+        std::string joined;
+        for (const Json& item : value) {
+            if (!item.is_string()) return std::nullopt;
+            if (item.get<std::string>().find(',') != std::string::npos) return std::nullopt;
+            if (!joined.empty()) joined += ',';
+            joined += item.get<std::string>();
+        }
+        return joined;
+    }
+    return std::nullopt;
+}
+
+bool is_hex_or_url_safe(const std::string& text) {
+    return std::all_of(text.begin(), text.end(), [](char c) { return c > 0x20 && c < 0x7F; });
+}
+
+}  // namespace
+
+Environment process_environment() {
+    Environment environment;
+    for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+        const std::string text(*entry);
+        const auto equals = text.find('=');
+        if (equals != std::string::npos) environment[text.substr(0, equals)] = text.substr(equals + 1);
+    }
+    return environment;
+}
+
+std::optional<Error> apply_file(ServerConfig& config, const std::string& json_text) {
+    auto document = json_input::parse(json_text);
+    if (!document || !document->is_object()) {
+        return make_error("config_invalid", "the config file must be a JSON object");
+    }
+    for (const auto& item : document->items()) {
+        auto setting = std::find_if(settings().begin(), settings().end(),
+                                    [&](const Setting& s) { return item.key() == s.file_key; });
+        if (setting == settings().end()) {
+            return make_error("config_invalid", "unknown setting \"" + item.key().substr(0, 64) + "\" in the config file");
+        }
+        auto text = as_text(item.value());
+        if (!text) return make_error("config_invalid", "setting \"" + item.key() + "\" has the wrong type");
+        if (auto error = setting->apply(config, *text)) return error;
+    }
+    return std::nullopt;
+}
+
+std::optional<Error> apply_environment(ServerConfig& config, const Environment& environment) {
+    for (const Setting& setting : settings()) {
+        auto found = environment.find(setting.environment);
+        if (found == environment.end()) continue;
+        if (auto error = setting.apply(config, found->second)) {
+            return make_error(error->code, std::string(setting.environment) + ": " + error->message);
+        }
+    }
+    return std::nullopt;
+}
+
+Result<std::pair<std::string, int>, Error> parse_listen(const std::string& listen) {
+    const auto colon = listen.rfind(':');
+    const std::string invalid = "listen address must be HOST:PORT, not \"" + listen.substr(0, 64) + "\"";
+    if (colon == std::string::npos || colon == 0) return unexpected(make_error("config_invalid", invalid));
+    std::string host = listen.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    std::int64_t port = 0;
+    if (set_integer(port, listen.substr(colon + 1), "port", 0, 65535)) return unexpected(make_error("config_invalid", invalid));
+    return std::make_pair(host, static_cast<int>(port));
+}
+
+std::optional<Error> validate(const ServerConfig& config) {
+    if (auto listen = parse_listen(config.listen); !listen) return listen.error();
+    if (config.db.rfind("sqlite:", 0) != 0 && config.db.rfind("postgres://", 0) != 0 &&
+        config.db.rfind("postgresql://", 0) != 0) {
+        return make_error("config_invalid", "TOKENMETER_DB must be sqlite:PATH or postgres://...");
+    }
+    if (config.demo) return std::nullopt;  // --demo creates whatever secret is missing
+    if (config.signing_key_file.empty()) {
+        return make_error("config_missing", "TOKENMETER_SIGNING_KEY_FILE is not set: receipts need a signing key "
+                                            "(create one with `tokenmeter keygen --out FILE`)");
+    }
+    if (config.jwt_secret.empty() && config.jwks.empty()) {
+        return make_error("config_missing",
+                          "neither TOKENMETER_JWT_SECRET nor TOKENMETER_JWKS is set: user tokens cannot be verified");
+    }
+    if (config.service_keys.empty()) {
+        return make_error("config_missing", "TOKENMETER_SERVICE_KEYS is not set: the app's backend cannot authorize usage");
+    }
+    for (const std::string& key : config.service_keys) {
+        if (key.size() < 24 || !is_hex_or_url_safe(key)) {
+            return make_error("config_invalid", "TOKENMETER_SERVICE_KEYS: every key must be at least 24 visible characters");
+        }
+    }
+    if (config.jwt_secret.size() > 0 && config.jwt_secret.size() < 32) {
+        return make_error("config_invalid", "TOKENMETER_JWT_SECRET must be at least 32 characters");
+    }
+    if (config.lemonsqueezy.configured() && config.lemonsqueezy.webhook_secret.empty()) {
+        return make_error("config_missing", "LEMONSQUEEZY_WEBHOOK_SECRET is not set while LemonSqueezy is configured");
+    }
+    return std::nullopt;
+}
+
+}  // namespace tokenmeter::config

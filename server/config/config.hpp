@@ -1,0 +1,63 @@
+// Server configuration (DESIGN.md §11): a JSON file, then the environment,
+// then flags, each overriding the one before. Validation names the setting a
+// problem is in; outside --demo a missing secret stops start-up.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tokenmeter/error.hpp"
+#include "tokenmeter/result.hpp"
+
+namespace tokenmeter::config {
+
+struct LemonSqueezySettings {
+    std::string api_base = "https://api.lemonsqueezy.com";
+    std::string api_key;
+    std::string store_id;
+    std::string pro_variant_id;
+    std::string webhook_secret;
+
+    bool configured() const { return !api_key.empty() || !webhook_secret.empty(); }
+};
+
+struct ServerConfig {
+    std::string db = "sqlite:./tokenmeter.db";
+    std::string listen = "127.0.0.1:8787";
+    std::string jwt_secret;
+    std::vector<std::string> service_keys;
+    std::string signing_key_file;
+    std::string retired_keys_file;  // a JWKS of older public keys still served
+    std::string jwks;               // file path or URL of user-token keys
+    std::string metrics_token;
+    std::string catalog_file;       // empty: the built-in catalog
+    std::string web_root;           // static files served at / (the demo app)
+    std::string upgrade_url = "/v1/me/checkout";
+    std::int64_t reservation_ttl_seconds = 600;
+    std::int64_t body_bytes_max = 4 << 20;
+    std::int64_t http_threads = 128;
+    LemonSqueezySettings lemonsqueezy;
+    bool demo = false;
+    std::string demo_dir = ".tokenmeter-demo";
+};
+
+using Environment = std::map<std::string, std::string>;
+
+// The process environment as a map (the edge reads it once).
+Environment process_environment();
+
+// Applies a JSON config file's contents. Unknown keys and wrong types are
+// errors naming the key.
+std::optional<Error> apply_file(ServerConfig& config, const std::string& json_text);
+// Applies TOKENMETER_* and LEMONSQUEEZY_* variables.
+std::optional<Error> apply_environment(ServerConfig& config, const Environment& environment);
+// Checks the result: required secrets (outside demo), ranges, formats.
+std::optional<Error> validate(const ServerConfig& config);
+
+// "127.0.0.1:8787" -> host and port.
+Result<std::pair<std::string, int>, Error> parse_listen(const std::string& listen);
+
+}  // namespace tokenmeter::config

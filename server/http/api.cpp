@@ -1,0 +1,218 @@
+#include "http/api.hpp"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <iostream>
+
+#include "tokenmeter/base64url.hpp"
+#include "tokenmeter/json_input.hpp"
+#include "tokenmeter/limits.hpp"
+#include "tokenmeter/receipt.hpp"
+
+namespace tokenmeter::http {
+
+namespace {
+
+using Json = nlohmann::json;
+using httplib::Request;
+using httplib::Response;
+
+constexpr const char* json_type = "application/json";
+
+
+std::string_view header(const Request& request, const char* name) {
+    auto found = request.headers.find(name);
+    return found == request.headers.end() ? std::string_view() : std::string_view(found->second);
+}
+
+bool is_loopback(const std::string& address) {
+    return address == "127.0.0.1" || address == "::1" || address == "::ffff:127.0.0.1";
+}
+
+
+
+
+std::string sse_event(const std::string& snapshot) {
+    // The snapshot is compact JSON (no newlines), so one data line suffices.
+    std::string seq;
+    auto parsed = Json::parse(snapshot, nullptr, false);
+    if (parsed.is_object() && parsed.contains("seq")) seq = std::to_string(parsed["seq"].get<std::int64_t>());
+    std::string event = "event: usage\n";
+    if (!seq.empty()) event += "id: " + seq + "\n";
+    event += "data: " + snapshot + "\n\n";
+    return event;
+}
+
+}  // namespace
+
+void reply_error(Response& response, int status, std::string_view code, std::string_view message) {
+    response.status = status;
+    response.set_content(ledger::error_body(code, message), json_type);
+}
+
+Api::Api(ApiDependencies dependencies, ApiOptions options) : deps_(dependencies), options_(std::move(options)) {}
+
+void Api::add_routes(std::shared_ptr<RouteSet> routes) { route_sets_.push_back(std::move(routes)); }
+
+Api::Handler Api::timed(std::string route, Handler handler) {
+    return [this, route = std::move(route), handler = std::move(handler)](const Request& request, Response& response) {
+        const auto start = std::chrono::steady_clock::now();
+        handler(request, response);
+        const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+        deps_.metrics.observe_request(route, response.status, elapsed.count());
+    };
+}
+
+void Api::reply(Response& response, const ledger::Outcome& outcome) {
+    response.status = outcome.status;
+    response.set_content(outcome.body, json_type);
+    if (outcome.metering.authorization != 0) deps_.metrics.count_authorization(outcome.metering.authorization > 0);
+    if (!outcome.metering.model.empty() || !outcome.metering.operation.empty()) {
+        deps_.metrics.count_charge(outcome.metering.model, outcome.metering.operation, outcome.metering.charged_tokens);
+    }
+}
+
+std::optional<std::string> Api::require_user(const Request& request, Response& response) {
+    const std::string_view authorization = header(request, "Authorization");
+    auto user = deps_.authenticator.user(authorization, deps_.clock.now_seconds());
+    if (user) return std::move(user).value();
+    if (deps_.authenticator.service(authorization)) {
+        reply_error(response, 403, "wrong_scope", "a service key cannot call the user API; use /v1/users/{id}/usage");
+        return std::nullopt;
+    }
+    reply_error(response, 401, user.error().code, user.error().message);
+    response.set_header("WWW-Authenticate", "Bearer");
+    return std::nullopt;
+}
+
+std::optional<std::string> Api::require_service(const Request& request, Response& response) {
+    const std::string_view authorization = header(request, "Authorization");
+    auto caller = deps_.authenticator.service(authorization);
+    if (caller) return std::move(caller).value();
+    if (deps_.authenticator.user(authorization, deps_.clock.now_seconds())) {
+        reply_error(response, 403, "wrong_scope", "a user token cannot call the service API");
+        return std::nullopt;
+    }
+    reply_error(response, 401, caller.error().code, caller.error().message);
+    response.set_header("WWW-Authenticate", "Bearer");
+    return std::nullopt;
+}
+
+void Api::healthz(const Request&, Response& response) {
+    const bool storage = deps_.ledger.store().healthy();
+    response.status = storage ? 200 : 503;
+    response.set_content(Json{{"status", storage ? "ok" : "degraded"}, {"storage", storage ? "ok" : "unavailable"}}.dump(),
+                         json_type);
+}
+
+void Api::metrics(const Request& request, Response& response) {
+    const std::string_view authorization = header(request, "Authorization");
+    const bool token_ok = !options_.metrics_token.empty() && authorization == "Bearer " + options_.metrics_token;
+    if (!is_loopback(request.remote_addr) && !token_ok) {
+        reply_error(response, 403, "forbidden", "metrics are served to loopback or with the metrics token");
+        return;
+    }
+    response.set_content(deps_.metrics.render(), "text/plain; version=0.0.4");
+}
+
+void Api::my_usage(const Request& request, Response& response) {
+    auto user = require_user(request, response);
+    if (!user) return;
+    reply(response, deps_.ledger.snapshot(*user));
+}
+
+void Api::my_usage_stream(const Request& request, Response& response) {
+    auto user = require_user(request, response);
+    if (!user) return;
+    // Watch before reading, so no change between the read and the watch is missed.
+    auto subscription = std::make_shared<live::UsageHub::Subscription>(deps_.hub, *user);
+    ledger::Outcome first = deps_.ledger.snapshot(*user);
+    if (first.status != 200) {
+        reply(response, first);
+        return;
+    }
+    struct Stream {
+        std::shared_ptr<live::UsageHub::Subscription> subscription;
+        std::string pending;
+        std::uint64_t version = 0;
+    };
+    auto stream = std::make_shared<Stream>(Stream{subscription, sse_event(first.body), 0});
+    response.set_header("Cache-Control", "no-store");
+    response.set_header("X-Accel-Buffering", "no");
+    const auto heartbeat = std::chrono::milliseconds(options_.sse_heartbeat_ms);
+    response.set_chunked_content_provider(
+        "text/event-stream", [this, stream, heartbeat](std::size_t, httplib::DataSink& sink) {
+            if (!stream->pending.empty()) {
+                if (!sink.write(stream->pending.data(), stream->pending.size())) return false;
+                stream->pending.clear();
+            }
+            auto update = deps_.hub.wait(stream->subscription->user_id(), stream->version, heartbeat);
+            if (update && update->version == 0) {  // shutting down: end the stream cleanly
+                sink.done();
+                return true;
+            }
+            if (update) {
+                stream->version = update->version;
+                stream->pending = sse_event(update->snapshot);
+            } else {
+                stream->pending = ": heartbeat\n\n";
+            }
+            return sink.is_writable();
+        });
+}
+
+void Api::my_events(const Request& request, Response& response) {
+    auto user = require_user(request, response);
+    if (!user) return;
+    int limit = 50;
+    if (request.has_param("limit")) {
+        const std::string text = request.get_param_value("limit");
+        const bool digits = !text.empty() && text.size() <= 4 && std::all_of(text.begin(), text.end(), ::isdigit);
+        limit = digits ? std::stoi(text) : 0;
+        if (limit < 1 || limit > options_.events_page_max) {
+            reply_error(response, 400, "invalid_value", "limit must be 1-" + std::to_string(options_.events_page_max));
+            return;
+        }
+    }
+    std::int64_t before = 0;
+    if (request.has_param("cursor")) {
+        auto decoded = base64url_decode(request.get_param_value("cursor"));
+        const bool digits = decoded && !decoded->empty() && decoded->size() <= 18 &&
+                            std::all_of(decoded->begin(), decoded->end(), ::isdigit);
+        if (!digits) {
+            reply_error(response, 400, "invalid_cursor", "cursor is not one this server issued");
+            return;
+        }
+        before = std::stoll(*decoded);
+    }
+    reply(response, deps_.ledger.events(*user, before, limit));
+}
+
+void Api::my_summary(const Request& request, Response& response) {
+    auto user = require_user(request, response);
+    if (!user) return;
+    const std::string by = request.has_param("group_by") ? request.get_param_value("group_by") : "day";
+    storage::SummaryGrouping grouping = storage::SummaryGrouping::day;
+    if (by == "model") {
+        grouping = storage::SummaryGrouping::model;
+    } else if (by == "operation") {
+        grouping = storage::SummaryGrouping::operation;
+    } else if (by != "day") {
+        reply_error(response, 400, "invalid_value", "group_by must be day, model or operation");
+        return;
+    }
+    reply(response, deps_.ledger.summary(*user, grouping));
+}
+
+void Api::user_usage(const Request& request, Response& response) {
+    if (!require_service(request, response)) return;
+    const std::string user_id = request.matches[1];
+    if (!is_valid_user_id(user_id)) {
+        reply_error(response, 400, "invalid_value", "not a user id");
+        return;
+    }
+    reply(response, deps_.ledger.snapshot(user_id));
+}
+
+}  // namespace tokenmeter::http

@@ -1,0 +1,91 @@
+// The HTTP API of DESIGN.md §7 on cpp-httplib: routes, credentials and
+// scopes, request validation, and rendering of ledger outcomes. Handlers are
+// thin: they check who is calling and what was sent, then ask the ledger.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "clock.hpp"
+#include "http/authenticator.hpp"
+#include "http/metrics.hpp"
+#include "ledger/ledger_service.hpp"
+#include "live/usage_hub.hpp"
+#include "tokens/token_counter.hpp"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace tokenmeter::http {
+
+// Extra routes a part of the server adds (billing: checkout and webhooks).
+class RouteSet {
+public:
+    virtual ~RouteSet() = default;
+    virtual void install(httplib::Server& server, const std::function<void(const std::string& route, int status, double seconds)>& observe) = 0;
+};
+
+struct ApiOptions {
+    std::string jwks_json;          // GET /v1/keys
+    std::string catalog_json;       // GET /v1/catalog
+    std::string metrics_token;      // empty: /metrics from loopback only
+    std::int64_t sse_heartbeat_ms = 15000;
+    int events_page_max = 200;
+};
+
+struct ApiDependencies {
+    ledger::LedgerService& ledger;
+    Authenticator& authenticator;
+    live::UsageHub& hub;
+    Metrics& metrics;
+    const Clock& clock;
+    tokens::TokenCounter& tokens;
+    const Catalog& catalog;
+};
+
+class Api {
+public:
+    Api(ApiDependencies dependencies, ApiOptions options);
+    // Registers every route (and the error and exception handlers).
+    void install(httplib::Server& server);
+    // Extra route sets installed with the rest (billing).
+    void add_routes(std::shared_ptr<RouteSet> routes);
+
+private:
+    using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+    Handler timed(std::string route, Handler handler);
+
+    std::optional<std::string> require_user(const httplib::Request& request, httplib::Response& response);
+    std::optional<std::string> require_service(const httplib::Request& request, httplib::Response& response);
+
+    void healthz(const httplib::Request& request, httplib::Response& response);
+    void metrics(const httplib::Request& request, httplib::Response& response);
+    void my_usage(const httplib::Request& request, httplib::Response& response);
+    void my_usage_stream(const httplib::Request& request, httplib::Response& response);
+    void my_events(const httplib::Request& request, httplib::Response& response);
+    void my_summary(const httplib::Request& request, httplib::Response& response);
+    void user_usage(const httplib::Request& request, httplib::Response& response);
+    void authorize(const httplib::Request& request, httplib::Response& response);
+    void commit(const httplib::Request& request, httplib::Response& response);
+    void release(const httplib::Request& request, httplib::Response& response);
+    void record(const httplib::Request& request, httplib::Response& response);
+
+    void reply(httplib::Response& response, const ledger::Outcome& outcome);
+
+    ApiDependencies deps_;
+    ApiOptions options_;
+    std::vector<std::shared_ptr<RouteSet>> route_sets_;
+};
+
+// The API's JSON error reply.
+void reply_error(httplib::Response& response, int status, std::string_view code, std::string_view message);
+
+// The OpenAPI 3 document served at /v1/openapi.json.
+std::string_view openapi_document();
+
+}  // namespace tokenmeter::http

@@ -1,0 +1,24 @@
+// How the API shows ledger state (DESIGN.md §7). The usage snapshot's numbers
+// are the claims of the receipt it carries, so a client can check every number
+// against the signature.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "storage/store.hpp"
+#include "tokenmeter/receipt.hpp"
+
+namespace tokenmeter::ledger {
+
+nlohmann::json snapshot_object(const ReceiptClaims& claims, std::string_view receipt);
+
+// Decodes a stored receipt into its snapshot.
+nlohmann::json snapshot_of_receipt(std::string_view receipt);
+
+// One token_usage row.
+nlohmann::json event_object(const storage::UsageEvent& event);
+
+}  // namespace tokenmeter::ledger

@@ -1,0 +1,129 @@
+// Group commit: ledger changes from many request threads go to one writer
+// thread, which applies a batch of them in one transaction and acknowledges
+// each only after that transaction is durable.
+//
+// A durable commit costs an fsync, so one transaction per request caps
+// throughput at the disk's fsync rate; batching amortizes it. Every job runs
+// inside a savepoint, so one failing job does not undo the others; a failed
+// commit fails every job of the batch (503) and acknowledges none.
+//
+// Idempotency is enforced here, in the same transaction as the change: the
+// stored response of a key is returned on replay, a different request under
+// the same key is 422, and a repeat while the first is queued or running is
+// 409 (tracked in memory, per process).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "storage/store.hpp"
+
+namespace tokenmeter::ledger {
+
+// What a durable answer changed, for metrics (absent on replays).
+struct Metering {
+    int authorization = 0;  // 1 granted, -1 refused, 0 not an authorization
+    std::string model;
+    std::string operation;
+    std::int64_t charged_tokens = 0;
+};
+
+// What a job answers: an HTTP status and a JSON body, plus the snapshots of
+// the users it changed (published to live streams once durable).
+struct Outcome {
+    Outcome() = default;
+    Outcome(int status_code, std::string json_body, bool remember_reply = true,
+            std::vector<std::pair<std::string, std::string>> published_snapshots = {})
+        : status(status_code),
+          body(std::move(json_body)),
+          remember(remember_reply),
+          published(std::move(published_snapshots)) {}
+
+    int status = 200;
+    std::string body;
+    // Whether a replay of the same idempotency key must return this answer.
+    // Bad input (400) leaves no trace, so it is not stored.
+    bool remember = true;
+    std::vector<std::pair<std::string, std::string>> published;  // user id, snapshot JSON
+    Metering metering;
+};
+
+struct IdempotencyScope {
+    std::string caller;
+    std::string key;
+    std::string request_hash;
+};
+
+using Job = std::function<Outcome(storage::LedgerTransaction&)>;
+
+// Called after each durable batch with the published snapshots.
+using PublishFn = std::function<void(const std::vector<std::pair<std::string, std::string>>&)>;
+
+struct WriterOptions {
+    std::size_t batch_max = 256;  // jobs per transaction
+    std::int64_t idempotency_retention_seconds = 48 * 3600;
+};
+
+struct WriterStats {
+    std::uint64_t batches = 0;
+    std::uint64_t jobs = 0;
+    std::uint64_t failed_batches = 0;
+};
+
+class Writer {
+public:
+    Writer(storage::LedgerStore& store, WriterOptions options, std::function<std::int64_t()> now, PublishFn publish);
+    ~Writer();
+    Writer(const Writer&) = delete;
+    Writer& operator=(const Writer&) = delete;
+
+    // Runs the job in the next batch and waits until it is durable (or failed).
+    Outcome run(Job job, std::optional<IdempotencyScope> idempotency = std::nullopt);
+
+    // Finishes queued jobs, then stops the thread. Later run() calls get 503.
+    void stop();
+
+    WriterStats stats() const;
+
+private:
+    struct Pending {
+        Job job;
+        std::optional<IdempotencyScope> idempotency;
+        std::promise<Outcome> done;
+    };
+
+    void loop();
+    void run_batch(std::vector<Pending>& batch);
+    Outcome run_one(storage::LedgerTransaction& transaction, Pending& pending);
+    bool claim(const IdempotencyScope& scope);
+    void unclaim(const IdempotencyScope& scope);
+
+    storage::LedgerStore& store_;
+    WriterOptions options_;
+    std::function<std::int64_t()> now_;
+    PublishFn publish_;
+
+    mutable std::mutex mutex_;
+    std::condition_variable wake_;
+    std::deque<Pending> queue_;
+    std::set<std::pair<std::string, std::string>> in_flight_;
+    bool stopping_ = false;
+    WriterStats stats_;
+    std::int64_t last_prune_ = 0;
+    std::thread thread_;
+};
+
+// The JSON error body every API error uses.
+std::string error_body(std::string_view code, std::string_view message);
+
+}  // namespace tokenmeter::ledger

@@ -1,0 +1,65 @@
+#include "live/usage_hub.hpp"
+
+namespace tokenmeter::live {
+
+UsageHub::Subscription::Subscription(UsageHub& hub, std::string user_id) : hub_(hub), user_id_(std::move(user_id)) {
+    std::lock_guard<std::mutex> guard(hub_.mutex_);
+    hub_.users_[user_id_].subscribers += 1;
+    hub_.streams_ += 1;
+}
+
+UsageHub::Subscription::~Subscription() {
+    std::lock_guard<std::mutex> guard(hub_.mutex_);
+    auto found = hub_.users_.find(user_id_);
+    hub_.streams_ -= 1;
+    if (found != hub_.users_.end() && --found->second.subscribers == 0) hub_.users_.erase(found);
+}
+
+void UsageHub::publish(const std::vector<std::pair<std::string, std::string>>& snapshots) {
+    bool any = false;
+    {
+        std::lock_guard<std::mutex> guard(mutex_);
+        for (const auto& [user_id, snapshot] : snapshots) {
+            auto found = users_.find(user_id);
+            if (found == users_.end()) continue;
+            found->second.version += 1;
+            found->second.snapshot = snapshot;
+            any = true;
+        }
+    }
+    if (any) changed_.notify_all();
+}
+
+std::optional<UsageHub::Update> UsageHub::wait(const std::string& user_id, std::uint64_t seen,
+                                               std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    auto ready = [&] {
+        if (shut_down_) return true;
+        auto found = users_.find(user_id);
+        return found != users_.end() && found->second.version > seen;
+    };
+    if (!changed_.wait_for(lock, timeout, ready)) return std::nullopt;
+    if (shut_down_) return Update{0, {}};
+    const Watched& watched = users_.at(user_id);
+    return Update{watched.version, watched.snapshot};
+}
+
+void UsageHub::shutdown() {
+    {
+        std::lock_guard<std::mutex> guard(mutex_);
+        shut_down_ = true;
+    }
+    changed_.notify_all();
+}
+
+bool UsageHub::is_shut_down() const {
+    std::lock_guard<std::mutex> guard(mutex_);
+    return shut_down_;
+}
+
+std::size_t UsageHub::streams() const {
+    std::lock_guard<std::mutex> guard(mutex_);
+    return streams_;
+}
+
+}  // namespace tokenmeter::live

@@ -1,0 +1,103 @@
+#include "storage/sqlite/migrations.hpp"
+
+namespace tokenmeter::storage::sqlite {
+
+namespace {
+
+// Times are unix seconds (UTC); counts are integers; multipliers exact text.
+constexpr const char* ledger_tables = R"sql(
+CREATE TABLE accounts (
+  user_id        TEXT PRIMARY KEY,
+  plan           TEXT NOT NULL,
+  anchor_day     INTEGER NOT NULL CHECK (anchor_day BETWEEN 1 AND 31),
+  period_start   INTEGER NOT NULL,
+  seq            INTEGER NOT NULL CHECK (seq >= 0),
+  last_receipt   TEXT NOT NULL,
+  plan_ends_at   INTEGER,
+  plan_after     TEXT NOT NULL DEFAULT '',
+  attention_at   INTEGER NOT NULL,
+  created_at     INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE usage_limits (
+  user_id          TEXT NOT NULL,
+  period_start     INTEGER NOT NULL,
+  period_end       INTEGER NOT NULL,
+  plan             TEXT NOT NULL,
+  tokens_limit     INTEGER NOT NULL CHECK (tokens_limit >= 0),
+  tokens_used      INTEGER NOT NULL CHECK (tokens_used >= 0),
+  tokens_reserved  INTEGER NOT NULL CHECK (tokens_reserved >= 0),
+  avatars_limit    INTEGER NOT NULL CHECK (avatars_limit >= 0),
+  avatars_used     INTEGER NOT NULL CHECK (avatars_used >= 0),
+  avatars_reserved INTEGER NOT NULL CHECK (avatars_reserved >= 0),
+  PRIMARY KEY (user_id, period_start),
+  CHECK (period_start < period_end)
+) WITHOUT ROWID;
+
+CREATE TABLE token_usage (
+  id              INTEGER PRIMARY KEY,
+  event_id        TEXT NOT NULL UNIQUE,
+  user_id         TEXT NOT NULL,
+  period_start    INTEGER NOT NULL,
+  operation       TEXT NOT NULL,
+  model           TEXT NOT NULL,
+  input_tokens    INTEGER NOT NULL CHECK (input_tokens >= 0),
+  output_tokens   INTEGER NOT NULL CHECK (output_tokens >= 0),
+  raw_tokens      INTEGER NOT NULL CHECK (raw_tokens >= 0),
+  multiplier      TEXT NOT NULL,
+  charged_tokens  INTEGER NOT NULL CHECK (charged_tokens >= 0),
+  avatars         INTEGER NOT NULL CHECK (avatars >= 0),
+  reservation_id  TEXT,
+  idempotency_key TEXT,
+  catalog_version TEXT NOT NULL,
+  created_at      INTEGER NOT NULL
+);
+CREATE INDEX token_usage_by_user ON token_usage (user_id, id);
+CREATE INDEX token_usage_by_period ON token_usage (user_id, period_start);
+
+CREATE TABLE reservations (
+  id                     TEXT PRIMARY KEY,
+  user_id                TEXT NOT NULL,
+  operation              TEXT NOT NULL,
+  model                  TEXT NOT NULL,
+  multiplier_numerator   INTEGER NOT NULL,
+  multiplier_denominator INTEGER NOT NULL,
+  catalog_version        TEXT NOT NULL,
+  tokens                 INTEGER NOT NULL CHECK (tokens >= 0),
+  avatars                INTEGER NOT NULL CHECK (avatars >= 0),
+  state                  TEXT NOT NULL CHECK (state IN ('open', 'committed', 'released', 'expired')),
+  created_at             INTEGER NOT NULL,
+  expires_at             INTEGER NOT NULL,
+  settled_at             INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX reservations_open_by_user ON reservations (user_id, expires_at) WHERE state = 'open';
+
+CREATE TABLE receipts (
+  user_id    TEXT NOT NULL,
+  seq        INTEGER NOT NULL,
+  jws        TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE idempotency_keys (
+  caller       TEXT NOT NULL,
+  key          TEXT NOT NULL,
+  request_hash TEXT NOT NULL,
+  status       INTEGER NOT NULL,
+  response     TEXT NOT NULL,
+  created_at   INTEGER NOT NULL,
+  PRIMARY KEY (caller, key)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
+)sql";
+
+constexpr Migration all[] = {
+    {1, "ledger tables", ledger_tables},
+};
+
+}  // namespace
+
+std::span<const Migration> migrations() { return all; }
+
+}  // namespace tokenmeter::storage::sqlite

@@ -1,0 +1,106 @@
+#include "storage/sqlite/sqlite_db.hpp"
+
+namespace tokenmeter::storage::sqlite {
+
+void Statement::fail(std::string_view what) const {
+    throw StorageError("sqlite: " + std::string(what) + ": " + sqlite3_errmsg(db_));
+}
+
+Statement& Statement::bind(int index, std::int64_t value) {
+    if (sqlite3_bind_int64(statement_, index, value) != SQLITE_OK) fail("bind");
+    return *this;
+}
+
+Statement& Statement::bind(int index, std::string_view value) {
+    if (sqlite3_bind_text(statement_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT) != SQLITE_OK) {
+        fail("bind");
+    }
+    return *this;
+}
+
+Statement& Statement::bind_null(int index) {
+    if (sqlite3_bind_null(statement_, index) != SQLITE_OK) fail("bind");
+    return *this;
+}
+
+Statement& Statement::bind(int index, const std::optional<std::int64_t>& value) {
+    return value ? bind(index, *value) : bind_null(index);
+}
+
+bool Statement::step() {
+    const int rc = sqlite3_step(statement_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    fail("step");
+}
+
+void Statement::run() {
+    while (step()) {
+    }
+}
+
+std::int64_t Statement::int64(int column) const { return sqlite3_column_int64(statement_, column); }
+
+std::optional<std::int64_t> Statement::optional_int64(int column) const {
+    if (sqlite3_column_type(statement_, column) == SQLITE_NULL) return std::nullopt;
+    return sqlite3_column_int64(statement_, column);
+}
+
+std::string Statement::text(int column) const {
+    const auto* bytes = sqlite3_column_text(statement_, column);
+    const int size = sqlite3_column_bytes(statement_, column);
+    if (bytes == nullptr) return {};
+    return std::string(reinterpret_cast<const char*>(bytes), static_cast<std::size_t>(size));
+}
+
+void Statement::reset() {
+    sqlite3_reset(statement_);
+    sqlite3_clear_bindings(statement_);
+}
+
+Connection::Connection(const std::string& path, bool create, int busy_timeout_ms) {
+    const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+        const std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
+        sqlite3_close(db_);
+        db_ = nullptr;
+        throw StorageError("sqlite: cannot open " + path + ": " + message);
+    }
+    sqlite3_busy_timeout(db_, busy_timeout_ms);
+    sqlite3_extended_result_codes(db_, 1);
+    // WAL lets readers run beside the single writer; FULL syncs the WAL on
+    // every commit, so an acknowledged change survives a crash or power cut.
+    exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+}
+
+Connection::~Connection() {
+    statements_.clear();
+    // Finalize what the map held before closing (close_v2 tolerates leftovers).
+    sqlite3_stmt* statement = nullptr;
+    while ((statement = sqlite3_next_stmt(db_, nullptr)) != nullptr) sqlite3_finalize(statement);
+    sqlite3_close_v2(db_);
+}
+
+void Connection::exec(std::string_view sql) {
+    char* error = nullptr;
+    const std::string text(sql);
+    if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+        const std::string message = error != nullptr ? error : sqlite3_errmsg(db_);
+        sqlite3_free(error);
+        throw StorageError("sqlite: " + message);
+    }
+}
+
+StatementScope Connection::prepare(const char* sql) {
+    auto found = statements_.find(sql);
+    if (found == statements_.end()) {
+        sqlite3_stmt* statement = nullptr;
+        if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &statement, nullptr) != SQLITE_OK) {
+            throw StorageError(std::string("sqlite: prepare: ") + sqlite3_errmsg(db_));
+        }
+        found = statements_.emplace(sql, std::make_unique<Statement>(db_, statement)).first;
+    }
+    return StatementScope(*found->second);
+}
+
+}  // namespace tokenmeter::storage::sqlite

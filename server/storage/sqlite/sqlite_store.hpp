@@ -1,0 +1,56 @@
+// The SQLite LedgerStore (the default: `--db sqlite:PATH`).
+//
+// One writer connection, used by one thread at a time through begin(), and a
+// pool of reader connections for concurrent reads (WAL). Commits are durable
+// (synchronous=FULL). Versioned migrations run at open.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "storage/store.hpp"
+
+namespace tokenmeter::storage::sqlite {
+
+class Connection;
+
+struct SqliteOptions {
+    std::string path;
+    // How long a transaction waits for another process's lock before the
+    // request fails closed with 503 (SQLite's busy timeout).
+    int busy_timeout_ms = 2000;
+};
+
+class SqliteStore final : public LedgerStore {
+public:
+    // Opens or creates the database and applies pending migrations.
+    explicit SqliteStore(SqliteOptions options);
+    ~SqliteStore() override;
+
+    std::unique_ptr<LedgerTransaction> begin() override;
+    std::optional<AccountView> read_account(std::string_view user_id) override;
+    std::vector<UsageEvent> read_events(std::string_view user_id, std::int64_t before_id, int limit) override;
+    std::vector<UsageTotal> read_summary(std::string_view user_id, std::int64_t from, std::int64_t to,
+                                         SummaryGrouping grouping) override;
+    std::vector<std::string> read_receipts(std::string_view user_id, std::int64_t from_seq, int limit) override;
+    bool healthy() override;
+    int schema_version() override;
+
+    // Applies migrations to the database at `path`; returns the versions applied.
+    static std::vector<int> migrate(const std::string& path);
+
+private:
+    class ReaderLease;
+    ReaderLease lease_reader();
+    void return_reader(std::unique_ptr<Connection> connection);
+
+    SqliteOptions options_;
+    std::unique_ptr<Connection> writer_;
+    std::mutex writer_mutex_;  // begin() hands the writer to one transaction at a time
+    std::mutex readers_mutex_;
+    std::vector<std::unique_ptr<Connection>> readers_;
+};
+
+}  // namespace tokenmeter::storage::sqlite

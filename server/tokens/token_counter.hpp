@@ -1,0 +1,32 @@
+// Counting the tokens of request text for authorize (`text` or `messages`).
+// The count comes from the core's tokenizer for the model's encoding; models
+// without a public tokenizer get an estimate, flagged exact=false.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "tokenmeter/catalog.hpp"
+#include "tokenmeter/error.hpp"
+#include "tokenmeter/result.hpp"
+
+namespace tokenmeter::tokens {
+
+struct TokenCount {
+    std::int64_t tokens = 0;
+    bool exact = true;
+};
+
+class TokenCounter {
+public:
+    virtual ~TokenCounter() = default;
+    // Tokens of plain text (embeddings, or a prompt as one string).
+    virtual Result<TokenCount, Error> count_text(const Model& model, std::string_view text) = 0;
+    // Prompt tokens of an OpenAI-shaped chat message array, with the
+    // per-message overhead and reply priming.
+    virtual Result<TokenCount, Error> count_chat(const Model& model, const nlohmann::json& messages) = 0;
+};
+
+}  // namespace tokenmeter::tokens
