@@ -60,7 +60,8 @@ Api::Handler Api::timed(std::string route, Handler handler) {
         const auto start = std::chrono::steady_clock::now();
         handler(request, response);
         const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
-        deps_.metrics.observe_request(route, response.status, elapsed.count());
+        // A handler that sets no status answers 200 (httplib fills it in later).
+        deps_.metrics.observe_request(route, response.status == -1 ? 200 : response.status, elapsed.count());
     };
 }
 

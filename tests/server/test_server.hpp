@@ -1,0 +1,130 @@
+// A real tokenmeter server for tests: a temporary directory with a SQLite
+// file and a signing key, the whole App on a free loopback port, and helpers
+// to call it as a user (a JWT minted here, independently of the server's own
+// code) or as the app's backend (a service key).
+#pragma once
+
+#include <httplib.h>
+#include <sodium.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "app.hpp"
+#include "keys/signing_key_file.hpp"
+#include "tokenmeter/base64url.hpp"
+
+namespace tokenmeter::test {
+
+inline const std::string jwt_secret = "test-jwt-secret-0123456789-abcdefghijklmnop";
+inline const std::string service_key = "test-service-key-0123456789abcdef";
+
+// An HS256 JWT as Supabase issues them, built from scratch here.
+inline std::string mint_user_token(const std::string& sub, std::int64_t now, std::int64_t ttl = 3600,
+                                   const std::string& secret = jwt_secret) {
+    const std::string header = base64url_encode(R"({"alg":"HS256","typ":"JWT"})");
+    const nlohmann::json claims = {{"sub", sub}, {"aud", "authenticated"}, {"role", "authenticated"},
+                                   {"iat", now}, {"exp", now + ttl}};
+    const std::string input = header + "." + base64url_encode(claims.dump());
+    unsigned char mac[crypto_auth_hmacsha256_BYTES];
+    crypto_auth_hmacsha256_state state;
+    crypto_auth_hmacsha256_init(&state, reinterpret_cast<const unsigned char*>(secret.data()), secret.size());
+    crypto_auth_hmacsha256_update(&state, reinterpret_cast<const unsigned char*>(input.data()), input.size());
+    crypto_auth_hmacsha256_final(&state, mac);
+    return input + "." + base64url_encode(mac, sizeof mac);
+}
+
+inline std::string make_temp_dir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "tokenmeter-test-XXXXXX").string();
+    const char* made = ::mkdtemp(pattern.data());
+    return made == nullptr ? std::string() : std::string(made);
+}
+
+struct TestServerOptions {
+    std::int64_t reservation_ttl_seconds = 600;
+    std::string catalog_json;  // empty: built-in
+    std::string db;            // empty: sqlite in the temp dir
+};
+
+class TestServer {
+public:
+    explicit TestServer(TestServerOptions options = {}) : dir_(make_temp_dir()) {
+        clock_ = std::make_shared<ManualClock>(1764000000);  // 2025-11-24T16:00:00Z
+        config::ServerConfig config;
+        config.db = options.db.empty() ? "sqlite:" + dir_ + "/ledger.db" : options.db;
+        config.listen = "127.0.0.1:0";
+        config.jwt_secret = jwt_secret;
+        config.service_keys = {service_key};
+        config.signing_key_file = dir_ + "/signing.jwk";
+        config.reservation_ttl_seconds = options.reservation_ttl_seconds;
+        (void)keys::generate_signing_key_file(config.signing_key_file);
+        if (!options.catalog_json.empty()) {
+            config.catalog_file = dir_ + "/catalog.json";
+            std::ofstream(config.catalog_file) << options.catalog_json;
+        }
+        auto app = App::create(config, clock_);
+        if (!app) throw std::runtime_error("test server: " + app.error().message);
+        app_ = std::move(app).value();
+        auto port = app_->start();
+        if (!port) throw std::runtime_error("test server: " + port.error().message);
+        port_ = *port;
+    }
+
+    ~TestServer() {
+        app_.reset();
+        std::error_code ignored;
+        std::filesystem::remove_all(dir_, ignored);
+    }
+
+    App& app() { return *app_; }
+    ManualClock& clock() { return *clock_; }
+    int port() const { return port_; }
+    const std::string& dir() const { return dir_; }
+
+    httplib::Client client() const {
+        httplib::Client client("127.0.0.1", port_);
+        client.set_read_timeout(10, 0);
+        return client;
+    }
+
+    httplib::Headers as_user(const std::string& user_id) const {
+        return {{"Authorization", "Bearer " + mint_user_token(user_id, clock_->now_seconds())}};
+    }
+
+    httplib::Headers as_service(const std::string& idempotency_key = "") const {
+        httplib::Headers headers = {{"Authorization", "Bearer " + service_key}};
+        if (!idempotency_key.empty()) headers.emplace("Idempotency-Key", idempotency_key);
+        return headers;
+    }
+
+    // POST as the service with a fresh idempotency key.
+    httplib::Result post(const std::string& path, const nlohmann::json& body) {
+        auto client = this->client();
+        return client.Post(path, as_service("key-" + std::to_string(++keys_)), body.dump(), "application/json");
+    }
+
+    nlohmann::json usage_of(const std::string& user_id) {
+        auto client = this->client();
+        auto response = client.Get("/v1/users/" + user_id + "/usage", as_service());
+        if (!response || response->status != 200) return nullptr;
+        return nlohmann::json::parse(response->body);
+    }
+
+private:
+    std::string dir_;
+    std::shared_ptr<ManualClock> clock_;
+    std::unique_ptr<App> app_;
+    int port_ = 0;
+    int keys_ = 0;
+};
+
+inline nlohmann::json body_of(const httplib::Result& result) {
+    if (!result) return nullptr;
+    return nlohmann::json::parse(result->body, nullptr, false);
+}
+
+}  // namespace tokenmeter::test
