@@ -1,4 +1,5 @@
 #include "cli/commands.hpp"
+#include "cli/count_command.hpp"
 #include "cli/serve_command.hpp"
 
 #include <ostream>
@@ -21,6 +22,7 @@ constexpr Entry commands[] = {
     {"serve", "run the ledger server", serve_command},
     {"keygen", "create a receipt signing key", keygen_command},
     {"migrate", "apply database migrations", migrate_command},
+    {"count", "count the tokens of a text or chat (exact for OpenAI models)", count_command},
 };
 
 void print_usage(std::ostream& out) {

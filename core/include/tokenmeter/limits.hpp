@@ -46,4 +46,19 @@ inline constexpr std::size_t jwks_keys_max = 16;
 inline constexpr std::int64_t reservation_ttl_min = 1;
 inline constexpr std::int64_t reservation_ttl_max = 24 * 3600;
 
+// Text the tokenizer takes in one call. Counting holds ids only for the piece
+// at hand, but encode_ordinary returns up to one 4-byte id per input byte, so
+// this bounds its result at 256 MiB. The largest context windows are about a million
+// tokens (4-5 MB of text), so 64 MiB leaves room for whole files through
+// `tokenmeter count` while keeping a hostile input from exhausting memory.
+inline constexpr std::size_t text_bytes_max = std::size_t{64} << 20;
+// An encoding asset (tools/tokenizer): o200k_base's is 1.6 MB; anything much
+// larger is not one, and is refused before it is hashed.
+inline constexpr std::size_t encoding_asset_bytes_max = std::size_t{8} << 20;
+// A chat to count (`messages` of a request, `tokenmeter count --chat`): far
+// more messages than any conversation that fits a context window, few enough
+// that the per-message work stays bounded. The JSON text itself is bounded by
+// text_bytes_max.
+inline constexpr std::size_t chat_messages_max = 10000;
+
 }  // namespace tokenmeter::limits
