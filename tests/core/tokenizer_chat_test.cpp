@@ -8,19 +8,15 @@
 namespace tokenmeter {
 namespace {
 
-// The cookbook's example ("How to count tokens with tiktoken"): OpenAI's API
-// reported 124 prompt tokens for gpt-4o / gpt-4o-mini and 129 for gpt-4.
-constexpr std::string_view cookbook_messages = R"([
-  {"role": "system", "content": "You are a helpful, pattern-following assistant that translates corporate jargon into plain English."},
-  {"role": "system", "name": "example_user", "content": "New synergies will help drive top-line growth."},
-  {"role": "system", "name": "example_assistant", "content": "Things working well together will increase revenue."},
-  {"role": "system", "name": "example_user", "content": "Let's circle back when we have more bandwidth to touch base on opportunities for increased leverage."},
-  {"role": "system", "name": "example_assistant", "content": "Let's talk later when we're less busy about how to do better."},
-  {"role": "user", "content": "This late pivot means we don't have time to boil the ocean for the client deliverable."}
-])";
+// The cookbook's example ("How to count tokens with tiktoken"), shared with
+// the wasm suite: OpenAI's API reported 124 prompt tokens for gpt-4o /
+// gpt-4o-mini and 129 for gpt-4.
+std::string cookbook_messages() {
+    return nlohmann::json::parse(test::read_source_vector_file("tokenizer/cookbook_chat.json")).at("messages").dump();
+}
 
 TEST(TokenizerChat, CookbookExampleCounts124OnO200kAnd129OnCl100k) {
-    const auto messages = parse_chat_messages(cookbook_messages);
+    const auto messages = parse_chat_messages(cookbook_messages());
     ASSERT_TRUE(messages.has_value()) << messages.error().message;
     ASSERT_EQ(messages->size(), 6u);
     EXPECT_EQ(count_chat_tokens(test::o200k(), *messages).value(), 124);
@@ -104,7 +100,7 @@ TEST(TokenizerClaudeEstimate, IsFiveFourthsOfO200kRoundedUpAndNotExact) {
     EXPECT_FALSE(estimate.exact);
     EXPECT_EQ(estimate.tokens, (o200k * 5 + 3) / 4);
     const auto chat = count_chat_tokens(test::o200k(), TokenizerKind::estimate,
-                                        parse_chat_messages(cookbook_messages).value())
+                                        parse_chat_messages(cookbook_messages()).value())
                           .value();
     EXPECT_FALSE(chat.exact);
     EXPECT_EQ(chat.tokens, 155);  // ceil(124 * 5 / 4)

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.hpp"
 
 namespace tokenmeter {
@@ -26,14 +28,12 @@ Outcome count(std::vector<std::string_view> args, const std::string& input = "")
     return {code, out.str(), err.str()};
 }
 
-constexpr std::string_view cookbook = R"([
-  {"role": "system", "content": "You are a helpful, pattern-following assistant that translates corporate jargon into plain English."},
-  {"role": "system", "name": "example_user", "content": "New synergies will help drive top-line growth."},
-  {"role": "system", "name": "example_assistant", "content": "Things working well together will increase revenue."},
-  {"role": "system", "name": "example_user", "content": "Let's circle back when we have more bandwidth to touch base on opportunities for increased leverage."},
-  {"role": "system", "name": "example_assistant", "content": "Let's talk later when we're less busy about how to do better."},
-  {"role": "user", "content": "This late pivot means we don't have time to boil the ocean for the client deliverable."}
-])";
+std::string cookbook() {
+    std::ifstream file(std::string(TM_VECTORS_DIR) + "/tokenizer/cookbook_chat.json", std::ios::binary);
+    std::stringstream buffer;
+    buffer << file.rdbuf();
+    return nlohmann::json::parse(buffer.str()).at("messages").dump();
+}
 
 TEST(CountCommand, CountsTextFromStandardInput) {
     EXPECT_EQ(count({"--encoding", "o200k_base"}, "hello world").out, "2\n");
@@ -88,8 +88,8 @@ TEST(CountCommand, UsageErrors) {
 }
 
 TEST(CountCommand, ChatCountsTheCookbookExample) {
-    EXPECT_EQ(count({"--model", "gpt-4o", "--chat"}, std::string(cookbook)).out, "124\n");
-    EXPECT_EQ(count({"--encoding", "cl100k_base", "--chat"}, std::string(cookbook)).out, "129\n");
+    EXPECT_EQ(count({"--model", "gpt-4o", "--chat"}, cookbook()).out, "124\n");
+    EXPECT_EQ(count({"--encoding", "cl100k_base", "--chat"}, cookbook()).out, "129\n");
     const Outcome bad = count({"--model", "gpt-4o", "--chat"}, R"([{"role":"user"}])");
     EXPECT_EQ(bad.code, 2);
     EXPECT_NE(bad.err.find("messages[0].content"), std::string::npos) << bad.err;

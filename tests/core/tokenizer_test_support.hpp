@@ -21,6 +21,14 @@ inline std::string read_tokenizer_vector_file(const std::string& name) {
     return buffer.str();
 }
 
+// A committed vector file under tests/vectors/.
+inline std::string read_source_vector_file(const std::string& name) {
+    std::ifstream file(std::string(TM_VECTORS_DIR) + "/" + name, std::ios::binary);
+    std::stringstream buffer;
+    buffer << file.rdbuf();
+    return buffer.str();
+}
+
 inline nlohmann::json read_tokenizer_vectors(const std::string& name) {
     return nlohmann::json::parse(read_tokenizer_vector_file(name));
 }
