@@ -26,8 +26,9 @@ test-wasm: wasm
 
 test: test-native test-wasm
 
+# The tokenizer against tiktoken, js-tiktoken and gpt-tokenizer (bench/run.mjs).
 bench: native wasm
-	@echo "no benchmarks yet: the tokenizer and the server bring them"
+	@node bench/run.mjs
 
 demo:
 	@echo "make demo will build everything and start 'tokenmeter serve --demo' on http://127.0.0.1:8787;"

@@ -19,7 +19,7 @@ std::size_t merge_encode(const Vocabulary& vocabulary, const std::uint8_t* piece
     for (std::size_t i = 0; i < n; ++i) {
         start[i] = static_cast<std::uint32_t>(i);
         token[i] = vocabulary.byte_rank(piece[i]);
-        pair_rank[i] = i + 1 < n ? vocabulary.find(piece + i, 2) : no_rank;
+        pair_rank[i] = i + 1 < n ? vocabulary.find_pair_of_bytes(piece + i) : no_rank;
     }
     start[n] = static_cast<std::uint32_t>(n);
     auto span_rank = [&](std::size_t first, std::size_t end_part) {

@@ -65,7 +65,7 @@ Result<Vocabulary, Error> Vocabulary::parse(std::span<const std::uint8_t> asset)
         return unexpected(invalid("truncated header"));
     }
     if (pattern > 1) return unexpected(invalid("unknown pattern"));
-    // 256 single bytes at least; the slot layout bounds the rest.
+    // 256 single bytes at least, and a bound on what the tables may take.
     if (count < 256 || count >= rank_count_max) return unexpected(invalid("token count out of range"));
     Vocabulary vocabulary;
     vocabulary.pattern_ = static_cast<PatternKind>(pattern);
@@ -106,16 +106,20 @@ Result<Vocabulary, Error> Vocabulary::parse(std::span<const std::uint8_t> asset)
 
 void Vocabulary::build_index() {
     const std::size_t capacity = std::bit_ceil(size() * 2);
-    slots_.assign(capacity, empty_slot);
+    slots_.assign(capacity, Slot{});
     mask_ = capacity - 1;
+    byte_pair_ranks_.assign(std::size_t{1} << 16, no_rank);
     for (Rank rank = 0; rank < size(); ++rank) {
-        const std::uint64_t h = hash_bytes(token_data(rank), token_length(rank));
-        const auto tag = static_cast<std::uint32_t>(h >> (64 - (32 - rank_bits)));
+        const std::uint8_t* bytes = token_data(rank);
+        const std::size_t n = token_length(rank);
+        const std::uint64_t head = head_word(bytes, n);
+        const std::uint64_t h = hash_bytes(bytes, n, head);
         std::size_t i = static_cast<std::size_t>(h) & mask_;
-        while (slots_[i] != empty_slot) i = (i + 1) & mask_;
+        while (slots_[i].rank != no_rank) i = (i + 1) & mask_;
         // Tokens are distinct in the pinned assets (the tests look every
         // token up), so no duplicate check is needed at load time.
-        slots_[i] = (tag << rank_bits) | rank;
+        slots_[i] = Slot{head, slot_check(h, n), rank};
+        if (n == 2) byte_pair_ranks_[(static_cast<std::size_t>(bytes[0]) << 8) | bytes[1]] = rank;
     }
 }
 
