@@ -78,9 +78,8 @@ public:
     // produces these ids.
     std::optional<TokenId> special_token_id(std::string_view text) const;
 
-    struct Data;
-
 private:
+    struct Data;
     explicit Encoding(std::unique_ptr<Data> data);
     std::unique_ptr<Data> data_;
 };
