@@ -67,7 +67,7 @@ inline constexpr std::uint16_t set_punct = bit(unicode::category_other) | bit(un
 // [^\r\n\p{L}\p{N}] apart from the \r\n test, which is done on the byte.
 inline constexpr std::uint16_t set_prefix = set_punct | set_space;
 
-inline bool in(std::uint16_t set, std::uint8_t cls) { return ((set >> cls) & 1u) != 0; }
+inline bool in(std::uint16_t set, std::uint8_t cls) { return ((static_cast<unsigned>(set) >> cls) & 1u) != 0; }
 
 // Classes of the ASCII characters, so the common case needs no decoding.
 struct AsciiClasses {

@@ -114,5 +114,32 @@ TEST(TokenizerApi, RandomUtf8RoundTripsAndCountsMatchIds) {
     }
 }
 
+TEST(TokenizerApi, ArbitraryBytesAreEitherCountedOrRefusedNeverACrash) {
+    std::mt19937 random(5);
+    for (int round = 0; round < 20000; ++round) {
+        std::string text;
+        const int length = static_cast<int>(random() % 64);
+        for (int i = 0; i < length; ++i) {
+            if (round % 2 == 0) {
+                text += static_cast<char>(random() % 256);
+            } else {
+                auto cp = static_cast<std::uint32_t>(random() % 0x110000);
+                if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xFFFD;
+                test::append_utf8(text, cp);
+            }
+        }
+        for (const Encoding* encoding : {&test::o200k(), &test::cl100k()}) {
+            const auto ids = encoding->encode_ordinary(text);
+            if (utf8_error_offset(text)) {
+                ASSERT_FALSE(ids.has_value());
+                ASSERT_EQ(ids.error().code, "invalid_utf8");
+                continue;
+            }
+            ASSERT_TRUE(ids.has_value());
+            ASSERT_EQ(encoding->decode_bytes(*ids).value(), text);
+        }
+    }
+}
+
 }  // namespace
 }  // namespace tokenmeter
