@@ -121,7 +121,7 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
     auto authenticator = make_authenticator(c);
     if (!authenticator) return unexpected(authenticator.error());
     app->authenticator_ = std::move(authenticator).value();
-    app->token_counter_ = make_token_counter();
+    app->token_counter_ = tokens::make_embedded_encoding_counter();
 
     ledger::LedgerConfig ledger_config;
     ledger_config.catalog = &app->catalog_;

@@ -69,7 +69,5 @@ private:
 
 // Implemented by server/auth: the Authenticator for this configuration.
 Result<std::unique_ptr<http::Authenticator>, Error> make_authenticator(const config::ServerConfig& config);
-// Implemented by server/tokens: counts with the core tokenizer.
-std::unique_ptr<tokens::TokenCounter> make_token_counter();
 
 }  // namespace tokenmeter

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -28,5 +29,8 @@ public:
     // per-message overhead and reply priming.
     virtual Result<TokenCount, Error> count_chat(const Model& model, const nlohmann::json& messages) = 0;
 };
+
+// Counts with the encodings compiled into the executable.
+std::unique_ptr<TokenCounter> make_embedded_encoding_counter();
 
 }  // namespace tokenmeter::tokens
