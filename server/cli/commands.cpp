@@ -1,5 +1,6 @@
 #include "cli/commands.hpp"
 #include "cli/count_command.hpp"
+#include "cli/reconcile_command.hpp"
 #include "cli/serve_command.hpp"
 
 #include <ostream>
@@ -23,6 +24,7 @@ constexpr Entry commands[] = {
     {"keygen", "create a receipt signing key", keygen_command},
     {"migrate", "apply database migrations", migrate_command},
     {"count", "count the tokens of a text or chat (exact for OpenAI models)", count_command},
+    {"reconcile", "repair plans from the LemonSqueezy API's list of subscriptions", reconcile_command},
 };
 
 void print_usage(std::ostream& out) {
