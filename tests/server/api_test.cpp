@@ -237,6 +237,17 @@ TEST(Api, LiveStreamDeliversAChangeWithinASecond) {
             return !stop.load();
         });
     });
+    // Joined on every path, also when an assertion below returns early.
+    struct StopAndJoin {
+        TestServer& server;
+        std::atomic<bool>& stop;
+        std::thread& reader;
+        ~StopAndJoin() {
+            stop = true;
+            server.app().shutdown();  // ends the stream cleanly
+            if (reader.joinable()) reader.join();
+        }
+    } stop_and_join{server, stop, reader};
     auto count_events = [&] {
         std::lock_guard<std::mutex> guard(mutex);
         std::size_t n = 0;
@@ -255,9 +266,6 @@ TEST(Api, LiveStreamDeliversAChangeWithinASecond) {
         std::lock_guard<std::mutex> guard(mutex);
         EXPECT_NE(received.find("\"avatars\":{\"limit\":5,\"remaining\":4"), std::string::npos) << received;
     }
-    stop = true;
-    server.app().shutdown();  // ends the stream cleanly
-    reader.join();
 }
 
 TEST(Api, EventsPaginateNewestFirst) {
