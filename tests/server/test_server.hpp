@@ -48,6 +48,7 @@ struct TestServerOptions {
     std::int64_t reservation_ttl_seconds = 600;
     std::string catalog_json;  // empty: built-in
     std::string db;            // empty: sqlite in the temp dir
+    std::string jwks;          // user-token keys (file or URL) besides the JWT secret
 };
 
 class TestServer {
@@ -59,6 +60,7 @@ public:
         config.listen = "127.0.0.1:0";
         config.jwt_secret = jwt_secret;
         config.service_keys = {service_key};
+        config.jwks = options.jwks;
         config.signing_key_file = dir_ + "/signing.jwk";
         config.reservation_ttl_seconds = options.reservation_ttl_seconds;
         (void)keys::generate_signing_key_file(config.signing_key_file);
