@@ -16,8 +16,12 @@ HttpServer::HttpServer(HttpServerOptions options) : options_(options), server_(s
     server_->set_keep_alive_timeout(options_.keep_alive_seconds);
     server_->set_keep_alive_max_count(1000000);
     server_->set_tcp_nodelay(true);
+    // httplib's default sets SO_REUSEPORT, which lets a second server bind
+    // the same port and silently take half the connections. SO_REUSEADDR
+    // alone still allows a quick restart over TIME_WAIT connections.
     server_->set_socket_options([this](socket_t socket) {
-        httplib::default_socket_options(socket);
+        int yes = 1;
+        ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
         listening_socket_ = socket;
     });
     const std::size_t header_count_max = options_.header_count_max;
