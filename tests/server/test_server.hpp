@@ -48,6 +48,7 @@ struct TestServerOptions {
     std::int64_t reservation_ttl_seconds = 600;
     std::string catalog_json;  // empty: built-in
     std::string db;            // empty: sqlite in the temp dir
+    std::string jwks;          // user-token keys (file or URL) besides the JWT secret
     // LemonSqueezy (billing); absent: billing is not configured.
     std::optional<config::LemonSqueezySettings> lemonsqueezy;
 };
@@ -61,6 +62,7 @@ public:
         config.listen = "127.0.0.1:0";
         config.jwt_secret = jwt_secret;
         config.service_keys = {service_key};
+        config.jwks = options.jwks;
         config.signing_key_file = dir_ + "/signing.jwk";
         config.reservation_ttl_seconds = options.reservation_ttl_seconds;
         if (options.lemonsqueezy) config.lemonsqueezy = *options.lemonsqueezy;
