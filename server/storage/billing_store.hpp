@@ -4,10 +4,24 @@
 // subscription snapshot kept and the plan changed all at once or not at all.
 //
 // It is reached through LedgerTransaction::billing(), which returns nullptr for
-// a store that has no billing tables yet: the webhook then answers 503 and
-// LemonSqueezy retries. A store adds billing by implementing this interface on
-// its transaction (SQLite: storage/sqlite/sqlite_billing.*; the SQL a
-// PostgreSQL store needs is in migration 2 of storage/sqlite/migrations.cpp).
+// a store that has no billing tables yet: webhooks then answer 503
+// billing_storage_unavailable (LemonSqueezy retries) and reconcile stops.
+//
+// What a store adds for billing:
+// - the three tables (subscriptions, webhook_events, billing_orders) as a new
+//   migration: SQLite's is migration 2 in storage/sqlite/migrations.cpp;
+// - this interface on its transaction, on the transaction's own connection,
+//   and `BillingTransaction* billing() override` returning it.
+// SQLite: storage/sqlite/sqlite_billing.*. PostgreSQL: storage/postgres/
+// pg_billing.* holds both the migration SQL (billing_tables_sql) and the
+// implementation, written against branch `pg`'s Connection/Params/Rows and
+// syntax-checked against them; to wire it in, add pg_billing.cpp to
+// server/CMakeLists.txt, `{3, "billing: subscriptions, webhook events,
+// orders", billing_tables_sql}` to postgres/migrations.cpp, a member
+// `PgBillingTransaction billing_{*lease_};` in PgTransaction with
+// `BillingTransaction* billing() override { return &billing_; }`, and drop
+// the SQLite pins in tests/server/billing_*_test.cpp so the PostgreSQL run
+// covers billing too.
 #pragma once
 
 #include <cstdint>

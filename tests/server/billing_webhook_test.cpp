@@ -107,6 +107,7 @@ class BillingWebhooks : public ::testing::Test {
 protected:
     void SetUp() override {
         dir_ = test::make_temp_dir();
+        // SQLite, named here (see BillingOverHttp in billing_provider_test.cpp).
         db_ = test::fast_db_url(dir_);
         test::TestServerOptions options;
         options.db = db_;
