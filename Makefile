@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := test
 export NODE_PATH := /usr/share/nodejs
 
-.PHONY: deps native wasm test test-native test-wasm bench demo clean
+.PHONY: deps native wasm wasm-size test test-native test-wasm bench demo clean
 
 deps:
 	@bash toolchains/install-deps.sh
@@ -23,6 +23,10 @@ test-native: native
 
 test-wasm: wasm
 	@node --test tests/wasm/
+
+# Gzipped download of @tokenmeter/wasm without tokenizer data (budget 200 KB).
+wasm-size: wasm
+	@node tests/wasm/size.mjs
 
 test: test-native test-wasm
 
