@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := test
 export NODE_PATH := /usr/share/nodejs
 
-.PHONY: deps native wasm wasm-size test test-native test-wasm bench demo clean
+.PHONY: deps native wasm wasm-size web-demo test test-native test-wasm test-hook test-e2e bench demo clean
 
 deps:
 	@bash toolchains/install-deps.sh
@@ -28,7 +28,15 @@ test-wasm: wasm
 wasm-size: wasm
 	@node tests/wasm/size.mjs
 
-test: test-native test-wasm
+# The demo app (React + Vite) into build/web-demo, served by `tokenmeter serve --web-root`.
+web-demo: wasm
+	@npx --no-install vite build --config web-demo/vite.config.ts --logLevel warn
+
+# useTokenLimits' client against a real `tokenmeter serve` (Vitest).
+test-hook: native wasm
+	@npx --no-install vitest run --config web-demo/vitest.config.ts
+
+test: test-native test-wasm test-hook
 
 # The tokenizer against tiktoken, js-tiktoken and gpt-tokenizer (bench/run.mjs).
 bench: native wasm

@@ -442,7 +442,7 @@ async function apiError(response: Response): Promise<TokenLimitsError> {
 
 function describe(error: unknown): { code: string; message: string } {
   if (error && typeof error === 'object' && 'code' in error && typeof (error as { code: unknown }).code === 'string') {
-    return { code: (error as { code: string }).code, message: (error as Error).message };
+    return { code: (error as { code: string }).code, message: String((error as { message?: unknown }).message ?? '') };
   }
   return { code: 'network_error', message: error instanceof Error ? error.message : String(error) };
 }

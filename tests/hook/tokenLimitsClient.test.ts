@@ -1,0 +1,216 @@
+// useTokenLimits' client against a real `tokenmeter serve --demo`: the live
+// stream, verification, seq and chain rules, offline mode, tabs, checkout.
+import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { CompactSign, importJWK } from 'jose';
+import { TokenLimitsClient, type TokenLimitsOptions } from '../../web-demo/src/lib/tokenLimitsClient';
+import { MemoryLocks, MemoryStorage, TestServer, until } from './server';
+
+const server = new TestServer();
+const clients: TokenLimitsClient[] = [];
+let userCount = 0;
+
+beforeAll(() => server.start());
+afterAll(() => server.dispose());
+afterEach(() => {
+  while (clients.length) clients.pop()!.stop();
+});
+
+// A fresh user per test (ledgers are per user), and a client for them.
+function newUser() {
+  userCount += 1;
+  const user = `hook-user-${userCount}-${Date.now()}`;
+  return { user, token: server.userToken(user) };
+}
+
+function client(token: string, overrides: Partial<TokenLimitsOptions> = {}) {
+  const c = new TokenLimitsClient({
+    baseUrl: server.baseUrl,
+    getAccessToken: () => token,
+    storage: new MemoryStorage(),
+    channel: null,
+    locks: null,
+    reconnect: { initialMs: 100, maxMs: 400 },
+    ...overrides,
+  });
+  clients.push(c);
+  void c.start();
+  return c;
+}
+
+// Signs a receipt with the server's own key, so only the chain can be wrong.
+async function forgeReceipt(claims: Record<string, unknown>) {
+  const jwk = server.signingKeyJwk;
+  const key = await importJWK({ kty: jwk.kty, crv: jwk.crv, d: jwk.d, x: jwk.x }, 'EdDSA');
+  const payload = new TextEncoder().encode(JSON.stringify(Object.fromEntries(Object.entries(claims).sort())));
+  return new CompactSign(payload).setProtectedHeader({ alg: 'EdDSA', kid: jwk.kid, typ: 'tokenmeter-receipt+jwt' }).sign(key);
+}
+
+describe('live over the usage stream', () => {
+  test('first snapshot is the free plan, verified and live; a charge arrives over SSE and chains', async () => {
+    const { user, token } = newUser();
+    const c = client(token);
+    await until('a verified live snapshot', () => c.getState().verified && c.getState().live);
+    const first = c.getState();
+    expect(first).toMatchObject({ status: 'ready', plan: 'free', userId: user, offline: false, stale: false, leader: true });
+    expect(first.tokens).toEqual({ limit: 250000, used: 0, reserved: 0, remaining: 250000 });
+    expect(first.avatars?.limit).toBe(5);
+    expect(first.asOf).not.toBeNull();
+
+    expect((await server.record(user, 'gpt-4o', 100, 20)).status).toBe(200);
+    await until('the charge', () => c.getState().tokens?.used === 360);
+    const after = c.getState();
+    expect(after.seq).toBeGreaterThan(first.seq);
+    expect(after.verified).toBe(true);
+    expect(['linked', 'gap']).toContain(after.chain);
+    expect(after.chainBroken).toBe(false);
+    expect(after.tokens?.remaining).toBe(250000 - 360);
+  });
+
+  test('estimate is synchronous once ready and equals what the server reserves', async () => {
+    const { user, token } = newUser();
+    const c = client(token);
+    await until('ready', () => c.getState().verified);
+    const text = 'Write a haiku about metering tokens, then explain it in two sentences.';
+    const estimate = c.estimate({ operation: 'chat', model: 'gpt-4o', text, maxOutputTokens: 50 });
+    expect(estimate).not.toBeNull();
+    const reserved = await server.service('/v1/usage/authorize', { user_id: user, operation: 'chat', model: 'gpt-4o', text, max_output_tokens: 50 });
+    expect(reserved.status).toBe(200);
+    expect(estimate!.chargedTokens).toBe(reserved.body.charged_tokens);
+    expect(estimate!.remainingTokens).toBe(250000 - reserved.body.charged_tokens);
+    await until('the reservation shows', () => c.getState().tokens?.reserved === reserved.body.charged_tokens);
+
+    const claude = c.estimate({ operation: 'chat', model: 'claude-3-7-sonnet', text, maxOutputTokens: 50 })!;
+    const claudeReserved = await server.service('/v1/usage/authorize', { user_id: user, operation: 'chat', model: 'claude-3-7-sonnet', text, max_output_tokens: 50 });
+    expect(claude.exact).toBe(false);
+    expect(claude.chargedTokens).toBe(claudeReserved.body.charged_tokens);
+
+    expect(c.canAfford({ operation: 'chat', model: 'gpt-4o', inputTokens: 1000 })).toBe(true);
+    expect(c.canAfford({ operation: 'chat', model: 'gpt-4o', inputTokens: 90000 })).toBe(false); // × 3 > what is left
+    expect(c.canAfford({ operation: 'avatar' })).toBe(true);
+  });
+});
+
+describe('receipts', () => {
+  test('the highest seq wins: an older receipt does not move the state back', async () => {
+    const { user, token } = newUser();
+    const c = client(token);
+    await until('ready', () => c.getState().verified);
+    const oldReceipt = c.getState().receipt!;
+    await server.record(user, 'gpt-4o-mini', 10, 0);
+    await until('the charge', () => c.getState().tokens?.used === 10);
+    const seq = c.getState().seq;
+    expect(c.accept(oldReceipt)).toBe(false);
+    expect(c.getState().seq).toBe(seq);
+    expect(c.getState().tokens?.used).toBe(10);
+  });
+
+  test('a receipt whose prev does not chain is flagged; a tampered one is refused', async () => {
+    const { token } = newUser();
+    const c = client(token);
+    await until('ready', () => c.getState().verified);
+    const s = c.getState();
+    const claims = {
+      iss: 'tokenmeter', sub: s.userId, iat: Math.floor(Date.now() / 1000), seq: s.seq + 1, prev: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+      plan: 'free', period_start: s.period!.start, period_end: s.period!.end,
+      tokens_limit: 250000, tokens_used: 0, tokens_reserved: 0, avatars_limit: 5, avatars_used: 0, avatars_reserved: 0, event: 'commit',
+    };
+    const broken = await forgeReceipt(claims);
+    expect(c.accept(broken)).toBe(true);
+    expect(c.getState()).toMatchObject({ chain: 'broken', chainBroken: true, verified: true, seq: s.seq + 1 });
+
+    const tampered = broken.replace(/\.([^.]+)\./, (_, payload: string) => `.${payload.slice(0, -2)}${payload.endsWith('AA') ? 'BB' : 'AA'}.`);
+    expect(c.accept(tampered)).toBe(false);
+    expect(c.getState().verified).toBe(false);
+    expect(c.getState().error?.code).toBe('receipt_invalid');
+  });
+});
+
+describe('offline', () => {
+  test('server down: offline with the last verified balance and local estimates; back: live again', async () => {
+    const { user, token } = newUser();
+    const storage = new MemoryStorage();
+    const c = client(token, { storage });
+    await until('ready', () => c.getState().live);
+    await server.record(user, 'gpt-4o', 1000, 0);
+    await until('the charge', () => c.getState().tokens?.used === 3000);
+
+    await server.stop();
+    try {
+      await until('offline', () => c.getState().offline);
+      expect(c.getState()).toMatchObject({ live: false, stale: true, verified: true, plan: 'free' });
+      expect(c.getState().tokens?.remaining).toBe(247000);
+      expect(c.estimate({ operation: 'chat', model: 'gpt-4o', text: 'hello world', maxOutputTokens: 0 })?.remainingTokens).toBe(247000 - 6);
+
+      // A new page load while the server is down: the persisted receipt, re-verified.
+      const reloaded = client(token, { storage });
+      await until('restored offline', () => reloaded.getState().offline && reloaded.getState().verified);
+      expect(reloaded.getState().tokens?.used).toBe(3000);
+      expect(reloaded.getState().seq).toBe(c.getState().seq);
+    } finally {
+      await server.start();
+    }
+    await until('live again', () => c.getState().live && !c.getState().offline, 15000);
+    await server.record(user, 'gpt-4o-mini', 5, 0);
+    await until('charges flow again', () => c.getState().tokens?.used === 3005);
+  });
+
+  test('a persisted receipt that was edited is not restored', async () => {
+    const { token } = newUser();
+    const storage = new MemoryStorage();
+    const c = client(token, { storage });
+    await until('ready', () => c.getState().verified);
+    const key = `tokenmeter:${server.baseUrl}`;
+    const persisted = JSON.parse(storage.getItem(key)!);
+    const [header, payload, signature] = persisted.receipt.split('.');
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+    claims.tokens_limit = 10_000_000;
+    persisted.receipt = [header, Buffer.from(JSON.stringify(claims)).toString('base64url'), signature].join('.');
+    storage.setItem(key, JSON.stringify(persisted));
+    const reloaded = client(token, { storage, baseUrl: server.baseUrl, fetch: () => Promise.reject(new TypeError('offline')) });
+    await until('offline', () => reloaded.getState().offline);
+    expect(reloaded.getState().tokens).toBeNull();
+    expect(reloaded.getState().verified).toBe(false);
+  });
+});
+
+describe('tabs', () => {
+  test('tabs share one stream: one leader, followers get the state; when the leader goes, another takes over', async () => {
+    const { user, token } = newUser();
+    const locks = new MemoryLocks();
+    const before = await server.liveStreams();
+    const tabs = [0, 1, 2].map(() => client(token, { channel: BroadcastChannel, locks }));
+    await until('all tabs verified', () => tabs.every((t) => t.getState().verified));
+    await until('followers see live', () => tabs.every((t) => t.getState().live));
+    expect(tabs.filter((t) => t.getState().leader)).toHaveLength(1);
+    expect(tabs[0].getState().leader).toBe(true);
+    expect((await server.liveStreams()) - before).toBe(1);
+
+    await server.record(user, 'gpt-4o-mini', 42, 0);
+    await until('every tab sees the charge', () => tabs.every((t) => t.getState().tokens?.used === 42));
+
+    tabs[0].stop();
+    await until('a new leader', () => tabs[1].getState().leader);
+    expect(tabs[2].getState().leader).toBe(false);
+    await server.record(user, 'gpt-4o-mini', 8, 0);
+    await until('the remaining tabs see the next charge', () => tabs.slice(1).every((t) => t.getState().tokens?.used === 50));
+    expect((await server.liveStreams()) - before).toBe(1);
+  });
+});
+
+// The checkout route comes with the LemonSqueezy part (branch billing); until
+// it is merged the server answers 404 and this test is skipped, not passed.
+const checkoutRouteExists = async () =>
+  (await fetch(`${server.baseUrl}/v1/me/checkout`, { method: 'POST', body: '{}' })).status !== 404;
+
+describe('checkout', () => {
+  test('startCheckout posts /v1/me/checkout and navigates to the URL it returns', async (context) => {
+    if (!(await checkoutRouteExists())) context.skip();
+    const { token } = newUser();
+    const visited: string[] = [];
+    const c = client(token, { navigate: (url) => visited.push(url) });
+    await until('ready', () => c.getState().verified);
+    const url = await c.startCheckout();
+    expect(url).toMatch(/^https?:\/\//);
+    expect(visited).toEqual([url]);
+  });
+});
