@@ -36,7 +36,11 @@ web-demo: wasm
 test-hook: native wasm
 	@npx --no-install vitest run --config web-demo/vitest.config.ts
 
-test: test-native test-wasm test-hook
+# The demo in Debian's Chromium (playwright-core); screenshots in build/e2e/.
+test-e2e: native web-demo
+	@node --test tests/e2e/
+
+test: test-native test-wasm test-hook test-e2e
 
 # The tokenizer against tiktoken, js-tiktoken and gpt-tokenizer (bench/run.mjs).
 bench: native wasm

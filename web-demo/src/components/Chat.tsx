@@ -80,7 +80,7 @@ export function Chat({ limits }: { limits: UseTokenLimits }) {
         <div className="composer-row">
           <p className={`preview ${tooBig ? 'over' : ''}`} data-testid="cost-preview">
             {preview && selected
-              ? `≈ ${formatCount(preview.rawTokens)} tokens × ${multiplierText(selected.multiplier)} = ${formatCount(preview.chargedTokens)} · ${formatCount(Math.max(0, preview.remainingTokens))} left`
+              ? `≈ ${formatCount(preview.rawTokens)} tokens × ${multiplierText(selected.multiplier)} = ${formatCount(preview.chargedTokens)} · ${preview.remainingTokens >= 0 ? `${formatCount(preview.remainingTokens)} left` : `${formatCount(-preview.remainingTokens)} short`}`
               : draft.trim() === '' ? 'Type to see what this costs.' : 'Counting…'}
             {preview && !preview.exact && <span className="muted small"> (Claude counts are estimates)</span>}
             {preview && <span className="muted small"> incl. a {replyTokensMax}-token reply budget</span>}

@@ -19,7 +19,7 @@ function BarChart({ title, groups, testId }: { title: string; groups: Group[]; t
       {groups.length === 0 && <p className="muted">No usage yet this period.</p>}
       {groups.map((g) => (
         <div className="chart-row" key={g.key}>
-          <span className="chart-key">{g.key}</span>
+          <span className="chart-key">{g.key || '(no model: avatars)'}</span>
           <span className="chart-bar" style={{ width: `${(g.charged_tokens / max) * 100}%` }} />
           <span className="chart-value">{formatCount(g.charged_tokens)}</span>
         </div>
