@@ -48,6 +48,8 @@ struct TestServerOptions {
     std::int64_t reservation_ttl_seconds = 600;
     std::string catalog_json;  // empty: built-in
     std::string db;            // empty: sqlite in the temp dir
+    // LemonSqueezy (billing); absent: billing is not configured.
+    std::optional<config::LemonSqueezySettings> lemonsqueezy;
 };
 
 class TestServer {
@@ -61,6 +63,7 @@ public:
         config.service_keys = {service_key};
         config.signing_key_file = dir_ + "/signing.jwk";
         config.reservation_ttl_seconds = options.reservation_ttl_seconds;
+        if (options.lemonsqueezy) config.lemonsqueezy = *options.lemonsqueezy;
         (void)keys::generate_signing_key_file(config.signing_key_file);
         if (!options.catalog_json.empty()) {
             config.catalog_file = dir_ + "/catalog.json";
