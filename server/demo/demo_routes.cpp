@@ -1,13 +1,12 @@
 #include "demo/demo_routes.hpp"
 
 #include <httplib.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <sodium.h>
 
 #include <array>
 #include <nlohmann/json.hpp>
 
+#include "auth/jwt.hpp"
 #include "tokenmeter/base64url.hpp"
 
 namespace tokenmeter::demo {
@@ -63,9 +62,13 @@ private:
             reply_error(response, 503, "no_dev_user", "the demo signs dev tokens with a JWT secret, and none is configured");
             return;
         }
-        const std::string token = mint_demo_user_token(settings_.jwt_secret, settings_.user_id, deps_.clock.now_seconds(),
-                                                       settings_.token_ttl_seconds);
-        reply_json(response, 200, {{"user_id", settings_.user_id}, {"access_token", token}});
+        auto token = auth::mint_hs256_token(settings_.jwt_secret, settings_.user_id, deps_.clock.now_seconds(),
+                                            settings_.token_ttl_seconds);
+        if (!token) {
+            reply_error(response, 500, token.error().code, token.error().message);
+            return;
+        }
+        reply_json(response, 200, {{"user_id", settings_.user_id}, {"access_token", *token}});
     }
 
     // The caller's user id from their bearer token, or a 401 already written.
@@ -157,30 +160,7 @@ private:
     DemoSettings settings_;
 };
 
-std::string hmac_sha256(const std::string& key, const std::string& message) {
-    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-    unsigned int length = 0;
-    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(message.data()),
-         message.size(), digest.data(), &length);
-    return std::string(reinterpret_cast<const char*>(digest.data()), length);
-}
-
 }  // namespace
-
-std::string mint_demo_user_token(const std::string& secret, const std::string& sub, std::int64_t now_seconds,
-                                 std::int64_t ttl_seconds) {
-    const std::string header = R"({"alg":"HS256","typ":"JWT"})";
-    const Json payload = {{"sub", sub},
-                          {"aud", "authenticated"},
-                          {"role", "authenticated"},
-                          {"iat", now_seconds},
-                          {"exp", now_seconds + ttl_seconds}};
-    const auto encode = [](const std::string& text) {
-        return base64url_encode(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
-    };
-    const std::string signing_input = encode(header) + "." + encode(payload.dump());
-    return signing_input + "." + encode(hmac_sha256(secret, signing_input));
-}
 
 std::shared_ptr<http::RouteSet> make_demo_routes(DemoDependencies dependencies, DemoSettings settings) {
     return std::make_shared<DemoRoutes>(std::move(dependencies), std::move(settings));

@@ -40,9 +40,4 @@ struct DemoDependencies {
 
 std::shared_ptr<http::RouteSet> make_demo_routes(DemoDependencies dependencies, DemoSettings settings);
 
-// An HS256 user JWT as Supabase issues them (sub, aud "authenticated", role
-// "authenticated", iat, exp).
-std::string mint_demo_user_token(const std::string& secret, const std::string& sub, std::int64_t now_seconds,
-                                 std::int64_t ttl_seconds);
-
 }  // namespace tokenmeter::demo
