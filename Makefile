@@ -46,10 +46,10 @@ test: test-native test-wasm test-hook test-e2e
 bench: native wasm
 	@node bench/run.mjs
 
-demo:
-	@echo "make demo will build everything and start 'tokenmeter serve --demo' on http://127.0.0.1:8787;"
-	@echo "the server does not exist yet, so there is nothing to start."
-	@exit 1
+# Builds everything and serves the demo on http://127.0.0.1:8787 with a dev
+# user signed in; Upgrade pays through the local LemonSqueezy stand-in.
+demo: native web-demo
+	@bash tools/demo/run.sh
 
 clean:
-	rm -rf build/native build/wasm
+	rm -rf build/native build/wasm build/web-demo build/e2e

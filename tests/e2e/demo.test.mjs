@@ -13,6 +13,8 @@ import { chromium } from 'playwright-core';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const binary = process.env.TM_BINARY ?? path.join(repoRoot, 'build/native/server/tokenmeter');
+const standinBinary = process.env.TM_STANDIN_BINARY ?? path.join(repoRoot, 'build/native/tools/lemonsqueezy-standin/lemonsqueezy_standin');
+const webhookSecret = 'e2e-webhook-secret-0123456789abcdef';
 const webRoot = process.env.TM_WEB_ROOT ?? path.join(repoRoot, 'build/web-demo');
 const shots = path.join(repoRoot, 'build/e2e');
 const chromiumPath = process.env.TM_CHROMIUM ?? '/usr/bin/chromium';
@@ -26,15 +28,40 @@ const freePort = () => new Promise((resolve, reject) => {
   });
 });
 
-// One `tokenmeter serve --demo` in a temporary directory, restartable on the same port.
+async function waitUntilUp(url, child, log) {
+  for (let i = 0; i < 100; i += 1) {
+    if (child.exitCode !== null) throw new Error(`${url}: exited:\n${log()}`);
+    try {
+      if ((await fetch(url)).status < 500) return;
+    } catch { /* not up yet */ }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url} did not come up:\n${log()}`);
+}
+
+// One `tokenmeter serve --demo` in a temporary directory, restartable on the
+// same port, with the LemonSqueezy stand-in beside it.
 class DemoServer {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenmeter-e2e-'));
   child = null;
+  standin = null;
   log = '';
+  async startStandin() {
+    this.standinPort = await freePort();
+    this.standin = spawn(standinBinary, ['--listen', `127.0.0.1:${this.standinPort}`,
+      '--webhook-url', `${this.url}/v1/webhooks/lemonsqueezy`, '--webhook-secret', webhookSecret, '--store-id', '1', '--variant-id', '1'],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    this.standin.stderr.on('data', (chunk) => (log += chunk));
+    await waitUntilUp(`http://127.0.0.1:${this.standinPort}/`, this.standin, () => log);
+  }
   async start() {
     this.port ??= await freePort();
-    this.child = spawn(binary, ['serve', '--demo', '--listen', `127.0.0.1:${this.port}`, '--web-root', webRoot, ...(this.extraArgs ?? [])],
-      { cwd: this.dir, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...(this.env ?? {}) } });
+    if (!this.standin) await this.startStandin();
+    this.child = spawn(binary, ['serve', '--demo', '--listen', `127.0.0.1:${this.port}`, '--web-root', webRoot],
+      { cwd: this.dir, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env,
+        LEMONSQUEEZY_API_BASE: `http://127.0.0.1:${this.standinPort}`, LEMONSQUEEZY_API_KEY: 'e2e-key',
+        LEMONSQUEEZY_STORE_ID: '1', LEMONSQUEEZY_PRO_VARIANT_ID: '1', LEMONSQUEEZY_WEBHOOK_SECRET: webhookSecret } });
     this.child.stderr.on('data', (chunk) => (this.log += chunk));
     for (let i = 0; i < 100; i += 1) {
       if (this.child.exitCode !== null) throw new Error(`tokenmeter serve exited:\n${this.log}`);
@@ -95,6 +122,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await server.stop();
+  server.standin?.kill('SIGKILL');
   fs.rmSync(server.dir, { recursive: true, force: true });
 });
 
@@ -165,7 +193,28 @@ test('the demo, as a user sees it', async (t) => {
     assert.match(await textOf('upgrade-prompt'), /only [\d,]+ are left on the free plan/);
     assert.match(await textOf('cost-preview'), / · [\d,]+ short/);
     await shot('06-over-limit');
+  });
+
+  await t.test('upgrade: checkout through the stand-in turns the plan to pro live, without a reload', async () => {
+    const [checkout] = await Promise.all([
+      page.context().waitForEvent('page', { timeout }),
+      testId('upgrade-prompt').getByTestId('upgrade-button').click(),
+    ]);
+    await checkout.waitForURL(/\/checkout\//, { timeout });
+    await checkout.locator('#pay').waitFor({ timeout });
+    await checkout.screenshot({ path: path.join(shots, '07-checkout.png'), fullPage: true });
+    await page.evaluate(() => { window.__notReloaded = true; });
+    await checkout.locator('#pay').click();
+    await waitForText('plan', (text) => text === 'pro', 'the plan to turn pro');
+    assert.equal(await page.evaluate(() => window.__notReloaded), true);
+    await waitForText('tokens-remaining', (text) => /^9,\d{3},\d{3} left$/.test(text), 'the pro limit');
+    await testId('verified-badge').waitFor({ timeout });
+    assert.equal(await testId('upgrade-prompt').count(), 0);
+    assert.equal(await testId('send').isDisabled(), false);
+    await checkout.close();
+    await shot('08-pro');
     await testId('composer').fill('');
+    leftAfterSend = await textOf('tokens-remaining');
   });
 
   await t.test('the server going away shows offline with the last verified balance', async () => {
@@ -173,10 +222,11 @@ test('the demo, as a user sees it', async (t) => {
     await testId('offline-indicator').waitFor({ timeout });
     assert.equal(await textOf('tokens-remaining'), leftAfterSend);
     await testId('verified-badge').waitFor({ timeout });
+    assert.equal(await textOf('plan'), 'pro');
     assert.match(await textOf('freshness'), /^Last verified balance as of/);
     await testId('composer').fill('Still counting offline?');
     await waitForText('cost-preview', (text) => text.startsWith('≈'), 'an offline estimate');
-    await shot('07-offline');
+    await shot('09-offline');
   });
 
   await t.test('restarting the server brings the live view back', async () => {
@@ -184,6 +234,6 @@ test('the demo, as a user sees it', async (t) => {
     await testId('live-indicator').waitFor({ timeout: 20000 });
     assert.equal(await testId('offline-indicator').count(), 0);
     assert.equal(await textOf('tokens-remaining'), leftAfterSend);
-    await shot('08-back-live');
+    await shot('10-back-live');
   });
 });

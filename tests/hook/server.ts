@@ -9,6 +9,22 @@ import path from 'node:path';
 
 const repoRoot = path.resolve(__dirname, '../..');
 export const tokenmeterBinary = process.env.TM_BINARY ?? path.join(repoRoot, 'build/native/server/tokenmeter');
+export const standinBinary = process.env.TM_STANDIN_BINARY ?? path.join(repoRoot, 'build/native/tools/lemonsqueezy-standin/lemonsqueezy_standin');
+const webhookSecret = 'hook-tests-webhook-secret-0123456789';
+
+async function waitUntilUp(url: string, child: ChildProcess, log: () => string) {
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    if (child.exitCode !== null) throw new Error(`${url}: the process exited: ${log()}`);
+    try {
+      await fetch(url);
+      return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url} did not come up: ${log()}`);
+}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -24,17 +40,37 @@ export async function freePort(): Promise<number> {
 export class TestServer {
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenmeter-hook-'));
   private process: ChildProcess | null = null;
+  private standin: ChildProcess | null = null;
   port = 0;
+  standinPort = 0;
 
   get baseUrl() { return `http://127.0.0.1:${this.port}`; }
   private secret(name: string) { return fs.readFileSync(path.join(this.dir, '.tokenmeter-demo', name), 'utf8').trim(); }
   get serviceKey() { return this.secret('service-key'); }
   get signingKeyJwk() { return JSON.parse(fs.readFileSync(path.join(this.dir, '.tokenmeter-demo', 'signing-key.jwk'), 'utf8')); }
 
+  // The LemonSqueezy stand-in, whose Pay button sends signed webhooks here.
+  private async startStandin() {
+    this.standinPort ||= await freePort();
+    const child = spawn(standinBinary, ['--listen', `127.0.0.1:${this.standinPort}`,
+      '--webhook-url', `${this.baseUrl}/v1/webhooks/lemonsqueezy`, '--webhook-secret', webhookSecret,
+      '--store-id', '1', '--variant-id', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    child.stderr!.on('data', (chunk) => (log += chunk));
+    this.standin = child;
+    await waitUntilUp(`http://127.0.0.1:${this.standinPort}/`, child, () => log);
+  }
+
   async start(extraArgs: string[] = []): Promise<void> {
     this.port ||= await freePort();
+    if (!this.standin) await this.startStandin();
     const child = spawn(tokenmeterBinary, ['serve', '--demo', '--listen', `127.0.0.1:${this.port}`, ...extraArgs], {
       cwd: this.dir, stdio: ['ignore', 'ignore', 'pipe'],
+      env: {
+        ...process.env,
+        LEMONSQUEEZY_API_BASE: `http://127.0.0.1:${this.standinPort}`, LEMONSQUEEZY_API_KEY: 'hook-tests-key',
+        LEMONSQUEEZY_STORE_ID: '1', LEMONSQUEEZY_PRO_VARIANT_ID: '1', LEMONSQUEEZY_WEBHOOK_SECRET: webhookSecret,
+      },
     });
     let log = '';
     child.stderr!.on('data', (chunk) => (log += chunk));
@@ -64,6 +100,7 @@ export class TestServer {
 
   async dispose() {
     await this.stop();
+    this.standin?.kill('SIGKILL');
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 

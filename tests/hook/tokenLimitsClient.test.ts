@@ -197,20 +197,29 @@ describe('tabs', () => {
   });
 });
 
-// The checkout route comes with the LemonSqueezy part (branch billing); until
-// it is merged the server answers 404 and this test is skipped, not passed.
-const checkoutRouteExists = async () =>
-  (await fetch(`${server.baseUrl}/v1/me/checkout`, { method: 'POST', body: '{}' })).status !== 404;
-
 describe('checkout', () => {
-  test('startCheckout posts /v1/me/checkout and navigates to the URL it returns', async (context) => {
-    if (!(await checkoutRouteExists())) context.skip();
+  test('startCheckout posts /v1/me/checkout and navigates; paying turns the plan to pro live', async () => {
     const { token } = newUser();
     const visited: string[] = [];
     const c = client(token, { navigate: (url) => visited.push(url) });
-    await until('ready', () => c.getState().verified);
-    const url = await c.startCheckout();
-    expect(url).toMatch(/^https?:\/\//);
+    await until('ready', () => c.getState().live);
+    const url = await c.startCheckout({ redirectUrl: 'http://127.0.0.1/after-checkout' });
+    expect(url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${server.standinPort}/checkout/`));
     expect(visited).toEqual([url]);
+    expect(c.getState().plan).toBe('free');
+
+    // What the stand-in's Pay button does: signed webhooks to the server.
+    const payUrl = new URL(url);
+    payUrl.pathname += '/pay';
+    const paid = await fetch(payUrl, { method: 'POST', redirect: 'manual' });
+    expect(paid.status).toBeLessThan(400);
+    await until('pro, live', () => c.getState().plan === 'pro');
+    expect(c.getState().tokens?.limit).toBe(10_000_000);
+    expect(c.getState().verified).toBe(true);
+  });
+
+  test('a checkout the server refuses is an error with its code', async () => {
+    const c = client('not-a-token');
+    await expect(c.startCheckout()).rejects.toMatchObject({ code: expect.stringMatching(/token|unauthorized/) });
   });
 });

@@ -3,7 +3,7 @@
 // client per baseUrl shared by every component, read with
 // useSyncExternalStore so renders never tear.
 import { useCallback, useEffect, useMemo, useSyncExternalStore } from 'react';
-import { TokenLimitsClient, type TokenLimitsOptions, type TokenLimitsState, type EstimateWithBalance } from '../lib/tokenLimitsClient';
+import { TokenLimitsClient, type CheckoutOptions, type TokenLimitsOptions, type TokenLimitsState, type EstimateWithBalance } from '../lib/tokenLimitsClient';
 import type { EstimateInput } from '../lib/wasm';
 
 export type { TokenLimitsState, EstimateWithBalance };
@@ -12,7 +12,7 @@ export interface UseTokenLimits extends TokenLimitsState {
   estimate(input: EstimateInput): EstimateWithBalance | null;
   canAfford(input: EstimateInput): boolean;
   refresh(): Promise<void>;
-  startCheckout(): Promise<string>;
+  startCheckout(options?: CheckoutOptions): Promise<string>;
 }
 
 const clients = new Map<string, TokenLimitsClient>();
@@ -36,7 +36,7 @@ export function useTokenLimits(options: TokenLimitsOptions): UseTokenLimits {
   // The newest getter wins, so a re-rendered parent's token source is used.
   useEffect(() => client.setAccessTokenGetter(options.getAccessToken), [client, options.getAccessToken]);
   const refresh = useCallback(() => client.refresh(), [client]);
-  const startCheckout = useCallback(() => client.startCheckout(), [client]);
+  const startCheckout = useCallback((options?: CheckoutOptions) => client.startCheckout(options), [client]);
   // estimate/canAfford read the current state; recreated per state so memoized
   // children re-run them when the balance changes.
   return useMemo(

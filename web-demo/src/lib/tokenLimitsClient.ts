@@ -56,6 +56,13 @@ export interface EstimateWithBalance extends Estimate {
 export interface LockManagerLike {
   request(name: string, callback: () => Promise<unknown>): Promise<unknown>;
 }
+export interface CheckoutOptions {
+  /** Where the payment page sends the user afterwards. */
+  redirectUrl?: string;
+  /** Overrides the client's navigate for this call (e.g. into a tab opened on click). */
+  navigate?: (url: string) => void;
+}
+
 export interface StorageLike {
   getItem(key: string): string | null;
   setItem(key: string, value: string): void;
@@ -381,18 +388,19 @@ export class TokenLimitsClient {
     this.accept(snapshot.receipt);
   }
 
-  // POST /v1/me/checkout, then off to the payment page.
-  async startCheckout(): Promise<string> {
+  // POST /v1/me/checkout, then off to the payment page; `redirectUrl` is
+  // where the payment page sends the user afterwards.
+  async startCheckout(options: CheckoutOptions = {}): Promise<string> {
     const response = await this.fetch(`${this.options.baseUrl}/v1/me/checkout`, {
       method: 'POST',
       headers: { ...(await this.authorization()), 'Content-Type': 'application/json' },
-      body: '{}',
+      body: JSON.stringify(options.redirectUrl ? { redirect_url: options.redirectUrl } : {}),
     });
     if (!response.ok) throw await apiError(response);
     const body = (await response.json()) as { url?: string; checkout_url?: string };
     const url = body.url ?? body.checkout_url;
     if (!url) throw new TokenLimitsError('checkout_failed', 'the server returned no checkout URL');
-    (this.options.navigate ?? ((to: string) => globalThis.location.assign(to)))(url);
+    (options.navigate ?? this.options.navigate ?? ((to: string) => globalThis.location.assign(to)))(url);
     return url;
   }
 
