@@ -236,4 +236,20 @@ test('the demo, as a user sees it', async (t) => {
     assert.equal(await textOf('tokens-remaining'), leftAfterSend);
     await shot('10-back-live');
   });
+
+  await t.test('a second tab shares the one stream and the state', async () => {
+    const liveStreams = async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      return Number(text.split('\n').find((line) => line.startsWith('tokenmeter_live_streams')).split(/\s+/)[1]);
+    };
+    const second = await page.context().newPage();
+    await second.goto(server.url);
+    await second.getByTestId('live-indicator').waitFor({ timeout });
+    assert.equal(await second.getByTestId('tokens-remaining').textContent(), leftAfterSend);
+    assert.equal(await liveStreams(), 1);
+    await second.getByTestId('avatar-button').click();
+    await waitForText('avatars-remaining', (text) => text === '48 left', 'the first tab to see the second tab\'s avatar');
+    await second.screenshot({ path: path.join(shots, '11-second-tab.png'), fullPage: true });
+    await second.close();
+  });
 });
