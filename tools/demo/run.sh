@@ -19,7 +19,9 @@ done
   --webhook-secret-file .tokenmeter-demo/lemonsqueezy-webhook-secret \
   --store-id 1 --variant-id 1 &
 standin_pid=$!
-trap 'kill "$standin_pid" 2>/dev/null || true' EXIT
-
+"$server" serve --demo --listen 127.0.0.1:8787 --web-root build/web-demo &
+server_pid=$!
+# However this script ends (Ctrl-C, kill, an error), both go with it.
+trap 'kill "$server_pid" "$standin_pid" 2>/dev/null || true' EXIT INT TERM
 echo "tokenmeter demo: open http://127.0.0.1:8787 (Ctrl-C stops)"
-"$server" serve --demo --listen 127.0.0.1:8787 --web-root build/web-demo
+wait "$server_pid"
