@@ -30,6 +30,7 @@ wasm-size: wasm
 
 # The demo app (React + Vite) into build/web-demo, served by `tokenmeter serve --web-root`.
 web-demo: wasm
+	@npx --no-install tsc -p web-demo/tsconfig.json
 	@npx --no-install vite build --config web-demo/vite.config.ts --logLevel warn
 
 # useTokenLimits' client against a real `tokenmeter serve` (Vitest).
