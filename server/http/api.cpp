@@ -137,8 +137,9 @@ void Api::my_usage_stream(const Request& request, Response& response) {
         std::shared_ptr<live::UsageHub::Subscription> subscription;
         std::string pending;
         std::uint64_t version = 0;
+        std::string last_snapshot;  // the snapshot the client has last been sent
     };
-    auto stream = std::make_shared<Stream>(Stream{subscription, sse_event(first.body), 0});
+    auto stream = std::make_shared<Stream>(Stream{subscription, sse_event(first.body), 0, first.body});
     response.set_header("Cache-Control", "no-store");
     response.set_header("X-Accel-Buffering", "no");
     const auto heartbeat = std::chrono::milliseconds(options_.sse_heartbeat_ms);
@@ -155,7 +156,13 @@ void Api::my_usage_stream(const Request& request, Response& response) {
             }
             if (update) {
                 stream->version = update->version;
-                stream->pending = sse_event(update->snapshot);
+                // The first read may itself publish (a first use opens the
+                // period), and the hub then hands back the snapshot just
+                // sent: the client hears of changes, not of repeats.
+                if (update->snapshot != stream->last_snapshot) {
+                    stream->pending = sse_event(update->snapshot);
+                    stream->last_snapshot = update->snapshot;
+                }
             } else {
                 stream->pending = ": heartbeat\n\n";
             }

@@ -2,6 +2,8 @@
 // file: every endpoint, the ledger's answers, receipts and their chain.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "test_server.hpp"
 #include "tokenmeter/receipt.hpp"
 
@@ -237,6 +239,16 @@ TEST(Api, LiveStreamDeliversAChangeWithinASecond) {
             return !stop.load();
         });
     });
+    // A failed ASSERT returns early: end the stream and join the reader even
+    // then, or the joinable thread's destructor aborts the whole suite.
+    struct EndStream {
+        std::function<void()> end;
+        ~EndStream() { end(); }
+    } end_stream{[&] {
+        stop = true;
+        server.app().shutdown();  // ends the stream cleanly
+        if (reader.joinable()) reader.join();
+    }};
     auto count_events = [&] {
         std::lock_guard<std::mutex> guard(mutex);
         std::size_t n = 0;
@@ -255,9 +267,6 @@ TEST(Api, LiveStreamDeliversAChangeWithinASecond) {
         std::lock_guard<std::mutex> guard(mutex);
         EXPECT_NE(received.find("\"avatars\":{\"limit\":5,\"remaining\":4"), std::string::npos) << received;
     }
-    stop = true;
-    server.app().shutdown();  // ends the stream cleanly
-    reader.join();
 }
 
 TEST(Api, EventsPaginateNewestFirst) {
