@@ -1,6 +1,7 @@
 #include "http/http_server.hpp"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include "http/api.hpp"
 
@@ -15,6 +16,12 @@ HttpServer::HttpServer(HttpServerOptions options) : options_(options), server_(s
     server_->set_keep_alive_timeout(options_.keep_alive_seconds);
     server_->set_keep_alive_max_count(1000000);
     server_->set_tcp_nodelay(true);
+    // httplib calls this for each listening socket it creates (the last call
+    // is the one that bound); accepted connections do not pass through it.
+    server_->set_socket_options([this](socket_t socket) {
+        httplib::default_socket_options(socket);
+        listen_socket_ = socket;
+    });
     const std::size_t header_count_max = options_.header_count_max;
     server_->set_pre_routing_handler([header_count_max](const httplib::Request& request, httplib::Response& response) {
         if (request.headers.size() > header_count_max) {
@@ -28,8 +35,12 @@ HttpServer::HttpServer(HttpServerOptions options) : options_(options), server_(s
 HttpServer::~HttpServer() { stop(); }
 
 int HttpServer::bind(const std::string& host, int port) {
-    if (port == 0) return server_->bind_to_any_port(host.c_str());
-    return server_->bind_to_port(host.c_str(), port) ? port : -1;
+    const int bound = port == 0 ? server_->bind_to_any_port(host.c_str())
+                                : (server_->bind_to_port(host.c_str(), port) ? port : -1);
+    // Listening again on a listening socket only changes its backlog (Linux,
+    // and POSIX allows it); the library's own backlog is too small.
+    if (bound > 0 && listen_socket_ >= 0) ::listen(listen_socket_, options_.listen_backlog);
+    return bound;
 }
 
 void HttpServer::start() {

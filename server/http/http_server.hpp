@@ -23,6 +23,11 @@ struct HttpServerOptions {
     int read_timeout_seconds = 10;
     int write_timeout_seconds = 10;
     int keep_alive_seconds = 30;
+    // Connections the kernel queues before they are accepted. cpp-httplib
+    // 0.11 listens with a backlog of 5 (compiled into Debian's library): a
+    // burst of new connections overflows it, and with SYN cookies some
+    // clients then see their connection dropped after sending a request.
+    int listen_backlog = 1024;
 };
 
 class HttpServer {
@@ -45,6 +50,7 @@ public:
 private:
     HttpServerOptions options_;
     std::unique_ptr<httplib::Server> server_;
+    int listen_socket_ = -1;  // the socket bind() created, to widen its backlog
     std::thread thread_;
 };
 
