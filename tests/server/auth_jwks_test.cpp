@@ -193,6 +193,43 @@ TEST_F(AuthJwks, AnUnknownKidRefetchesAtMostOncePerCooldown) {
     EXPECT_EQ(keys.requests(jwks_path), 3);
 }
 
+TEST_F(AuthJwks, ConcurrentVerificationsShareOneFetch) {
+    KeyServer keys;
+    keys.serve(test::jwks_of({es_, rs_}));
+    auto auth = test::authenticator_for(jwks_config(keys.url(jwks_path)));
+    const std::string es_token = es_->token(user_claims("ec-user"));
+    const std::string rs_token = rs_->token(user_claims("rsa-user"));
+    std::atomic<int> accepted{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 16; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 40; ++i) {
+                const bool ec = (t + i) % 2 == 0;
+                const std::string outcome = user_outcome(*auth, ec ? es_token : rs_token, auth_now + i % 5);
+                if (outcome == (ec ? "accepted:ec-user" : "accepted:rsa-user")) accepted += 1;
+            }
+        });
+    }
+    for (auto& thread : threads) thread.join();
+    EXPECT_EQ(accepted.load(), 16 * 40);
+    EXPECT_EQ(keys.requests(jwks_path), 1);
+}
+
+TEST_F(AuthJwks, ARotatedFileIsRereadForAnUnknownKidAfterTheCooldown) {
+    const std::string path = write_file("jwks.json", test::jwks_of({es_}).dump());
+    auto auth = test::authenticator_for(jwks_config(path));
+    EXPECT_EQ(user_outcome(*auth, es_->token(user_claims())), "accepted:user-1");
+    std::ofstream(path, std::ios::trunc) << test::jwks_of({es_, other_es_}).dump();
+    EXPECT_EQ(user_outcome(*auth, other_es_->token(user_claims()), auth_now + 1), "token_key_unknown");
+    EXPECT_EQ(user_outcome(*auth, other_es_->token(user_claims()),
+                           auth_now + auth::limits::jwks_refetch_cooldown_seconds),
+              "accepted:user-1");
+    // A file that turns bad later keeps the keys already held.
+    std::ofstream(path, std::ios::trunc) << "{";
+    EXPECT_EQ(user_outcome(*auth, es_->token(user_claims()), auth_now + 2 * auth::limits::jwks_cache_seconds),
+              "accepted:user-1");
+}
+
 TEST_F(AuthJwks, AnUnreachableUrlRefusesUntilItAnswers) {
     KeyServer keys;
     keys.serve(json{{"error", "down"}}, 503);
