@@ -360,6 +360,8 @@ TEST_F(AuthJwks, ConfigurationErrorsNameTokenmeterJwks) {
         {write_file("only-oct.json", R"({"keys":[{"kty":"oct","kid":"h","k":"c2VjcmV0"}]})"), "no ES256"},
         {write_file("bad-x.json", R"({"keys":[{"kty":"EC","crv":"P-256","kid":"e","x":"AA","y":"AA"}]})"), "32 bytes"},
         {"https://", "is not a URL"},
+        {"http://jwks.example.com/keys.json", "must use https"},
+        {"http://127.0.0.1.example.com/keys.json", "must use https"},
     };
     for (const auto& [location, detail] : cases) {
         const std::string message = error_of(location);
@@ -385,6 +387,9 @@ TEST_F(AuthJwks, ConfigurationErrorsNameTokenmeterJwks) {
     mixed["keys"].push_back({{"kty", "OKP"}, {"crv", "Ed25519"}, {"kid", "ed"}, {"x", "AA"}});
     mixed["keys"].push_back({{"kty", "RSA"}, {"alg", "PS256"}, {"kid", "ps"}, {"n", "AA"}, {"e", "AQAB"}});
     EXPECT_EQ(error_of(write_file("mixed.json", mixed.dump())), "accepted");
+    // URLs are fetched later, so a well-formed one is accepted at start-up.
+    EXPECT_EQ(error_of("https://project.supabase.co/auth/v1/.well-known/jwks.json"), "accepted");
+    EXPECT_EQ(error_of("http://localhost:54321/auth/v1/.well-known/jwks.json"), "accepted");
 }
 
 // Through the real HTTP API: an ES256 user from a JWKS reads only their own
