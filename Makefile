@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := test
 export NODE_PATH := /usr/share/nodejs
 
-.PHONY: deps native wasm test test-native test-wasm bench demo clean
+.PHONY: deps native wasm test test-native test-interop test-wasm bench demo clean
 
 deps:
 	@bash toolchains/install-deps.sh
@@ -24,11 +24,17 @@ test-native: native
 test-wasm: wasm
 	@node --test tests/wasm/
 
-test: test-native test-wasm
+# Receipts from a running server, checked by an independent JOSE library.
+test-interop: native
+	@node --test tests/interop/
 
-# The tokenizer against tiktoken, js-tiktoken and gpt-tokenizer (bench/run.mjs).
+test: test-native test-wasm test-interop
+
+# The tokenizer against tiktoken, js-tiktoken and gpt-tokenizer (bench/run.mjs),
+# then the server's authorize + commit pairs per second (bench/server/).
 bench: native wasm
 	@node bench/run.mjs
+	@bash bench/server/sqlite.sh
 
 demo:
 	@echo "make demo will build everything and start 'tokenmeter serve --demo' on http://127.0.0.1:8787;"

@@ -22,12 +22,9 @@ struct HttpServerOptions {
     int threads = 128;
     int read_timeout_seconds = 10;
     int write_timeout_seconds = 10;
-    int keep_alive_seconds = 30;
-    // Connections the kernel queues before they are accepted. cpp-httplib
-    // 0.11 listens with a backlog of 5 (compiled into Debian's library): a
-    // burst of new connections overflows it, and with SYN cookies some
-    // clients then see their connection dropped after sending a request.
-    int listen_backlog = 1024;
+    // httplib checks for shutdown only between requests, so an idle
+    // keep-alive connection delays a graceful stop by up to this long.
+    int keep_alive_seconds = 5;
 };
 
 class HttpServer {
@@ -50,8 +47,8 @@ public:
 private:
     HttpServerOptions options_;
     std::unique_ptr<httplib::Server> server_;
-    int listen_socket_ = -1;  // the socket bind() created, to widen its backlog
     std::thread thread_;
+    int listening_socket_ = -1;
 };
 
 }  // namespace tokenmeter::http
