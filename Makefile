@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := test
 export NODE_PATH := /usr/share/nodejs
 
-.PHONY: deps native wasm wasm-size web-demo test test-native test-wasm test-hook test-e2e bench demo clean
+.PHONY: deps native wasm wasm-size web-demo test test-native test-interop test-wasm test-hook test-e2e bench demo clean
 
 deps:
 	@bash toolchains/install-deps.sh
@@ -41,11 +41,17 @@ test-hook: native wasm
 test-e2e: native web-demo
 	@node --test tests/e2e/
 
-test: test-native test-wasm test-hook test-e2e
+# Receipts from a running server, checked by an independent JOSE library.
+test-interop: native
+	@node --test tests/interop/
 
-# The tokenizer against tiktoken, js-tiktoken and gpt-tokenizer (bench/run.mjs).
+test: test-native test-wasm test-interop test-hook test-e2e
+
+# The tokenizer against tiktoken, js-tiktoken and gpt-tokenizer (bench/run.mjs),
+# then the server's authorize + commit pairs per second (bench/server/).
 bench: native wasm
 	@node bench/run.mjs
+	@bash bench/server/sqlite.sh
 
 # Builds everything and serves the demo on http://127.0.0.1:8787 with a dev
 # user signed in; Upgrade pays through the local LemonSqueezy stand-in.

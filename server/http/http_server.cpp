@@ -1,6 +1,7 @@
 #include "http/http_server.hpp"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include "http/api.hpp"
 
@@ -15,6 +16,14 @@ HttpServer::HttpServer(HttpServerOptions options) : options_(options), server_(s
     server_->set_keep_alive_timeout(options_.keep_alive_seconds);
     server_->set_keep_alive_max_count(1000000);
     server_->set_tcp_nodelay(true);
+    // httplib's default sets SO_REUSEPORT, which lets a second server bind
+    // the same port and silently take half the connections. SO_REUSEADDR
+    // alone still allows a quick restart over TIME_WAIT connections.
+    server_->set_socket_options([this](socket_t socket) {
+        int yes = 1;
+        ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+        listening_socket_ = socket;
+    });
     const std::size_t header_count_max = options_.header_count_max;
     server_->set_pre_routing_handler([header_count_max](const httplib::Request& request, httplib::Response& response) {
         if (request.headers.size() > header_count_max) {
@@ -28,8 +37,13 @@ HttpServer::HttpServer(HttpServerOptions options) : options_(options), server_(s
 HttpServer::~HttpServer() { stop(); }
 
 int HttpServer::bind(const std::string& host, int port) {
-    if (port == 0) return server_->bind_to_any_port(host.c_str());
-    return server_->bind_to_port(host.c_str(), port) ? port : -1;
+    const int bound = port == 0 ? server_->bind_to_any_port(host.c_str())
+                                : (server_->bind_to_port(host.c_str(), port) ? port : -1);
+    // Debian's httplib is a compiled library that listens with a backlog of
+    // 5: a burst of new connections overflows the accept queue and clients
+    // see resets. Listening again on the bound socket raises the backlog.
+    if (bound > 0 && listening_socket_ >= 0) ::listen(listening_socket_, SOMAXCONN);
+    return bound;
 }
 
 void HttpServer::start() {

@@ -50,6 +50,7 @@ struct TestServerOptions {
     std::string db;            // empty: sqlite in the temp dir
     // LemonSqueezy (billing); absent: billing is not configured.
     std::optional<config::LemonSqueezySettings> lemonsqueezy;
+    std::string jwks;          // user-token keys (file or URL) besides the JWT secret
 };
 
 class TestServer {
@@ -61,6 +62,7 @@ public:
         config.listen = "127.0.0.1:0";
         config.jwt_secret = jwt_secret;
         config.service_keys = {service_key};
+        config.jwks = options.jwks;
         config.signing_key_file = dir_ + "/signing.jwk";
         config.reservation_ttl_seconds = options.reservation_ttl_seconds;
         if (options.lemonsqueezy) config.lemonsqueezy = *options.lemonsqueezy;
