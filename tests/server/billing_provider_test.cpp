@@ -53,7 +53,9 @@ protected:
         httplib::Client client(standin_->base_url());
         auto paid = client.Post("/checkout/custom/" + checkout_id + "/pay?deliver=" + deliver, "", "application/x-www-form-urlencoded");
         EXPECT_TRUE(paid && paid->status == 303);
-        if (paid) EXPECT_EQ(paid->get_header_value("Location"), "https://app.example/billing?done=1");
+        if (paid) {
+            EXPECT_EQ(paid->get_header_value("Location"), "https://app.example/billing?done=1");
+        }
         return standin_->subscription_of_checkout(checkout_id);
     }
 
@@ -103,7 +105,9 @@ TEST_F(BillingOverHttp, EveryProviderFailureBecomesAClearErrorAndNeverAHang) {
         EXPECT_EQ(error["reason"], c.reason) << c.mode;
         EXPECT_NE(error["message"].get<std::string>().find(c.says), std::string::npos) << c.mode << ": " << error["message"];
         EXPECT_LT(elapsed, std::chrono::milliseconds(2000)) << c.mode << " must not wait past the timeout";
-        if (std::string(c.mode) == "rate_limited") EXPECT_EQ(error["retry_after_seconds"], 1);
+        if (std::string(c.mode) == "rate_limited") {
+            EXPECT_EQ(error["retry_after_seconds"], 1);
+        }
     }
     // After the failures, the next checkout works again.
     EXPECT_EQ(billing().checkout("bob", "").status, 200);
@@ -129,7 +133,7 @@ TEST_F(BillingOverHttp, CheckoutRouteNeedsAUserAndAnswersWithTheUrl) {
     }
     ASSERT_EQ(response->status, 200) << response->body;
     EXPECT_EQ(test::body_of(response)["url"].get<std::string>().rfind(standin_->base_url(), 0), 0U);
-    auto bad = client.Post("/v1/me/checkout", server_->as_user("carol"), R"({"redirect_url":"javascript:alert(1)"})",
+    auto bad = client.Post("/v1/me/checkout", server_->as_user("carol"), R"x({"redirect_url":"javascript:alert(1)"})x",
                            "application/json");
     ASSERT_TRUE(bad);
     EXPECT_EQ(bad->status, 400);

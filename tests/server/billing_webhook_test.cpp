@@ -175,12 +175,13 @@ TEST_F(BillingWebhooks, EveryOrderOfTheLifecycleWithRedeliveriesEndsOnTheNewestS
         run.expected = expected_after(run.events, orders[i]);
         runs.push_back(std::move(run));
     }
-    // Four senders at once, as concurrent deliveries for different users.
+    // Sixteen senders at once, as concurrent deliveries for different users
+    // (which also lets the writer group their commits).
     std::atomic<std::size_t> next{0};
     std::atomic<int> non_200{0};
     std::atomic<int> deliveries{0};
     std::vector<std::thread> senders;
-    for (int t = 0; t < 4; ++t) {
+    for (int t = 0; t < 16; ++t) {
         senders.emplace_back([&] {
             for (std::size_t i = next++; i < runs.size(); i = next++) {
                 for (int index : runs[i].sequence) {
@@ -240,7 +241,7 @@ TEST_F(BillingWebhooks, StaleReplaysNeverMoveASubscriptionBack) {
     ASSERT_EQ(send("subscription_resumed", "6000002", "stale-b", {{"status", "active"}, {"ends_at", nullptr}}).status, 200);
     const PlanView resumed = test::plan_view(server_->app(), "stale-b");
     for (const std::string& old : {created, cancelled}) {
-        auto outcome = deliver(test::with_new_webhook_id(old, "replay-b"));
+        auto outcome = deliver(test::with_new_webhook_id(old, "replay-b-" + std::to_string(old.size())));
         EXPECT_EQ(outcome.status, 200);
         EXPECT_EQ(json::parse(outcome.body)["status"], "stale");
     }

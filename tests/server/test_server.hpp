@@ -48,9 +48,9 @@ struct TestServerOptions {
     std::int64_t reservation_ttl_seconds = 600;
     std::string catalog_json;  // empty: built-in
     std::string db;            // empty: sqlite in the temp dir
+    std::string jwks;          // user-token keys (file or URL) besides the JWT secret
     // LemonSqueezy (billing); absent: billing is not configured.
     std::optional<config::LemonSqueezySettings> lemonsqueezy;
-    std::string jwks;          // user-token keys (file or URL) besides the JWT secret
 };
 
 class TestServer {

@@ -126,7 +126,7 @@ CREATE TABLE webhook_events (
   applied_at      INTEGER,
   outcome         TEXT NOT NULL
 );
-CREATE INDEX webhook_events_by_webhook_id ON webhook_events (webhook_id) WHERE webhook_id <> '';
+CREATE INDEX webhook_events_by_webhook_id ON webhook_events (webhook_id);
 
 CREATE TABLE billing_orders (
   order_id   TEXT PRIMARY KEY,
