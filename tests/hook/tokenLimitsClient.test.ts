@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { CompactSign, importJWK } from 'jose';
 import { TokenLimitsClient, type TokenLimitsOptions } from '../../web-demo/src/lib/tokenLimitsClient';
 import { MemoryLocks, MemoryStorage, TestServer, until } from './server';
+import * as tm from '@tokenmeter/wasm';
 
 const server = new TestServer();
 const clients: TokenLimitsClient[] = [];
@@ -205,6 +206,33 @@ describe('offline', () => {
     expect(reloaded.getState().tokens).toBeNull();
     expect(reloaded.getState().verified).toBe(false);
   });
+});
+
+test('a stored receipt signed by a stored key the server does not have is dropped once the server answers', async () => {
+  const { token } = newUser();
+  const storage = new MemoryStorage();
+  const c = client(token, { storage });
+  await until('ready', () => c.getState().verified);
+  c.stop();
+  const key = `tokenmeter:${server.baseUrl}`;
+  const persisted = JSON.parse(storage.getItem(key)!);
+  // Someone with access to the page's storage swaps in their own key and a richer receipt.
+  const { generateKeyPair, exportJWK, calculateJwkThumbprint } = await import('jose');
+  const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+  const exported = await exportJWK(publicKey);
+  const kid = await calculateJwkThumbprint(exported, 'sha256');
+  const jwks = { keys: [{ ...exported, kid, alg: 'EdDSA', use: 'sig' }] };
+  const claims = JSON.parse(Buffer.from(persisted.receipt.split('.')[1], 'base64url').toString());
+  const richer = { ...claims, plan: 'pro', tokens_limit: 10_000_000, seq: claims.seq + 100, prev: 'A'.repeat(43) };
+  const payload = new TextEncoder().encode(JSON.stringify(Object.fromEntries(Object.entries(richer).sort())));
+  const forged = await new CompactSign(payload).setProtectedHeader({ alg: 'EdDSA', kid, typ: 'tokenmeter-receipt+jwt' }).sign(privateKey);
+  expect(tm.verifyReceipt(forged, jwks as never).valid).toBe(true); // the swap itself is well-formed
+  storage.setItem(key, JSON.stringify({ ...persisted, receipt: forged, jwks }));
+
+  const reloaded = client(token, { storage });
+  await until('live', () => reloaded.getState().live);
+  expect(reloaded.getState().plan).toBe('free');
+  expect(reloaded.getState().tokens?.limit).toBe(250000);
 });
 
 describe('tabs', () => {

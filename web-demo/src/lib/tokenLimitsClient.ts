@@ -215,11 +215,22 @@ export class TokenLimitsClient {
       ]);
       this.jwks = keys;
       this.installCatalog(catalog);
+      this.dropUnlessServerSigned();
     } catch (error) {
       // Offline start: keys and catalog from the last session, if any.
       if (!this.jwks) this.update({ status: 'error', error: describe(error) });
       this.update({ offline: true });
     }
+  }
+
+  // The persisted receipt was checked against the persisted JWKS, which sits
+  // in the same storage; once the server's own keys are here, a receipt they
+  // do not verify is dropped rather than shown.
+  private dropUnlessServerSigned() {
+    if (!this.state.receipt || !this.jwks) return;
+    if (tm.verifyReceipt(this.state.receipt, this.jwks).valid) return;
+    this.chainDigest = null;
+    this.update({ ...initialState, catalog: this.state.catalog, error: { code: 'receipt_invalid', message: 'the stored receipt is not signed by this server' } });
   }
 
   private installCatalog(catalog: Catalog) {
