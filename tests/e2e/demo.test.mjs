@@ -159,18 +159,21 @@ test('the demo, as a user sees it', async (t) => {
   let leftAfterSend;
   await t.test('a send moves the bar and the verified badge stays', async () => {
     await testId('send').click();
+    // The reservation moves the bar first; the commit settles it (reply budget returned).
     await waitForText('tokens-remaining', (text) => text !== '250,000 left', 'the bar to move');
+    await page.getByText('charged').first().waitFor({ timeout });
+    await page.waitForFunction(() => document.querySelector('[data-testid="composer"]').value === '', null, { timeout });
+    await waitForText('tokens', (text) => !text.includes('reserved'), 'the reservation to settle');
     await testId('verified-badge').waitFor({ timeout });
     leftAfterSend = await textOf('tokens-remaining');
     assert.match(leftAfterSend, /^24\d,\d{3} left$/);
-    assert.equal(await textOf('composer'), '');
-    await page.getByText('charged').first().waitFor({ timeout });
     await shot('03-sent');
   });
 
   await t.test('the avatar button spends from the avatar quota', async () => {
     await testId('avatar-button').click();
     await waitForText('avatars-remaining', (text) => text === '4 left', 'an avatar spent');
+    await waitForText('avatars', (text) => !text.includes('reserved'), 'the avatar to be committed');
     await testId('verified-badge').waitFor({ timeout });
     leftAfterSend = await textOf('tokens-remaining');
     await shot('04-avatar');
