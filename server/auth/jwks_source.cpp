@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include "auth/jwt.hpp"
 #include "auth/limits.hpp"
 #include "keys/signing_key_file.hpp"
 
@@ -144,7 +145,7 @@ Result<TokenKey, Error> JwksSource::key_for(const std::string& kid, std::int64_t
         return unexpected(make_error("token_keys_unavailable", "the signing keys (" + location_ +
                                                                    ") could not be loaded: " + last_error_));
     }
-    return unexpected(make_error("token_key_unknown", "no configured key has the kid \"" + kid + "\""));
+    return unexpected(make_error("token_key_unknown", "no configured key has the kid \"" + excerpt(kid) + "\""));
 }
 
 }  // namespace tokenmeter::auth
