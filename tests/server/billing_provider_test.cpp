@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
 #include <sstream>
 
 #include "billing_support.hpp"
+#include "cli/commands.hpp"
 #include "cli/reconcile_command.hpp"
 
 namespace tokenmeter {
@@ -279,6 +281,38 @@ TEST_F(BillingOverHttp, ReconcileRepairsUsersWhoseWebhooksWereDropped) {
     const billing::ReconcileSummary failed = billing().reconcile();
     ASSERT_TRUE(failed.failure.has_value());
     EXPECT_EQ(failed.failure->reason, "provider_error");
+}
+
+TEST_F(BillingOverHttp, ReconcileCommandUsesTheServersConfiguration) {
+    const std::string subscription = buy("cli-user");
+    ASSERT_EQ(test::plan_view(server_->app(), "cli-user").plan, "pro");
+    standin_->put_subscription(subscription, {{"status", "expired"}});
+    const std::string config_file = server_->dir() + "/reconcile.json";
+    std::ofstream(config_file) << json{{"db", "sqlite:" + server_->dir() + "/ledger.db"},
+                                       {"signing_key_file", server_->dir() + "/signing.jwk"},
+                                       {"jwt_secret", test::jwt_secret},
+                                       {"service_keys", test::service_key},
+                                       {"lemonsqueezy_api_base", standin_->base_url()},
+                                       {"lemonsqueezy_api_key", test::api_key},
+                                       {"lemonsqueezy_store_id", "1"},
+                                       {"lemonsqueezy_pro_variant_id", "1"},
+                                       {"lemonsqueezy_webhook_secret", test::webhook_secret},
+                                       {"lemonsqueezy_timeout_ms", 1000}}
+                                      .dump();
+    std::istringstream in;
+    std::ostringstream out;
+    std::ostringstream err;
+    const std::string_view args[] = {"reconcile", "--config", config_file};
+    EXPECT_EQ(cli::run(args, {in, out, err}), 0) << err.str();
+    EXPECT_NE(out.str().find("1 subscription(s) listed, 1 matched to users, 1 snapshot(s) updated, 1 plan(s) repaired"),
+              std::string::npos) << out.str();
+    EXPECT_NE(out.str().find("user cli-user: pro -> free"), std::string::npos) << out.str();
+    EXPECT_EQ(test::plan_view(server_->app(), "cli-user").plan, "free");
+    // Without an API key there is nothing to list: a usage error, not a crash.
+    std::ofstream(config_file) << json{{"db", "sqlite:" + server_->dir() + "/ledger.db"}}.dump();
+    std::ostringstream err2;
+    EXPECT_EQ(cli::run(args, {in, out, err2}), 2);
+    EXPECT_NE(err2.str().find("LEMONSQUEEZY_API_KEY"), std::string::npos) << err2.str();
 }
 
 TEST(BillingNotConfigured, RoutesSaySo) {

@@ -308,7 +308,7 @@ std::string Standin::pay(const std::string& checkout_id, const std::string& deli
 
 namespace {
 
-const char* checkout_page = R"html(<!doctype html>
+const char* checkout_page_html = R"html(<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Checkout · tokenmeter Pro (LemonSqueezy stand-in)</title>
 <style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto;padding:0 1rem}
 .card{border:1px solid #ddd;border-radius:12px;padding:1.5rem}button{font-size:1.1rem;padding:.6rem 1.6rem;
@@ -344,193 +344,203 @@ std::string replaced(std::string text, const std::string& token, const std::stri
 
 }  // namespace
 
-void Standin::install(httplib::Server& server) {
-    // A failure mode due for this API call, consumed; empty when none.
-    auto take_failure = [this]() -> std::string {
-        std::lock_guard<std::mutex> guard(mutex_);
-        if (fail_mode_.empty() || fail_count_ == 0) return {};
-        if (fail_count_ > 0) --fail_count_;
-        return fail_mode_;
-    };
-    // Answers as the failure mode says; true when the call is answered.
-    auto fail = [this, take_failure](Response& response) -> bool {
-        const std::string mode = take_failure();
-        if (mode.empty()) return false;
-        if (mode == "rejected") {
-            reply_jsonapi(response, 422, jsonapi_errors(422, "Unprocessable Entity", "The related resource does not exist.",
-                                                        "/data/relationships/variant"));
-        } else if (mode == "unauthorized") {
-            reply_jsonapi(response, 401, jsonapi_errors(401, "Unauthorized", "Unauthenticated."));
-        } else if (mode == "server_error") {
-            response.status = 500;
-            response.set_content(Json{{"message", "An unexpected error occurred."}, {"request_id", uuid()}}.dump(),
-                                 "application/json");
-        } else if (mode == "html_error") {
-            response.status = 502;
-            response.set_content("<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html");
-        } else if (mode == "rate_limited") {
-            reply_jsonapi(response, 429, jsonapi_errors(429, "Too Many Requests", "Too Many Attempts."));
-            response.set_header("Retry-After", "1");
-        } else if (mode == "slow") {
-            const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.slow_ms);
-            while (!stopping_ && std::chrono::steady_clock::now() < until) {
-                std::this_thread::sleep_for(std::chrono::milliseconds(20));
-            }
-            return false;  // then answers normally, too late for the client
-        } else if (mode == "close") {
-            // Promise a body, send the headers, then drop the connection.
-            response.set_content_provider(1024, jsonapi_type, [](std::size_t, std::size_t, httplib::DataSink&) { return false; });
-        } else {
-            return false;
-        }
-        return true;
-    };
-    auto authorized = [this](const Request& request, Response& response) {
-        const std::string authorization = request.get_header_value("Authorization");
-        const bool bearer = authorization.rfind("Bearer ", 0) == 0 && authorization.size() > 7;
-        if (bearer && (options_.api_key.empty() || authorization == "Bearer " + options_.api_key)) return true;
+std::string Standin::take_failure() {
+    std::lock_guard<std::mutex> guard(mutex_);
+    if (fail_mode_.empty() || fail_count_ == 0) return {};
+    if (fail_count_ > 0) --fail_count_;
+    return fail_mode_;
+}
+
+bool Standin::answer_failure(Response& response) {
+    const std::string mode = take_failure();
+    if (mode.empty()) return false;
+    if (mode == "rejected") {
+        reply_jsonapi(response, 422, jsonapi_errors(422, "Unprocessable Entity", "The related resource does not exist.",
+                                                    "/data/relationships/variant"));
+    } else if (mode == "unauthorized") {
         reply_jsonapi(response, 401, jsonapi_errors(401, "Unauthorized", "Unauthenticated."));
+    } else if (mode == "server_error") {
+        response.status = 500;
+        response.set_content(Json{{"message", "An unexpected error occurred."}, {"request_id", uuid()}}.dump(),
+                             "application/json");
+    } else if (mode == "html_error") {
+        response.status = 502;
+        response.set_content("<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html");
+    } else if (mode == "rate_limited") {
+        reply_jsonapi(response, 429, jsonapi_errors(429, "Too Many Requests", "Too Many Attempts."));
+        response.set_header("Retry-After", "1");
+    } else if (mode == "slow") {
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.slow_ms);
+        while (!stopping_ && std::chrono::steady_clock::now() < until) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return false;  // then answers normally, too late for the client
+    } else if (mode == "close") {
+        // Promise a body, send the headers, then drop the connection.
+        response.set_content_provider(1024, jsonapi_type, [](std::size_t, std::size_t, httplib::DataSink&) { return false; });
+    } else {
         return false;
+    }
+    return true;
+}
+
+bool Standin::authorized(const Request& request, Response& response) const {
+    const std::string authorization = request.get_header_value("Authorization");
+    const bool bearer = authorization.rfind("Bearer ", 0) == 0 && authorization.size() > 7;
+    if (bearer && (options_.api_key.empty() || authorization == "Bearer " + options_.api_key)) return true;
+    reply_jsonapi(response, 401, jsonapi_errors(401, "Unauthorized", "Unauthenticated."));
+    return false;
+}
+
+void Standin::create_checkout(const Request& request, Response& response) {
+    if (answer_failure(response) || !authorized(request, response)) return;
+    if (request.get_header_value("Accept") != jsonapi_type || request.get_header_value("Content-Type") != jsonapi_type) {
+        reply_jsonapi(response, 415, jsonapi_errors(415, "Unsupported Media Type", "Send and accept application/vnd.api+json."));
+        return;
+    }
+    const Json body = Json::parse(request.body, nullptr, false);
+    const bool shaped = body.is_object() && body.contains("data") && body["data"].is_object() &&
+                        body["data"].value("type", "") == "checkouts";
+    if (!shaped) {
+        reply_jsonapi(response, 422, jsonapi_errors(422, "Unprocessable Entity", "The data.type field is required.", "/data/type"));
+        return;
+    }
+    const Json& data = body["data"];
+    auto relationship_id = [&data](const char* name) -> std::string {
+        if (!data.contains("relationships") || !data["relationships"].contains(name)) return {};
+        const Json& inner = data["relationships"][name]["data"];
+        return inner.is_object() && inner.contains("id") && inner["id"].is_string() ? inner["id"].get<std::string>() : "";
     };
+    if (relationship_id("store") != options_.store_id || relationship_id("variant") != options_.variant_id) {
+        reply_jsonapi(response, 422, jsonapi_errors(422, "Unprocessable Entity", "The related resource does not exist.",
+                                                    "/data/relationships/store"));
+        return;
+    }
+    const Json attributes = data.contains("attributes") && data["attributes"].is_object() ? data["attributes"] : Json::object();
+    Checkout checkout;
+    checkout.id = uuid();
+    const Json custom = attributes.contains("checkout_data") && attributes["checkout_data"].is_object() &&
+                                attributes["checkout_data"].contains("custom")
+                            ? attributes["checkout_data"]["custom"]
+                            : Json();
+    if (custom.is_object() && custom.contains("user_id")) {
+        checkout.user_id = custom["user_id"].is_string() ? custom["user_id"].get<std::string>() : custom["user_id"].dump();
+    }
+    const Json product_options = attributes.contains("product_options") && attributes["product_options"].is_object()
+                                     ? attributes["product_options"]
+                                     : Json::object();
+    checkout.redirect_url = product_options.value("redirect_url", "");
+    {
+        std::lock_guard<std::mutex> guard(mutex_);
+        checkouts_[checkout.id] = checkout;
+    }
+    const std::int64_t t = now();
+    const std::string url = base_url() + "/checkout/custom/" + checkout.id + "?signature=" + random_hex(32);
+    Json out_attributes = {{"store_id", id_number(options_.store_id)}, {"variant_id", id_number(options_.variant_id)},
+                           {"custom_price", nullptr}, {"product_options", product_options},
+                           {"checkout_options", {{"embed", false}, {"media", true}, {"logo", true}, {"desc", true},
+                                                 {"discount", true}, {"skip_trial", false}, {"quantity", 1},
+                                                 {"subscription_preview", true}}},
+                           {"checkout_data", {{"email", ""}, {"name", ""}, {"billing_address", Json::array()},
+                                              {"tax_number", ""}, {"discount_code", ""},
+                                              {"custom", custom.is_object() ? custom : Json::array()},
+                                              {"variant_quantities", Json::array()}}},
+                           {"preview", false}, {"expires_at", nullptr}, {"created_at", lemonsqueezy_time(t)},
+                           {"updated_at", lemonsqueezy_time(t)}, {"test_mode", true}, {"url", url}};
+    const std::string self = base_url() + "/v1/checkouts/" + checkout.id;
+    reply_jsonapi(response, 201, Json{{"jsonapi", {{"version", "1.0"}}}, {"links", {{"self", self}}},
+                                      {"data", {{"type", "checkouts"}, {"id", checkout.id}, {"attributes", out_attributes},
+                                                {"links", {{"self", self}}}}}});
+}
 
-    server.Post("/v1/checkouts", [this, fail, authorized](const Request& request, Response& response) {
-        if (fail(response) || !authorized(request, response)) return;
-        if (request.get_header_value("Accept") != jsonapi_type || request.get_header_value("Content-Type") != jsonapi_type) {
-            reply_jsonapi(response, 415, jsonapi_errors(415, "Unsupported Media Type", "Send and accept application/vnd.api+json."));
-            return;
+void Standin::get_subscription(const Request& request, Response& response) {
+    if (answer_failure(response) || !authorized(request, response)) return;
+    const std::string id = request.matches[1];
+    Json resource = subscription_resource(id);
+    if (resource.is_null()) {
+        reply_jsonapi(response, 404, jsonapi_errors(404, "Not Found", "The resource could not be found."));
+        return;
+    }
+    reply_jsonapi(response, 200, Json{{"jsonapi", {{"version", "1.0"}}},
+                                      {"links", {{"self", base_url() + "/v1/subscriptions/" + id}}},
+                                      {"data", resource}});
+}
+
+void Standin::list_subscriptions(const Request& request, Response& response) {
+    if (answer_failure(response) || !authorized(request, response)) return;
+    const std::string store = request.get_param_value("filter[store_id]");
+    const int size = std::clamp(int_of(request.get_param_value("page[size]"), 10), 1, options_.page_size_max);
+    const int number = std::max(1, int_of(request.get_param_value("page[number]"), 1));
+    std::vector<std::string> ids;
+    {
+        std::lock_guard<std::mutex> guard(mutex_);
+        for (const auto& [id, attributes] : subscriptions_) {
+            if (store.empty() || store == options_.store_id) ids.push_back(id);
         }
-        const Json body = Json::parse(request.body, nullptr, false);
-        const bool shaped = body.is_object() && body.contains("data") && body["data"].is_object() &&
-                            body["data"].value("type", "") == "checkouts";
-        if (!shaped) {
-            reply_jsonapi(response, 422, jsonapi_errors(422, "Unprocessable Entity", "The data.type field is required.", "/data/type"));
-            return;
-        }
-        const Json& data = body["data"];
-        auto relationship_id = [&data](const char* name) -> std::string {
-            if (!data.contains("relationships") || !data["relationships"].contains(name)) return {};
-            const Json& inner = data["relationships"][name]["data"];
-            return inner.is_object() && inner.contains("id") && inner["id"].is_string() ? inner["id"].get<std::string>() : "";
-        };
-        if (relationship_id("store") != options_.store_id || relationship_id("variant") != options_.variant_id) {
-            reply_jsonapi(response, 422, jsonapi_errors(422, "Unprocessable Entity", "The related resource does not exist.",
-                                                        "/data/relationships/store"));
-            return;
-        }
-        const Json attributes = data.contains("attributes") && data["attributes"].is_object() ? data["attributes"] : Json::object();
-        Checkout checkout;
-        checkout.id = uuid();
-        const Json custom = attributes.contains("checkout_data") && attributes["checkout_data"].is_object() &&
-                                    attributes["checkout_data"].contains("custom")
-                                ? attributes["checkout_data"]["custom"]
-                                : Json();
-        if (custom.is_object() && custom.contains("user_id")) {
-            checkout.user_id = custom["user_id"].is_string() ? custom["user_id"].get<std::string>() : custom["user_id"].dump();
-        }
-        const Json product_options = attributes.contains("product_options") && attributes["product_options"].is_object()
-                                         ? attributes["product_options"]
-                                         : Json::object();
-        checkout.redirect_url = product_options.value("redirect_url", "");
-        {
-            std::lock_guard<std::mutex> guard(mutex_);
-            checkouts_[checkout.id] = checkout;
-        }
-        const std::int64_t t = now();
-        const std::string url = base_url() + "/checkout/custom/" + checkout.id + "?signature=" + random_hex(32);
-        Json out_attributes = {{"store_id", id_number(options_.store_id)}, {"variant_id", id_number(options_.variant_id)},
-                               {"custom_price", nullptr}, {"product_options", product_options},
-                               {"checkout_options", {{"embed", false}, {"media", true}, {"logo", true}, {"desc", true},
-                                                     {"discount", true}, {"skip_trial", false}, {"quantity", 1},
-                                                     {"subscription_preview", true}}},
-                               {"checkout_data", {{"email", ""}, {"name", ""}, {"billing_address", Json::array()},
-                                                  {"tax_number", ""}, {"discount_code", ""},
-                                                  {"custom", custom.is_object() ? custom : Json::array()},
-                                                  {"variant_quantities", Json::array()}}},
-                               {"preview", false}, {"expires_at", nullptr}, {"created_at", lemonsqueezy_time(t)},
-                               {"updated_at", lemonsqueezy_time(t)}, {"test_mode", true}, {"url", url}};
-        const std::string self = base_url() + "/v1/checkouts/" + checkout.id;
-        reply_jsonapi(response, 201, Json{{"jsonapi", {{"version", "1.0"}}}, {"links", {{"self", self}}},
-                                          {"data", {{"type", "checkouts"}, {"id", checkout.id}, {"attributes", out_attributes},
-                                                    {"links", {{"self", self}}}}}});
+    }
+    // Newest first, as the API orders lists by created_at descending.
+    std::sort(ids.begin(), ids.end(), [](const std::string& a, const std::string& b) {
+        return a.size() != b.size() ? a.size() > b.size() : a > b;
     });
+    const int total = static_cast<int>(ids.size());
+    const int last = std::max(1, (total + size - 1) / size);
+    Json data = Json::array();
+    for (int i = (number - 1) * size; i < std::min(total, number * size); ++i) {
+        data.push_back(subscription_resource(ids[static_cast<std::size_t>(i)]));
+    }
+    auto link = [this, size, &store](int page) {
+        std::string url = base_url() + "/v1/subscriptions?page%5Bnumber%5D=" + std::to_string(page) +
+                          "&page%5Bsize%5D=" + std::to_string(size);
+        if (!store.empty()) url += "&filter%5Bstore_id%5D=" + store;
+        return url;
+    };
+    Json links = {{"first", link(1)}, {"last", link(last)}};
+    if (number < last) links["next"] = link(number + 1);
+    if (number > 1) links["prev"] = link(number - 1);
+    const int from = total == 0 ? 0 : (number - 1) * size + 1;
+    Json meta = {{"page", {{"currentPage", number}, {"from", from}, {"lastPage", last}, {"perPage", size},
+                           {"to", std::min(total, number * size)}, {"total", total}}}};
+    reply_jsonapi(response, 200, Json{{"jsonapi", {{"version", "1.0"}}}, {"meta", meta}, {"links", links}, {"data", data}});
+}
 
-    server.Get(R"(/v1/subscriptions/(\d+))", [this, fail, authorized](const Request& request, Response& response) {
-        if (fail(response) || !authorized(request, response)) return;
-        const std::string id = request.matches[1];
-        Json resource = subscription_resource(id);
-        if (resource.is_null()) {
-            reply_jsonapi(response, 404, jsonapi_errors(404, "Not Found", "The resource could not be found."));
-            return;
-        }
-        reply_jsonapi(response, 200, Json{{"jsonapi", {{"version", "1.0"}}},
-                                          {"links", {{"self", base_url() + "/v1/subscriptions/" + id}}},
-                                          {"data", resource}});
-    });
-
-    server.Get("/v1/subscriptions", [this, fail, authorized](const Request& request, Response& response) {
-        if (fail(response) || !authorized(request, response)) return;
-        const std::string store = request.get_param_value("filter[store_id]");
-        const int size = std::clamp(int_of(request.get_param_value("page[size]"), 10), 1, options_.page_size_max);
-        const int number = std::max(1, int_of(request.get_param_value("page[number]"), 1));
-        std::vector<std::string> ids;
-        {
-            std::lock_guard<std::mutex> guard(mutex_);
-            for (const auto& [id, attributes] : subscriptions_) {
-                if (store.empty() || store == options_.store_id) ids.push_back(id);
-            }
-        }
-        // Newest first, as the API orders lists by created_at descending.
-        std::sort(ids.begin(), ids.end(), [](const std::string& a, const std::string& b) {
-            return a.size() != b.size() ? a.size() > b.size() : a > b;
-        });
-        const int total = static_cast<int>(ids.size());
-        const int last = std::max(1, (total + size - 1) / size);
-        Json data = Json::array();
-        for (int i = (number - 1) * size; i < std::min(total, number * size); ++i) {
-            data.push_back(subscription_resource(ids[static_cast<std::size_t>(i)]));
-        }
-        auto link = [this, size, &store](int page) {
-            std::string url = base_url() + "/v1/subscriptions?page%5Bnumber%5D=" + std::to_string(page) +
-                              "&page%5Bsize%5D=" + std::to_string(size);
-            if (!store.empty()) url += "&filter%5Bstore_id%5D=" + store;
-            return url;
-        };
-        Json links = {{"first", link(1)}, {"last", link(last)}};
-        if (number < last) links["next"] = link(number + 1);
-        if (number > 1) links["prev"] = link(number - 1);
-        const int from = total == 0 ? 0 : (number - 1) * size + 1;
-        Json meta = {{"page", {{"currentPage", number}, {"from", from}, {"lastPage", last}, {"perPage", size},
-                               {"to", std::min(total, number * size)}, {"total", total}}}};
-        reply_jsonapi(response, 200, Json{{"jsonapi", {{"version", "1.0"}}}, {"meta", meta}, {"links", links}, {"data", data}});
-    });
-
-    server.Get(R"(/checkout/custom/([0-9a-f-]+))", [this](const Request& request, Response& response) {
-        std::string user;
-        {
-            std::lock_guard<std::mutex> guard(mutex_);
-            auto found = checkouts_.find(request.matches[1]);
-            if (found == checkouts_.end()) {
-                response.status = 404;
-                response.set_content("<!doctype html><p>This checkout does not exist.</p>", "text/html");
-                return;
-            }
-            user = found->second.user_id;
-        }
-        std::string page = replaced(checkout_page, "{{ID}}", request.matches[1]);
-        response.set_content(replaced(page, "{{USER}}", html_escape(user)), "text/html; charset=utf-8");
-    });
-
-    server.Post(R"(/checkout/custom/([0-9a-f-]+)/pay)", [this](const Request& request, Response& response) {
-        const std::string deliver = request.has_param("deliver") ? request.get_param_value("deliver") : "all";
-        const std::string location = pay(request.matches[1], deliver);
-        if (location.empty()) {
+void Standin::checkout_page(const Request& request, Response& response) {
+    std::string user;
+    {
+        std::lock_guard<std::mutex> guard(mutex_);
+        auto found = checkouts_.find(request.matches[1]);
+        if (found == checkouts_.end()) {
             response.status = 404;
             response.set_content("<!doctype html><p>This checkout does not exist.</p>", "text/html");
             return;
         }
-        response.set_redirect(location, 303);
-    });
+        user = found->second.user_id;
+    }
+    std::string page = replaced(checkout_page_html, "{{ID}}", request.matches[1]);
+    response.set_content(replaced(page, "{{USER}}", html_escape(user)), "text/html; charset=utf-8");
+}
 
+void Standin::pay_checkout(const Request& request, Response& response) {
+    const std::string deliver = request.has_param("deliver") ? request.get_param_value("deliver") : "all";
+    const std::string location = pay(request.matches[1], deliver);
+    if (location.empty()) {
+        response.status = 404;
+        response.set_content("<!doctype html><p>This checkout does not exist.</p>", "text/html");
+        return;
+    }
+    response.set_redirect(location, 303);
+}
+
+void Standin::install(httplib::Server& server) {
+    server.Post("/v1/checkouts", [this](const Request& q, Response& s) { create_checkout(q, s); });
+    server.Get(R"(/v1/subscriptions/(\d+))", [this](const Request& q, Response& s) { get_subscription(q, s); });
+    server.Get("/v1/subscriptions", [this](const Request& q, Response& s) { list_subscriptions(q, s); });
+    server.Get(R"(/checkout/custom/([0-9a-f-]+))", [this](const Request& q, Response& s) { checkout_page(q, s); });
+    server.Post(R"(/checkout/custom/([0-9a-f-]+)/pay)", [this](const Request& q, Response& s) { pay_checkout(q, s); });
+    install_control(server);
+}
+
+// The stand-in's own endpoints (tests and demo), beside the API.
+void Standin::install_control(httplib::Server& server) {
     server.Get(R"(/checkout/custom/([0-9a-f-]+)/done)", [](const Request&, Response& response) {
         response.set_content("<!doctype html><h1>Thanks!</h1><p>Your subscription is active.</p>", "text/html");
     });

@@ -46,7 +46,9 @@
 
 namespace httplib {
 class Server;
-}
+struct Request;
+struct Response;
+}  // namespace httplib
 
 namespace tokenmeter::standin {
 
@@ -113,6 +115,17 @@ private:
     };
 
     void install(httplib::Server& server);
+    void install_control(httplib::Server& server);
+    // A failure mode due for this API call, consumed; empty when none.
+    std::string take_failure();
+    // Answers as the due failure mode says; true when the call is answered.
+    bool answer_failure(httplib::Response& response);
+    bool authorized(const httplib::Request& request, httplib::Response& response) const;
+    void create_checkout(const httplib::Request& request, httplib::Response& response);
+    void get_subscription(const httplib::Request& request, httplib::Response& response);
+    void list_subscriptions(const httplib::Request& request, httplib::Response& response);
+    void checkout_page(const httplib::Request& request, httplib::Response& response);
+    void pay_checkout(const httplib::Request& request, httplib::Response& response);
     std::int64_t now() const;
     std::string secret() const;
     std::string pay(const std::string& checkout_id, const std::string& deliver);
