@@ -8,6 +8,7 @@
 #include <fstream>
 #include <ostream>
 
+#include "demo/demo_routes.hpp"
 #include "keys/signing_key_file.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 #include "tokenmeter/base64url.hpp"
@@ -156,6 +157,14 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
         api_options);
     app->billing_ = billing::make_billing(c.lemonsqueezy, *app->ledger_, *app->authenticator_, *app->clock_);
     app->api_->add_routes(app->billing_.routes);
+    if (c.demo) {
+        demo::DemoSettings demo_settings;
+        demo_settings.jwt_secret = c.jwt_secret;
+        demo_settings.service_key = c.service_keys.empty() ? std::string() : c.service_keys.front();
+        app->api_->add_routes(demo::make_demo_routes(
+            {*app->authenticator_, *app->token_counter_, app->catalog_, *app->clock_, [raw] { return raw->port_; }},
+            demo_settings));
+    }
     app->metrics_.add_gauge("tokenmeter_live_streams", "Open usage streams (Server-Sent Events).",
                             [raw] { return static_cast<std::int64_t>(raw->hub_.streams()); });
     app->metrics_.add_gauge("tokenmeter_ledger_batches", "Ledger transactions committed (group commit batches).",

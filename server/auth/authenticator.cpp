@@ -49,7 +49,7 @@ private:
             return signature_invalid();
         }
         if ((jwt.alg == "ES256" || jwt.alg == "RS256") && jwks_ != nullptr) return check_jwks_signature(jwt, now_seconds);
-        return make_error("token_algorithm_refused", "tokens signed with \"" + jwt.alg + "\" are not accepted");
+        return make_error("token_algorithm_refused", "tokens signed with \"" + auth::excerpt(jwt.alg) + "\" are not accepted");
     }
 
     std::optional<Error> check_jwks_signature(const auth::UnverifiedJwt& jwt, std::int64_t now_seconds) {
@@ -59,9 +59,9 @@ private:
         // The key decides the algorithm: an RSA key never checks ES256 and
         // the other way round, whatever the header says.
         if (auth::algorithm_name(key->algorithm()) != jwt.alg) {
-            return make_error("token_algorithm_refused", "the key \"" + jwt.kid + "\" verifies " +
+            return make_error("token_algorithm_refused", "the key \"" + auth::excerpt(jwt.kid) + "\" verifies " +
                                                              std::string(auth::algorithm_name(key->algorithm())) +
-                                                             " only, not " + jwt.alg);
+                                                             " only, not " + auth::excerpt(jwt.alg));
         }
         if (!key->verifies(jwt.signing_input, jwt.signature)) return signature_invalid();
         return std::nullopt;

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "auth/jwt.hpp"
 #include "auth/limits.hpp"
 #include "tokenmeter/base64url.hpp"
 
@@ -46,7 +47,7 @@ using PkeyPtr = std::unique_ptr<EVP_PKEY, FreePkey>;
 using BignumPtr = std::unique_ptr<BIGNUM, FreeBignum>;
 
 Error invalid(const std::string& kid, const std::string& message) {
-    return make_error("jwks_invalid", "key \"" + kid + "\": " + message);
+    return make_error("jwks_invalid", "key \"" + excerpt(kid) + "\": " + message);
 }
 
 std::optional<std::string> string_member(const Json& object, const char* name) {

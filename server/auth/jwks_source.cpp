@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include "auth/jwt.hpp"
 #include "auth/limits.hpp"
 #include "keys/signing_key_file.hpp"
 
@@ -17,6 +18,17 @@ struct UrlParts {
     std::string origin;  // scheme://host[:port]
     std::string path;    // from the first "/" after the host, "/" when absent
 };
+
+// Keys fetched over plain HTTP could be swapped by anyone on the path, which
+// would let them sign tokens for any user; only the local machine (Supabase's
+// `supabase start` serves http://127.0.0.1:54321) is trusted without TLS.
+bool is_loopback_http(const UrlParts& url) {
+    for (const char* origin : {"http://127.0.0.1", "http://localhost", "http://[::1]"}) {
+        const std::string_view prefix = origin;
+        if (url.origin == prefix || url.origin.rfind(std::string(prefix) + ":", 0) == 0) return true;
+    }
+    return false;
+}
 
 std::optional<UrlParts> split_url(const std::string& url) {
     const std::size_t host_start = url.find("://") + 3;
@@ -73,6 +85,11 @@ Result<std::unique_ptr<JwksSource>, Error> JwksSource::open(const std::string& l
     if (is_url(location)) {
         const auto url = split_url(location);
         if (!url) return unexpected(make_error("config_invalid", "TOKENMETER_JWKS: \"" + location + "\" is not a URL"));
+        if (location.rfind("http://", 0) == 0 && !is_loopback_http(*url)) {
+            return unexpected(make_error("config_invalid", "TOKENMETER_JWKS: \"" + location +
+                                                               "\" must use https (plain http only for loopback), "
+                                                               "or name a file"));
+        }
         return std::unique_ptr<JwksSource>(new JwksSource(location, [url = *url] { return fetch(url); }));
     }
     Loader read_file = [location]() -> Result<std::string, Error> {
@@ -128,7 +145,7 @@ Result<TokenKey, Error> JwksSource::key_for(const std::string& kid, std::int64_t
         return unexpected(make_error("token_keys_unavailable", "the signing keys (" + location_ +
                                                                    ") could not be loaded: " + last_error_));
     }
-    return unexpected(make_error("token_key_unknown", "no configured key has the kid \"" + kid + "\""));
+    return unexpected(make_error("token_key_unknown", "no configured key has the kid \"" + excerpt(kid) + "\""));
 }
 
 }  // namespace tokenmeter::auth

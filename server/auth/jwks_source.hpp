@@ -32,7 +32,8 @@ public:
     using Loader = std::function<Result<std::string, Error>()>;
 
     // A file is read and parsed now (a start-up error names TOKENMETER_JWKS);
-    // a URL is checked for form now and fetched when first needed.
+    // a URL is checked for form now (https, or http to loopback only) and
+    // fetched when first needed.
     static Result<std::unique_ptr<JwksSource>, Error> open(const std::string& location);
 
     // The key a token's kid names. Errors: token_key_unknown,

@@ -193,6 +193,43 @@ TEST_F(AuthJwks, AnUnknownKidRefetchesAtMostOncePerCooldown) {
     EXPECT_EQ(keys.requests(jwks_path), 3);
 }
 
+TEST_F(AuthJwks, ConcurrentVerificationsShareOneFetch) {
+    KeyServer keys;
+    keys.serve(test::jwks_of({es_, rs_}));
+    auto auth = test::authenticator_for(jwks_config(keys.url(jwks_path)));
+    const std::string es_token = es_->token(user_claims("ec-user"));
+    const std::string rs_token = rs_->token(user_claims("rsa-user"));
+    std::atomic<int> accepted{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 16; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 40; ++i) {
+                const bool ec = (t + i) % 2 == 0;
+                const std::string outcome = user_outcome(*auth, ec ? es_token : rs_token, auth_now + i % 5);
+                if (outcome == (ec ? "accepted:ec-user" : "accepted:rsa-user")) accepted += 1;
+            }
+        });
+    }
+    for (auto& thread : threads) thread.join();
+    EXPECT_EQ(accepted.load(), 16 * 40);
+    EXPECT_EQ(keys.requests(jwks_path), 1);
+}
+
+TEST_F(AuthJwks, ARotatedFileIsRereadForAnUnknownKidAfterTheCooldown) {
+    const std::string path = write_file("jwks.json", test::jwks_of({es_}).dump());
+    auto auth = test::authenticator_for(jwks_config(path));
+    EXPECT_EQ(user_outcome(*auth, es_->token(user_claims())), "accepted:user-1");
+    std::ofstream(path, std::ios::trunc) << test::jwks_of({es_, other_es_}).dump();
+    EXPECT_EQ(user_outcome(*auth, other_es_->token(user_claims()), auth_now + 1), "token_key_unknown");
+    EXPECT_EQ(user_outcome(*auth, other_es_->token(user_claims()),
+                           auth_now + auth::limits::jwks_refetch_cooldown_seconds),
+              "accepted:user-1");
+    // A file that turns bad later keeps the keys already held.
+    std::ofstream(path, std::ios::trunc) << "{";
+    EXPECT_EQ(user_outcome(*auth, es_->token(user_claims()), auth_now + 2 * auth::limits::jwks_cache_seconds),
+              "accepted:user-1");
+}
+
 TEST_F(AuthJwks, AnUnreachableUrlRefusesUntilItAnswers) {
     KeyServer keys;
     keys.serve(json{{"error", "down"}}, 503);
@@ -323,6 +360,8 @@ TEST_F(AuthJwks, ConfigurationErrorsNameTokenmeterJwks) {
         {write_file("only-oct.json", R"({"keys":[{"kty":"oct","kid":"h","k":"c2VjcmV0"}]})"), "no ES256"},
         {write_file("bad-x.json", R"({"keys":[{"kty":"EC","crv":"P-256","kid":"e","x":"AA","y":"AA"}]})"), "32 bytes"},
         {"https://", "is not a URL"},
+        {"http://jwks.example.com/keys.json", "must use https"},
+        {"http://127.0.0.1.example.com/keys.json", "must use https"},
     };
     for (const auto& [location, detail] : cases) {
         const std::string message = error_of(location);
@@ -348,6 +387,9 @@ TEST_F(AuthJwks, ConfigurationErrorsNameTokenmeterJwks) {
     mixed["keys"].push_back({{"kty", "OKP"}, {"crv", "Ed25519"}, {"kid", "ed"}, {"x", "AA"}});
     mixed["keys"].push_back({{"kty", "RSA"}, {"alg", "PS256"}, {"kid", "ps"}, {"n", "AA"}, {"e", "AQAB"}});
     EXPECT_EQ(error_of(write_file("mixed.json", mixed.dump())), "accepted");
+    // URLs are fetched later, so a well-formed one is accepted at start-up.
+    EXPECT_EQ(error_of("https://project.supabase.co/auth/v1/.well-known/jwks.json"), "accepted");
+    EXPECT_EQ(error_of("http://localhost:54321/auth/v1/.well-known/jwks.json"), "accepted");
 }
 
 // Through the real HTTP API: an ES256 user from a JWKS reads only their own
