@@ -1,0 +1,137 @@
+#include "storage/postgres/pg_connection.hpp"
+
+#include <charconv>
+#include <cstring>
+
+namespace tokenmeter::storage::postgres {
+
+namespace {
+
+// SQLSTATEs after which the rolled-back transaction can simply run again:
+// serialization_failure, deadlock_detected, and unique_violation (two server
+// processes inserting the same new account or idempotency key: the rerun
+// finds the row the other one committed).
+bool is_conflict(std::string_view sqlstate) {
+    return sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "23505";
+}
+
+std::string first_line(const char* message) {
+    std::string text = message == nullptr ? "" : message;
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    return text;
+}
+
+}  // namespace
+
+Params& Params::add(std::string_view value) {
+    values_.emplace_back(std::string(value));
+    return *this;
+}
+
+Params& Params::add(std::int64_t value) {
+    values_.emplace_back(std::to_string(value));
+    return *this;
+}
+
+Params& Params::add(const std::optional<std::int64_t>& value) {
+    if (value) return add(*value);
+    return add_null();
+}
+
+Params& Params::add_null() {
+    values_.emplace_back(std::nullopt);
+    return *this;
+}
+
+Params& Params::add_or_null(std::string_view value) {
+    if (value.empty()) return add_null();
+    return add(value);
+}
+
+std::vector<const char*> Params::pointers() const {
+    std::vector<const char*> pointers;
+    pointers.reserve(values_.size());
+    for (const auto& value : values_) pointers.push_back(value ? value->c_str() : nullptr);
+    return pointers;
+}
+
+std::string Rows::text(int row, int column) const {
+    return std::string(PQgetvalue(result_.get(), row, column),
+                       static_cast<std::size_t>(PQgetlength(result_.get(), row, column)));
+}
+
+std::int64_t Rows::int64(int row, int column) const {
+    const char* value = PQgetvalue(result_.get(), row, column);
+    const char* end = value + PQgetlength(result_.get(), row, column);
+    std::int64_t parsed = 0;
+    auto [stop, error] = std::from_chars(value, end, parsed);
+    if (error != std::errc() || stop != end) {
+        throw StorageError("column " + std::to_string(column) + " is not an integer: \"" + std::string(value, end) + "\"");
+    }
+    return parsed;
+}
+
+std::optional<std::int64_t> Rows::optional_int64(int row, int column) const {
+    if (is_null(row, column)) return std::nullopt;
+    return int64(row, column);
+}
+
+std::int64_t Rows::affected() const {
+    const char* tuples = PQcmdTuples(result_.get());
+    if (tuples == nullptr || *tuples == '\0') return 0;
+    return std::strtoll(tuples, nullptr, 10);
+}
+
+Connection::Connection(const std::string& url) {
+    // connect_timeout bounds a connect to an unreachable host (a refused one
+    // fails at once); application_name shows who holds locks in pg_stat_activity.
+    const char* keys[] = {"dbname", "connect_timeout", "application_name", nullptr};
+    const char* values[] = {url.c_str(), "5", "tokenmeter", nullptr};
+    connection_ = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+    if (connection_ == nullptr) throw StorageError("PostgreSQL: out of memory");
+    if (PQstatus(connection_) != CONNECTION_OK) {
+        std::string message = "cannot connect to PostgreSQL: " + first_line(PQerrorMessage(connection_));
+        PQfinish(connection_);
+        connection_ = nullptr;
+        throw StorageError(message);
+    }
+    // Durability must not depend on the server's or the role's defaults: an
+    // acknowledged charge has been flushed to the WAL on disk. lock_timeout
+    // turns a lock held elsewhere for too long into 503, as SQLite's busy
+    // timeout does, instead of hanging every request behind it.
+    exec("SET synchronous_commit = on; SET lock_timeout = '5s'; SET TIME ZONE 'UTC'");
+}
+
+Connection::~Connection() {
+    if (connection_ != nullptr) PQfinish(connection_);
+}
+
+Rows Connection::checked(PGresult* result, std::string_view what) {
+    const ExecStatusType status = result == nullptr ? PGRES_FATAL_ERROR : PQresultStatus(result);
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return Rows(result);
+    const char* state = result == nullptr ? nullptr : PQresultErrorField(result, PG_DIAG_SQLSTATE);
+    const std::string sqlstate = state == nullptr ? "" : state;
+    std::string message = first_line(result != nullptr ? PQresultErrorMessage(result) : PQerrorMessage(connection_));
+    if (message.empty()) message = first_line(PQerrorMessage(connection_));
+    if (result != nullptr) PQclear(result);
+    message = "PostgreSQL" + (sqlstate.empty() ? std::string() : " " + sqlstate) + ": " + message + " (in " +
+              std::string(what.substr(0, 60)) + ")";
+    if (is_conflict(sqlstate)) throw StorageConflict(message);
+    throw StorageError(message);
+}
+
+Rows Connection::run(const std::string& sql, const Params& params) {
+    auto found = prepared_.find(sql);
+    if (found == prepared_.end()) {
+        std::string name = "tm" + std::to_string(prepared_.size() + 1);
+        checked(PQprepare(connection_, name.c_str(), sql.c_str(), 0, nullptr), sql);
+        found = prepared_.emplace(sql, std::move(name)).first;
+    }
+    const auto values = params.pointers();
+    return checked(PQexecPrepared(connection_, found->second.c_str(), params.size(), values.data(), nullptr, nullptr, 0),
+                   sql);
+}
+
+Rows Connection::exec(const std::string& sql) { return checked(PQexec(connection_, sql.c_str()), sql); }
+
+}  // namespace tokenmeter::storage::postgres

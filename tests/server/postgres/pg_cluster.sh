@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL server for tests and benchmarks (TOOLCHAIN.md): a
+# cluster initialized into DIR, listening on a free loopback port, fsync on.
+#
+#   pg_cluster.sh start DIR             initdb DIR/data if missing, start, write DIR/url
+#   pg_cluster.sh stop DIR [MODE]       pg_ctl stop -m MODE (fast; immediate = crash)
+#   pg_cluster.sh destroy DIR           stop if running, remove DIR
+#
+# PostgreSQL refuses to run as root, so as root everything runs as the
+# `postgres` user that Debian's postgresql package creates.
+set -euo pipefail
+
+bin=${TM_PG_BIN:-/usr/lib/postgresql/15/bin}
+command=${1:?usage: pg_cluster.sh start|stop|destroy DIR [MODE]}
+dir=${2:?usage: pg_cluster.sh start|stop|destroy DIR [MODE]}
+
+as_owner() {
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+port_is_free() {
+  ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+start() {
+  mkdir -p "$dir"
+  if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    as_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 \
+      || { cat "$dir/initdb.log" >&2; exit 1; }
+  fi
+  # A restart keeps its port, so clients can reconnect to the same URL.
+  local port
+  if [ -f "$dir/port" ]; then
+    port=$(cat "$dir/port")
+  else
+    for _ in $(seq 1 50); do
+      port=$((20000 + RANDOM % 40000))
+      if port_is_free "$port"; then break; fi
+    done
+  fi
+  as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+    -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir -c fsync=on -c max_connections=300" \
+    start >/dev/null || { tail -20 "$dir/server.log" >&2; exit 1; }
+  echo "$port" >"$dir/port"
+  echo "postgres://postgres@127.0.0.1:$port/postgres" >"$dir/url"
+  cat "$dir/url"
+}
+
+stop() {
+  local mode=${1:-fast}
+  if [ -f "$dir/data/postmaster.pid" ]; then
+    as_owner "$bin/pg_ctl" -D "$dir/data" -m "$mode" -w -t 60 stop >/dev/null
+  fi
+}
+
+case "$command" in
+  start) start ;;
+  stop) stop "${3:-fast}" ;;
+  destroy) stop immediate || true; rm -rf "$dir" ;;
+  *) echo "pg_cluster.sh: unknown command $command" >&2; exit 2 ;;
+esac
