@@ -1,5 +1,6 @@
 #include "cli/commands.hpp"
 #include "cli/count_command.hpp"
+#include "cli/dev_token_command.hpp"
 #include "cli/serve_command.hpp"
 
 #include <ostream>
@@ -22,6 +23,7 @@ constexpr Entry commands[] = {
     {"serve", "run the ledger server", serve_command},
     {"keygen", "create a receipt signing key", keygen_command},
     {"migrate", "apply database migrations", migrate_command},
+    {"dev-token", "mint a user JWT (HS256) for local use", dev_token_command},
     {"count", "count the tokens of a text or chat (exact for OpenAI models)", count_command},
 };
 
