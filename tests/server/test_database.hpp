@@ -13,6 +13,7 @@
 #include <fstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace tokenmeter::test {
 
@@ -48,6 +49,31 @@ inline void run_admin_sql(const std::string& server_url, const std::string& sql)
     }
     PQfinish(connection);
     if (!failure.empty()) throw std::runtime_error("PostgreSQL (" + sql + "): " + failure);
+}
+
+// The rows a query returns, as text ("" for NULL); throws on failure.
+inline std::vector<std::vector<std::string>> query_rows(const std::string& url, const std::string& sql) {
+    PGconn* connection = PQconnectdb(url.c_str());
+    if (PQstatus(connection) != CONNECTION_OK) {
+        const std::string failure = PQerrorMessage(connection);
+        PQfinish(connection);
+        throw std::runtime_error("PostgreSQL: " + failure);
+    }
+    PGresult* result = PQexec(connection, sql.c_str());
+    if (PQresultStatus(result) != PGRES_TUPLES_OK && PQresultStatus(result) != PGRES_COMMAND_OK) {
+        const std::string failure = PQresultErrorMessage(result);
+        PQclear(result);
+        PQfinish(connection);
+        throw std::runtime_error("PostgreSQL (" + sql + "): " + failure);
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (int r = 0; r < PQntuples(result); ++r) {
+        rows.emplace_back();
+        for (int c = 0; c < PQnfields(result); ++c) rows.back().emplace_back(PQgetvalue(result, r, c));
+    }
+    PQclear(result);
+    PQfinish(connection);
+    return rows;
 }
 
 // A fresh, empty PostgreSQL database for one test, dropped on destruction.

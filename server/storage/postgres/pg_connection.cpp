@@ -15,9 +15,16 @@ bool is_conflict(std::string_view sqlstate) {
     return sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "23505";
 }
 
-std::string first_line(const char* message) {
-    std::string text = message == nullptr ? "" : message;
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+// libpq's messages span lines ("...\n\tThis probably means..."): one line
+// per log entry.
+std::string one_line(const char* message) {
+    std::string text;
+    for (const char* c = message == nullptr ? "" : message; *c != '\0'; ++c) {
+        const bool space = *c == '\n' || *c == '\t';
+        if (space && (text.empty() || text.back() == ' ')) continue;
+        text += space ? ' ' : *c;
+    }
+    while (!text.empty() && text.back() == ' ') text.pop_back();
     return text;
 }
 
@@ -90,7 +97,7 @@ Connection::Connection(const std::string& url) {
     connection_ = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
     if (connection_ == nullptr) throw StorageError("PostgreSQL: out of memory");
     if (PQstatus(connection_) != CONNECTION_OK) {
-        std::string message = "cannot connect to PostgreSQL: " + first_line(PQerrorMessage(connection_));
+        std::string message = "cannot connect to PostgreSQL: " + one_line(PQerrorMessage(connection_));
         PQfinish(connection_);
         connection_ = nullptr;
         throw StorageError(message);
@@ -99,7 +106,10 @@ Connection::Connection(const std::string& url) {
     // acknowledged charge has been flushed to the WAL on disk. lock_timeout
     // turns a lock held elsewhere for too long into 503, as SQLite's busy
     // timeout does, instead of hanging every request behind it.
-    exec("SET synchronous_commit = on; SET lock_timeout = '5s'; SET TIME ZONE 'UTC'");
+    // client_min_messages keeps notices ("relation already exists, skipping")
+    // off stderr.
+    exec("SET synchronous_commit = on; SET lock_timeout = '5s'; SET TIME ZONE 'UTC'; "
+         "SET client_min_messages = warning");
 }
 
 Connection::~Connection() {
@@ -111,8 +121,8 @@ Rows Connection::checked(PGresult* result, std::string_view what) {
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return Rows(result);
     const char* state = result == nullptr ? nullptr : PQresultErrorField(result, PG_DIAG_SQLSTATE);
     const std::string sqlstate = state == nullptr ? "" : state;
-    std::string message = first_line(result != nullptr ? PQresultErrorMessage(result) : PQerrorMessage(connection_));
-    if (message.empty()) message = first_line(PQerrorMessage(connection_));
+    std::string message = one_line(result != nullptr ? PQresultErrorMessage(result) : PQerrorMessage(connection_));
+    if (message.empty()) message = one_line(PQerrorMessage(connection_));
     if (result != nullptr) PQclear(result);
     message = "PostgreSQL" + (sqlstate.empty() ? std::string() : " " + sqlstate) + ": " + message + " (in " +
               std::string(what.substr(0, 60)) + ")";

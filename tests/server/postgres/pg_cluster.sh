@@ -32,19 +32,31 @@ start() {
   if [ ! -f "$dir/data/PG_VERSION" ]; then
     as_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 \
       || { cat "$dir/initdb.log" >&2; exit 1; }
+    # In the configuration file rather than on the command line, so a test
+    # can still change fsync with ALTER SYSTEM (command-line settings win).
+    as_owner tee -a "$dir/data/postgresql.conf" >/dev/null <<CONF
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir'
+fsync = on
+synchronous_commit = on
+max_connections = 300
+CONF
   fi
   # A restart keeps its port, so clients can reconnect to the same URL.
   local port
   if [ -f "$dir/port" ]; then
     port=$(cat "$dir/port")
   else
+    # Below Linux's ephemeral range (32768-60999): a port in it can be taken
+    # by an outgoing connection while the server is stopped, and a restart
+    # on the same port would then fail.
     for _ in $(seq 1 50); do
-      port=$((20000 + RANDOM % 40000))
+      port=$((20000 + RANDOM % 12000))
       if port_is_free "$port"; then break; fi
     done
   fi
   as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir -c fsync=on -c max_connections=300" \
+    -o "-p $port" \
     start >/dev/null || { tail -20 "$dir/server.log" >&2; exit 1; }
   echo "$port" >"$dir/port"
   echo "postgres://postgres@127.0.0.1:$port/postgres" >"$dir/url"
