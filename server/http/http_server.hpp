@@ -46,6 +46,7 @@ private:
     HttpServerOptions options_;
     std::unique_ptr<httplib::Server> server_;
     std::thread thread_;
+    int listen_socket_ = -1;  // to widen cpp-httplib's listen backlog after bind
 };
 
 }  // namespace tokenmeter::http
