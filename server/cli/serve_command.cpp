@@ -108,7 +108,7 @@ int serve_command(Args args, Streams streams) {
         return 1;
     }
     const auto listen = config::parse_listen(config->listen).value();
-    streams.out << "tokenmeter: listening on http://" << listen.first << ":" << *port << " (db " << config->db << ")"
+    streams.out << "tokenmeter: listening on http://" << listen.first << ":" << *port << " (db " << storage::postgres::redact_password(config->db) << ")"
                 << std::endl;
     int received = 0;
     sigwait(&signals, &received);

@@ -161,21 +161,24 @@ public:
             insert_account +
             " ON CONFLICT (user_id) DO UPDATE SET plan = $2, anchor_day = $3, period_start = $4, seq = $5, "
             "last_receipt = $6, plan_ends_at = $7, plan_after = $8, attention_at = $9";
-        lease_->run(held ? upsert_account : insert_account,
-                    Params().add(a.user_id).add(a.plan).add(a.anchor_day).add(a.period.start_seconds).add(a.seq)
-                        .add(a.last_receipt).add(a.plan_ends_at).add(a.plan_after).add(a.attention_at).add(a.created_at));
-        held_since_savepoint_.insert(a.user_id);
         // The account row is locked (or new) here, so the period's row cannot
-        // be changed by anyone else: an upsert is safe.
+        // be changed by anyone else: an upsert is safe. Both rows in one
+        // statement: one round trip.
         static const std::string upsert_limits =
-            "INSERT INTO usage_limits (user_id, period_start, period_end, plan, tokens_limit, tokens_used, "
-            "tokens_reserved, avatars_limit, avatars_used, avatars_reserved) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-            "ON CONFLICT (user_id, period_start) DO UPDATE SET period_end = $3, plan = $4, tokens_limit = $5, "
-            "tokens_used = $6, tokens_reserved = $7, avatars_limit = $8, avatars_used = $9, avatars_reserved = $10";
+            " INSERT INTO usage_limits (user_id, period_start, period_end, plan, tokens_limit, tokens_used, "
+            "tokens_reserved, avatars_limit, avatars_used, avatars_reserved) "
+            "VALUES ($1, $4, $11, $2, $12, $13, $14, $15, $16, $17) "
+            "ON CONFLICT (user_id, period_start) DO UPDATE SET period_end = $11, plan = $2, tokens_limit = $12, "
+            "tokens_used = $13, tokens_reserved = $14, avatars_limit = $15, avatars_used = $16, avatars_reserved = $17";
+        static const std::string insert_both = "WITH account AS (" + insert_account + ")" + upsert_limits;
+        static const std::string upsert_both = "WITH account AS (" + upsert_account + ")" + upsert_limits;
         const Balance& b = a.balance;
-        lease_->run(upsert_limits, Params().add(a.user_id).add(a.period.start_seconds).add(a.period.end_seconds).add(a.plan)
-                                       .add(b.tokens_limit).add(b.tokens_used).add(b.tokens_reserved)
-                                       .add(b.avatars_limit).add(b.avatars_used).add(b.avatars_reserved));
+        lease_->run(held ? upsert_both : insert_both,
+                    Params().add(a.user_id).add(a.plan).add(a.anchor_day).add(a.period.start_seconds).add(a.seq)
+                        .add(a.last_receipt).add(a.plan_ends_at).add(a.plan_after).add(a.attention_at).add(a.created_at)
+                        .add(a.period.end_seconds).add(b.tokens_limit).add(b.tokens_used).add(b.tokens_reserved)
+                        .add(b.avatars_limit).add(b.avatars_used).add(b.avatars_reserved));
+        held_since_savepoint_.insert(a.user_id);
     }
 
     std::optional<StoredReservation> load_reservation(std::string_view id) override {
@@ -306,6 +309,16 @@ private:
 
 bool is_postgres_url(const std::string& url) {
     return url.rfind("postgres://", 0) == 0 || url.rfind("postgresql://", 0) == 0;
+}
+
+std::string redact_password(const std::string& url) {
+    const auto scheme = url.find("://");
+    if (scheme == std::string::npos) return url;
+    const auto at = url.find('@', scheme + 3);
+    if (at == std::string::npos) return url;
+    const auto colon = url.find(':', scheme + 3);
+    if (colon == std::string::npos || colon > at) return url;
+    return url.substr(0, colon + 1) + "***" + url.substr(at);
 }
 
 PgStore::PgStore(PgOptions options)

@@ -58,4 +58,7 @@ private:
 // Whether `url` names a PostgreSQL database (postgres:// or postgresql://).
 bool is_postgres_url(const std::string& url);
 
+// `url` fit for a log line: a password in it is replaced by "***".
+std::string redact_password(const std::string& url);
+
 }  // namespace tokenmeter::storage::postgres

@@ -127,3 +127,18 @@ TEST(PostgresSchema, ASignedInUserReadsOnlyTheirOwnRowsAndWritesNothing) {
 
 }  // namespace
 }  // namespace tokenmeter
+
+namespace tokenmeter {
+namespace {
+
+TEST(PostgresUrl, APasswordNeverReachesALogLine) {
+    using storage::postgres::redact_password;
+    EXPECT_EQ(redact_password("postgres://app:s3cr%40t@db.example.com:5432/ledger"),
+              "postgres://app:***@db.example.com:5432/ledger");
+    EXPECT_EQ(redact_password("postgresql://app@127.0.0.1:5432/ledger"), "postgresql://app@127.0.0.1:5432/ledger");
+    EXPECT_EQ(redact_password("postgres://127.0.0.1:5432/ledger"), "postgres://127.0.0.1:5432/ledger");
+    EXPECT_EQ(redact_password("sqlite:/var/lib/tokenmeter.db"), "sqlite:/var/lib/tokenmeter.db");
+}
+
+}  // namespace
+}  // namespace tokenmeter
