@@ -131,6 +131,10 @@ Rows Connection::checked(PGresult* result, std::string_view what) {
 }
 
 Rows Connection::run(const std::string& sql, const Params& params) {
+    if (pipelined_) {
+        send(sql, params, -1);
+        return sync_and_collect();
+    }
     auto found = prepared_.find(sql);
     if (found == prepared_.end()) {
         std::string name = "tm" + std::to_string(prepared_.size() + 1);
@@ -142,6 +146,122 @@ Rows Connection::run(const std::string& sql, const Params& params) {
                    sql);
 }
 
-Rows Connection::exec(const std::string& sql) { return checked(PQexec(connection_, sql.c_str()), sql); }
+Rows Connection::exec(const std::string& sql) {
+    if (pipelined_) throw StorageError("a multi-statement command inside a pipeline: " + sql);
+    return checked(PQexec(connection_, sql.c_str()), sql);
+}
+
+void Connection::enter_pipeline() {
+    if (PQenterPipelineMode(connection_) != 1) {
+        throw StorageError("PostgreSQL: cannot enter pipeline mode: " + one_line(PQerrorMessage(connection_)));
+    }
+    pipelined_ = true;
+}
+
+void Connection::leave_pipeline() {
+    if (!pipelined_) return;
+    pipelined_ = false;
+    if (!deferred_.empty() || PQexitPipelineMode(connection_) != 1) unusable_ = true;
+}
+
+void Connection::defer(const std::string& sql, const Params& params, std::int64_t affected_expected) {
+    if (!pipelined_) {
+        const Rows rows = run(sql, params);
+        if (affected_expected >= 0 && rows.affected() != affected_expected) {
+            throw StorageError("expected " + std::to_string(affected_expected) + " row(s) changed by " + sql.substr(0, 60));
+        }
+        return;
+    }
+    send(sql, params, affected_expected);
+}
+
+const std::string& Connection::prepared_name(const std::string& sql) {
+    auto found = prepared_.find(sql);
+    if (found != prepared_.end()) return found->second;
+    std::string name = "tm" + std::to_string(prepared_.size() + 1);
+    if (PQsendPrepare(connection_, name.c_str(), sql.c_str(), 0, nullptr) != 1) {
+        unusable_ = true;
+        throw StorageError("PostgreSQL: " + one_line(PQerrorMessage(connection_)));
+    }
+    deferred_.push_back(Deferred{sql.substr(0, 60), sql, -1});
+    return prepared_.emplace(sql, std::move(name)).first->second;
+}
+
+void Connection::send(const std::string& sql, const Params& params, std::int64_t affected_expected) {
+    const std::string& name = prepared_name(sql);
+    const auto values = params.pointers();
+    if (PQsendQueryPrepared(connection_, name.c_str(), params.size(), values.data(), nullptr, nullptr, 0) != 1) {
+        unusable_ = true;
+        throw StorageError("PostgreSQL: " + one_line(PQerrorMessage(connection_)));
+    }
+    deferred_.push_back(Deferred{sql.substr(0, 60), "", affected_expected});
+}
+
+// Sends a Sync and reads the result of every statement sent since the last
+// one, in order; returns the last one's rows. After an error the server
+// skips the rest up to the Sync (PGRES_PIPELINE_ABORTED); the first error is
+// what is thrown, once everything is read and the connection is in step.
+Rows Connection::sync_and_collect() {
+    if (PQpipelineSync(connection_) != 1) {
+        unusable_ = true;
+        throw StorageError("PostgreSQL: " + one_line(PQerrorMessage(connection_)));
+    }
+    std::string failure;
+    std::string failure_state;
+    PGresult* last = nullptr;
+    const std::size_t count = deferred_.size();
+    for (std::size_t i = 0; i < count && !unusable_; ++i) {
+        const Deferred& entry = deferred_[i];
+        PGresult* result = PQgetResult(connection_);
+        if (result == nullptr) {
+            unusable_ = true;
+            if (failure.empty()) failure = one_line(PQerrorMessage(connection_)) + " (in " + entry.what + ")";
+            break;
+        }
+        const ExecStatusType status = PQresultStatus(result);
+        const bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+        if (!ok) {
+            // A statement whose preparation failed does not exist here.
+            if (!entry.prepared_sql.empty()) prepared_.erase(entry.prepared_sql);
+            if (status != PGRES_PIPELINE_ABORTED && failure.empty()) {
+                const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+                failure_state = state == nullptr ? "" : state;
+                failure = one_line(PQresultErrorMessage(result)) + " (in " + entry.what + ")";
+            }
+        } else if (entry.affected_expected >= 0 && failure.empty()) {
+            const char* tuples = PQcmdTuples(result);
+            const std::int64_t affected = tuples == nullptr || *tuples == '\0' ? 0 : std::strtoll(tuples, nullptr, 10);
+            if (affected != entry.affected_expected) {
+                failure = "expected " + std::to_string(entry.affected_expected) + " row(s) changed, not " +
+                          std::to_string(affected) + " (in " + entry.what + ")";
+            }
+        }
+        if (i + 1 == count && ok) {
+            last = result;
+        } else {
+            PQclear(result);
+        }
+        PGresult* end = PQgetResult(connection_);  // each statement's results end with NULL
+        if (end != nullptr) {
+            PQclear(end);
+            unusable_ = true;
+        }
+    }
+    deferred_.clear();
+    if (!unusable_) {
+        PGresult* sync = PQgetResult(connection_);
+        if (sync == nullptr || PQresultStatus(sync) != PGRES_PIPELINE_SYNC) unusable_ = true;
+        if (sync != nullptr) PQclear(sync);
+    }
+    if (failure.empty() && (unusable_ || last == nullptr)) failure = "lost track of the pipeline";
+    if (!failure.empty()) {
+        if (last != nullptr) PQclear(last);
+        const std::string message =
+            "PostgreSQL" + (failure_state.empty() ? std::string() : " " + failure_state) + ": " + failure;
+        if (is_conflict(failure_state)) throw StorageConflict(message);
+        throw StorageError(message);
+    }
+    return Rows(last);
+}
 
 }  // namespace tokenmeter::storage::postgres

@@ -70,15 +70,41 @@ public:
     // Runs one or more statements without parameters (DDL, transaction control).
     Rows exec(const std::string& sql);
 
-    // Whether the connection is gone (server restarted, network failed): a
-    // broken connection is dropped by the pool, never reused.
-    bool broken() const { return PQstatus(connection_) != CONNECTION_OK; }
+    // Pipeline mode, for a transaction: a statement whose result nobody
+    // needs (an INSERT, an UPDATE, a SAVEPOINT) is sent with defer() and
+    // not waited for; the next run() sends it along and checks every
+    // deferred statement's result, in order, before returning its own. A
+    // batch of ledger changes then waits for the database at its reads only,
+    // not at each of its writes. An error in a deferred statement surfaces at
+    // that next run(): the transaction fails as a whole either way.
+    void enter_pipeline();
+    void leave_pipeline();
+    // Sends a statement without waiting; with `affected_expected` >= 0, the
+    // number of rows it must change.
+    void defer(const std::string& sql, const Params& params = {}, std::int64_t affected_expected = -1);
+
+    // Whether the connection is gone (server restarted, network failed, or
+    // its pipeline lost track): a broken connection is dropped by the pool,
+    // never reused.
+    bool broken() const { return unusable_ || PQstatus(connection_) != CONNECTION_OK; }
 
 private:
+    struct Deferred {
+        std::string what;             // the statement, for messages
+        std::string prepared_sql;     // set when this entry prepares a statement
+        std::int64_t affected_expected = -1;
+    };
+
     Rows checked(PGresult* result, std::string_view what);
+    const std::string& prepared_name(const std::string& sql);
+    void send(const std::string& sql, const Params& params, std::int64_t affected_expected);
+    Rows sync_and_collect();
 
     PGconn* connection_ = nullptr;
     std::unordered_map<std::string, std::string> prepared_;  // sql -> statement name
+    bool pipelined_ = false;
+    bool unusable_ = false;
+    std::vector<Deferred> deferred_;  // sent, results not read yet
 };
 
 }  // namespace tokenmeter::storage::postgres

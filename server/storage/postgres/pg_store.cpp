@@ -98,16 +98,19 @@ StoredReservation reservation_from(const Rows& rows, int i) {
 
 class PgTransaction final : public LedgerTransaction {
 public:
-    explicit PgTransaction(Lease lease) : lease_(std::move(lease)) {}
+    explicit PgTransaction(Lease lease) : lease_(std::move(lease)) { lease_->enter_pipeline(); }
 
     ~PgTransaction() override {
-        if (finished_ || lease_->broken()) return;
-        try {
-            lease_->exec("ROLLBACK");
-        } catch (const StorageError&) {
-            // The connection failed while rolling back: the server rolls the
-            // transaction back when the session ends, and the pool drops it.
+        if (!finished_ && !lease_->broken()) {
+            try {
+                lease_->run("ROLLBACK");
+            } catch (const StorageError&) {
+                // The connection failed while rolling back: the server rolls
+                // the transaction back when the session ends, and the pool
+                // drops the connection.
+            }
         }
+        lease_->leave_pipeline();
     }
 
     std::optional<Account> load_account(std::string_view user_id) override {
@@ -173,7 +176,7 @@ public:
         static const std::string insert_both = "WITH account AS (" + insert_account + ")" + upsert_limits;
         static const std::string upsert_both = "WITH account AS (" + upsert_account + ")" + upsert_limits;
         const Balance& b = a.balance;
-        lease_->run(held ? upsert_both : insert_both,
+        lease_->defer(held ? upsert_both : insert_both,
                     Params().add(a.user_id).add(a.plan).add(a.anchor_day).add(a.period.start_seconds).add(a.seq)
                         .add(a.last_receipt).add(a.plan_ends_at).add(a.plan_after).add(a.attention_at).add(a.created_at)
                         .add(a.period.end_seconds).add(b.tokens_limit).add(b.tokens_used).add(b.tokens_reserved)
@@ -193,7 +196,7 @@ public:
             "INSERT INTO reservations (id, user_id, operation, model, multiplier_numerator, multiplier_denominator, "
             "catalog_version, tokens, avatars, state, created_at, expires_at, settled_at) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
-        lease_->run(sql, Params().add(r.id).add(r.user_id).add(to_string(r.operation)).add(r.model)
+        lease_->defer(sql, Params().add(r.id).add(r.user_id).add(to_string(r.operation)).add(r.model)
                              .add(r.multiplier.numerator).add(r.multiplier.denominator).add(r.catalog_version)
                              .add(r.reservation.amount.tokens).add(r.reservation.amount.avatars)
                              .add(to_string(r.reservation.state)).add(r.created_at)
@@ -202,8 +205,9 @@ public:
 
     void update_reservation(const StoredReservation& r) override {
         static const std::string sql = "UPDATE reservations SET state = $1, settled_at = $2 WHERE id = $3";
-        const Rows done = lease_->run(sql, Params().add(to_string(r.reservation.state)).add(r.settled_at).add(r.id));
-        if (done.affected() != 1) throw StorageError("reservation " + r.id + " vanished");
+        // Exactly one row, or the reservation vanished: checked when the
+        // result arrives, which fails the batch.
+        lease_->defer(sql, Params().add(to_string(r.reservation.state)).add(r.settled_at).add(r.id), 1);
     }
 
     std::vector<StoredReservation> due_reservations(std::string_view user_id, std::int64_t now) override {
@@ -236,7 +240,7 @@ public:
 
     void insert_receipt(std::string_view user_id, std::int64_t seq, std::string_view jws, std::int64_t created_at) override {
         static const std::string sql = "INSERT INTO receipts (user_id, seq, jws, created_at) VALUES ($1, $2, $3, $4)";
-        lease_->run(sql, Params().add(user_id).add(seq).add(jws).add(created_at));
+        lease_->defer(sql, Params().add(user_id).add(seq).add(jws).add(created_at));
     }
 
     std::optional<IdempotencyRecord> load_idempotency(std::string_view caller, std::string_view key) override {
@@ -254,8 +258,8 @@ public:
         static const std::string sql =
             "INSERT INTO idempotency_keys (caller, key, request_hash, status, response, created_at) "
             "VALUES ($1, $2, $3, $4, $5, $6)";
-        lease_->run(sql, Params().add(r.caller).add(r.key).add(r.request_hash).add(r.status).add(r.response)
-                             .add(r.created_at));
+        lease_->defer(sql, Params().add(r.caller).add(r.key).add(r.request_hash).add(r.status).add(r.response)
+                               .add(r.created_at));
     }
 
     int prune_idempotency(std::int64_t before, int max) override {
@@ -267,23 +271,24 @@ public:
     }
 
     void savepoint() override {
-        lease_->exec("SAVEPOINT command");
+        lease_->defer("SAVEPOINT command");
         absorb_savepoint();
     }
 
     void rollback_to_savepoint() override {
-        lease_->exec("ROLLBACK TO SAVEPOINT command; RELEASE SAVEPOINT command");
+        lease_->defer("ROLLBACK TO SAVEPOINT command");
+        lease_->defer("RELEASE SAVEPOINT command");
         // Row locks taken inside the savepoint are gone with it.
         held_since_savepoint_.clear();
     }
 
     void release_savepoint() override {
-        lease_->exec("RELEASE SAVEPOINT command");
+        lease_->defer("RELEASE SAVEPOINT command");
         absorb_savepoint();
     }
 
     void commit() override {
-        const Rows done = lease_->exec("COMMIT");
+        const Rows done = lease_->run("COMMIT");  // also reads every deferred result first
         finished_ = true;
         // COMMIT of a transaction that failed answers ROLLBACK, not an error.
         if (done.command() != "COMMIT") throw StorageError("PostgreSQL rolled the transaction back");
