@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := test
 export NODE_PATH := /usr/share/nodejs
 
-.PHONY: deps native wasm test test-native test-wasm bench demo clean
+.PHONY: deps native wasm wasm-size web-demo test test-native test-interop test-wasm test-hook test-e2e bench demo clean
 
 deps:
 	@bash toolchains/install-deps.sh
@@ -24,16 +24,39 @@ test-native: native
 test-wasm: wasm
 	@node --test tests/wasm/
 
-test: test-native test-wasm
+# Gzipped download of @tokenmeter/wasm without tokenizer data (budget 200 KB).
+wasm-size: wasm
+	@node tests/wasm/size.mjs
 
-# The tokenizer against tiktoken, js-tiktoken and gpt-tokenizer (bench/run.mjs).
+# The demo app (React + Vite) into build/web-demo, served by `tokenmeter serve --web-root`.
+web-demo: wasm
+	@npx --no-install tsc -p web-demo/tsconfig.json
+	@npx --no-install vite build --config web-demo/vite.config.ts --logLevel warn
+
+# useTokenLimits' client against a real `tokenmeter serve` (Vitest).
+test-hook: native wasm
+	@npx --no-install vitest run --config web-demo/vitest.config.ts
+
+# The demo in Debian's Chromium (playwright-core); screenshots in build/e2e/.
+test-e2e: native web-demo
+	@node --test tests/e2e/
+
+# Receipts from a running server, checked by an independent JOSE library.
+test-interop: native
+	@node --test tests/interop/
+
+test: test-native test-wasm test-interop test-hook test-e2e
+
+# The tokenizer against tiktoken, js-tiktoken and gpt-tokenizer (bench/run.mjs),
+# then the server's authorize + commit pairs per second (bench/server/).
 bench: native wasm
 	@node bench/run.mjs
+	@bash bench/server/sqlite.sh
 
-demo:
-	@echo "make demo will build everything and start 'tokenmeter serve --demo' on http://127.0.0.1:8787;"
-	@echo "the server does not exist yet, so there is nothing to start."
-	@exit 1
+# Builds everything and serves the demo on http://127.0.0.1:8787 with a dev
+# user signed in; Upgrade pays through the local LemonSqueezy stand-in.
+demo: native web-demo
+	@bash tools/demo/run.sh
 
 clean:
-	rm -rf build/native build/wasm
+	rm -rf build/native build/wasm build/web-demo build/e2e

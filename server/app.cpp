@@ -8,6 +8,7 @@
 #include <fstream>
 #include <ostream>
 
+#include "demo/demo_routes.hpp"
 #include "keys/signing_key_file.hpp"
 #include "storage/postgres/pg_store.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
@@ -95,6 +96,19 @@ std::optional<Error> prepare_demo(config::ServerConfig& config, std::ostream& lo
         if (!key) return key.error();
         config.service_keys.push_back(*key);
     }
+    if (!config.lemonsqueezy.configured()) {
+        // The local LemonSqueezy stand-in (tools/lemonsqueezy-standin), which
+        // reads the same webhook secret file to sign its webhooks.
+        auto secret = demo_secret(dir + "lemonsqueezy-webhook-secret");
+        if (!secret) return secret.error();
+        config.lemonsqueezy.api_base = "http://127.0.0.1:8788";
+        config.lemonsqueezy.api_key = "demo-standin-key";
+        config.lemonsqueezy.store_id = "1";
+        config.lemonsqueezy.pro_variant_id = "1";
+        config.lemonsqueezy.webhook_secret = *secret;
+        log << "tokenmeter: demo mode: LemonSqueezy is the local stand-in at " << config.lemonsqueezy.api_base
+            << " (webhook secret " << dir << "lemonsqueezy-webhook-secret)\n";
+    }
     log << "tokenmeter: demo mode: signing key " << config.signing_key_file << ", JWT secret " << dir
         << "jwt-secret, service key " << dir << "service-key\n";
     return std::nullopt;
@@ -147,6 +161,16 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
         http::ApiDependencies{*app->ledger_, *app->authenticator_, app->hub_, app->metrics_, *app->clock_,
                               *app->token_counter_, app->catalog_},
         api_options);
+    app->billing_ = billing::make_billing(c.lemonsqueezy, *app->ledger_, *app->authenticator_, *app->clock_);
+    app->api_->add_routes(app->billing_.routes);
+    if (c.demo) {
+        demo::DemoSettings demo_settings;
+        demo_settings.jwt_secret = c.jwt_secret;
+        demo_settings.service_key = c.service_keys.empty() ? std::string() : c.service_keys.front();
+        app->api_->add_routes(demo::make_demo_routes(
+            {*app->authenticator_, *app->token_counter_, app->catalog_, *app->clock_, [raw] { return raw->port_; }},
+            demo_settings));
+    }
     app->metrics_.add_gauge("tokenmeter_live_streams", "Open usage streams (Server-Sent Events).",
                             [raw] { return static_cast<std::int64_t>(raw->hub_.streams()); });
     app->metrics_.add_gauge("tokenmeter_ledger_batches", "Ledger transactions committed (group commit batches).",

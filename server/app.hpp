@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "billing/billing_setup.hpp"
 #include "clock.hpp"
 #include "config/config.hpp"
 #include "http/api.hpp"
@@ -47,6 +48,8 @@ public:
     const Catalog& catalog() const { return catalog_; }
     http::Api& api() { return *api_; }
     http::HttpServer& http() { return *http_; }
+    // Null when LemonSqueezy is not configured.
+    billing::BillingService* billing() { return billing_.service.get(); }
 
 private:
     App() = default;
@@ -63,6 +66,7 @@ private:
     std::unique_ptr<tokens::TokenCounter> token_counter_;
     std::unique_ptr<http::Api> api_;
     std::unique_ptr<http::HttpServer> http_;
+    billing::BillingParts billing_;
     int port_ = 0;
     bool stopped_ = false;
 };

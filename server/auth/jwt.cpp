@@ -186,6 +186,17 @@ Result<std::string, Error> user_of_claims(const nlohmann::json& claims, std::int
     return sub->get<std::string>();
 }
 
+std::string excerpt(std::string_view text) {
+    constexpr std::size_t chars_max = 64;
+    std::string out;
+    for (std::size_t i = 0; i < text.size() && i < chars_max; ++i) {
+        const char c = text[i];
+        out.push_back(c >= 0x20 && c <= 0x7e ? c : '?');
+    }
+    if (text.size() > chars_max) out += "...";
+    return out;
+}
+
 Result<std::string, Error> mint_hs256_token(std::string_view secret, std::string_view sub, std::int64_t now_seconds,
                                             std::int64_t ttl_seconds) {
     if (secret.empty()) return unexpected(make_error("secret_invalid", "the JWT secret is empty"));

@@ -46,6 +46,11 @@ Result<UnverifiedJwt, Error> parse_jwt(std::string_view token);
 // token_subject_invalid.
 Result<std::string, Error> user_of_claims(const nlohmann::json& claims, std::int64_t now_seconds);
 
+// `text` made safe to echo in an error message: at most 64 characters,
+// anything but printable ASCII replaced by '?'. Header values are attacker
+// input; echoing them whole would let a token inflate every 401 body.
+std::string excerpt(std::string_view text);
+
 // A user token as Supabase would issue it (aud and role "authenticated"),
 // signed HS256 with `secret`; for `tokenmeter dev-token` and tests.
 // Errors: secret_invalid (empty), sub_invalid, ttl_invalid.

@@ -1,6 +1,7 @@
 #include "cli/commands.hpp"
 #include "cli/count_command.hpp"
 #include "cli/dev_token_command.hpp"
+#include "cli/reconcile_command.hpp"
 #include "cli/serve_command.hpp"
 
 #include <ostream>
@@ -25,6 +26,7 @@ constexpr Entry commands[] = {
     {"migrate", "apply database migrations", migrate_command},
     {"dev-token", "mint a user JWT (HS256) for local use", dev_token_command},
     {"count", "count the tokens of a text or chat (exact for OpenAI models)", count_command},
+    {"reconcile", "repair plans from the LemonSqueezy API's list of subscriptions", reconcile_command},
 };
 
 void print_usage(std::ostream& out) {

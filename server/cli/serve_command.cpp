@@ -19,6 +19,7 @@ struct ServeFlags {
     std::string config_file;
     std::optional<std::string> listen;
     std::optional<std::string> db;
+    std::optional<std::string> web_root;
     bool demo = false;
 };
 
@@ -39,6 +40,9 @@ std::optional<std::string> parse_flags(Args args, ServeFlags& flags) {
         } else if (arg == "--listen") {
             if (!value(text)) return "--listen needs HOST:PORT";
             flags.listen = text;
+        } else if (arg == "--web-root") {
+            if (!value(text)) return "--web-root needs a directory";
+            flags.web_root = text;
         } else if (arg == "--db") {
             if (!value(text)) return "--db needs a URL";
             flags.db = text;
@@ -61,6 +65,7 @@ Result<config::ServerConfig, Error> build_config(const ServeFlags& flags, std::o
     if (auto error = config::apply_environment(config, config::process_environment())) return unexpected(*error);
     if (flags.listen) config.listen = *flags.listen;
     if (flags.db) config.db = *flags.db;
+    if (flags.web_root) config.web_root = *flags.web_root;
     config.demo = flags.demo;
     if (config.demo) {
         if (!flags.db && config::process_environment().count("TOKENMETER_DB") == 0 && flags.config_file.empty()) {
@@ -88,7 +93,7 @@ int serve_command(Args args, Streams streams) {
     ServeFlags flags;
     if (auto problem = parse_flags(args, flags)) {
         streams.err << "tokenmeter serve: " << *problem
-                    << "\nusage: tokenmeter serve [--config FILE] [--listen HOST:PORT] [--db URL] [--demo]\n";
+                    << "\nusage: tokenmeter serve [--config FILE] [--listen HOST:PORT] [--db URL] [--web-root DIR] [--demo]\n";
         return 2;
     }
     auto config = build_config(flags, streams.err);

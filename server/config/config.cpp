@@ -91,6 +91,10 @@ const std::vector<Setting>& settings() {
          [](ServerConfig& c, const std::string& v) { return assign(c.lemonsqueezy.pro_variant_id, v); }},
         {"lemonsqueezy_webhook_secret", "LEMONSQUEEZY_WEBHOOK_SECRET",
          [](ServerConfig& c, const std::string& v) { return assign(c.lemonsqueezy.webhook_secret, v); }},
+        {"lemonsqueezy_timeout_ms", "LEMONSQUEEZY_TIMEOUT_MS",
+         [](ServerConfig& c, const std::string& v) {
+             return set_integer(c.lemonsqueezy.timeout_ms, v, "lemonsqueezy_timeout_ms", 100, 60000);
+         }},
     };
     return all;
 }

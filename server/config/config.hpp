@@ -20,6 +20,9 @@ struct LemonSqueezySettings {
     std::string store_id;
     std::string pro_variant_id;
     std::string webhook_secret;
+    // Connect and read timeout of each API call: a slow API fails the call
+    // (504 to the caller) instead of holding a request thread.
+    std::int64_t timeout_ms = 5000;
 
     bool configured() const { return !api_key.empty() || !webhook_secret.empty(); }
 };

@@ -33,13 +33,18 @@ bool is_loopback(const std::string& address) {
 
 
 
+// The receipt sequence number of a snapshot (0 when it has none).
+std::int64_t snapshot_seq(const std::string& snapshot) {
+    auto parsed = Json::parse(snapshot, nullptr, false);
+    if (!parsed.is_object() || !parsed.contains("seq") || !parsed["seq"].is_number_integer()) return 0;
+    return parsed["seq"].get<std::int64_t>();
+}
+
 std::string sse_event(const std::string& snapshot) {
     // The snapshot is compact JSON (no newlines), so one data line suffices.
-    std::string seq;
-    auto parsed = Json::parse(snapshot, nullptr, false);
-    if (parsed.is_object() && parsed.contains("seq")) seq = std::to_string(parsed["seq"].get<std::int64_t>());
+    const std::int64_t seq = snapshot_seq(snapshot);
     std::string event = "event: usage\n";
-    if (!seq.empty()) event += "id: " + seq + "\n";
+    if (seq > 0) event += "id: " + std::to_string(seq) + "\n";
     event += "data: " + snapshot + "\n\n";
     return event;
 }
@@ -137,8 +142,9 @@ void Api::my_usage_stream(const Request& request, Response& response) {
         std::shared_ptr<live::UsageHub::Subscription> subscription;
         std::string pending;
         std::uint64_t version = 0;
+        std::int64_t seq = 0;  // of the newest snapshot sent
     };
-    auto stream = std::make_shared<Stream>(Stream{subscription, sse_event(first.body), 0});
+    auto stream = std::make_shared<Stream>(Stream{subscription, sse_event(first.body), 0, snapshot_seq(first.body)});
     response.set_header("Cache-Control", "no-store");
     response.set_header("X-Accel-Buffering", "no");
     const auto heartbeat = std::chrono::milliseconds(options_.sse_heartbeat_ms);
@@ -154,8 +160,15 @@ void Api::my_usage_stream(const Request& request, Response& response) {
                 return true;
             }
             if (update) {
+                // The hub may hold a change the first read already showed
+                // (the read itself may have created the period): send only
+                // what is newer than what this stream has sent.
                 stream->version = update->version;
-                stream->pending = sse_event(update->snapshot);
+                const std::int64_t seq = snapshot_seq(update->snapshot);
+                if (seq > stream->seq) {
+                    stream->seq = seq;
+                    stream->pending = sse_event(update->snapshot);
+                }
             } else {
                 stream->pending = ": heartbeat\n\n";
             }

@@ -7,12 +7,6 @@
 
 namespace tokenmeter::http {
 
-namespace {
-
-constexpr int listen_backlog = 1024;  // capped by net.core.somaxconn
-
-}  // namespace
-
 HttpServer::HttpServer(HttpServerOptions options) : options_(options), server_(std::make_unique<httplib::Server>()) {
     const int threads = options_.threads;
     server_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
@@ -22,9 +16,13 @@ HttpServer::HttpServer(HttpServerOptions options) : options_(options), server_(s
     server_->set_keep_alive_timeout(options_.keep_alive_seconds);
     server_->set_keep_alive_max_count(1000000);
     server_->set_tcp_nodelay(true);
-    server_->set_socket_options([this](int socket) {
-        httplib::default_socket_options(socket);
-        listen_socket_ = socket;
+    // httplib's default sets SO_REUSEPORT, which lets a second server bind
+    // the same port and silently take half the connections. SO_REUSEADDR
+    // alone still allows a quick restart over TIME_WAIT connections.
+    server_->set_socket_options([this](socket_t socket) {
+        int yes = 1;
+        ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+        listening_socket_ = socket;
     });
     const std::size_t header_count_max = options_.header_count_max;
     server_->set_pre_routing_handler([header_count_max](const httplib::Request& request, httplib::Response& response) {
@@ -41,11 +39,10 @@ HttpServer::~HttpServer() { stop(); }
 int HttpServer::bind(const std::string& host, int port) {
     const int bound = port == 0 ? server_->bind_to_any_port(host.c_str())
                                 : (server_->bind_to_port(host.c_str(), port) ? port : -1);
-    // Debian's cpp-httplib is a compiled library that listens with a backlog
-    // of 5: a burst of new connections (a client pool opening, 25+ test
-    // threads at once) overflows it, the kernel drops handshakes and clients
-    // see resets a second later. listen() again on the bound socket widens it.
-    if (bound > 0 && listen_socket_ >= 0) ::listen(listen_socket_, listen_backlog);
+    // Debian's httplib is a compiled library that listens with a backlog of
+    // 5: a burst of new connections overflows the accept queue and clients
+    // see resets. Listening again on the bound socket raises the backlog.
+    if (bound > 0 && listening_socket_ >= 0) ::listen(listening_socket_, SOMAXCONN);
     return bound;
 }
 

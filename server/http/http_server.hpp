@@ -22,7 +22,9 @@ struct HttpServerOptions {
     int threads = 128;
     int read_timeout_seconds = 10;
     int write_timeout_seconds = 10;
-    int keep_alive_seconds = 30;
+    // httplib checks for shutdown only between requests, so an idle
+    // keep-alive connection delays a graceful stop by up to this long.
+    int keep_alive_seconds = 5;
 };
 
 class HttpServer {
@@ -46,7 +48,7 @@ private:
     HttpServerOptions options_;
     std::unique_ptr<httplib::Server> server_;
     std::thread thread_;
-    int listen_socket_ = -1;  // to widen cpp-httplib's listen backlog after bind
+    int listening_socket_ = -1;
 };
 
 }  // namespace tokenmeter::http

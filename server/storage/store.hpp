@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "storage/billing_store.hpp"
 #include "tokenmeter/catalog.hpp"
 #include "tokenmeter/ledger.hpp"
 #include "tokenmeter/period.hpp"
@@ -138,6 +139,10 @@ public:
     virtual void savepoint() = 0;
     virtual void rollback_to_savepoint() = 0;
     virtual void release_savepoint() = 0;
+
+    // Billing's tables in this same transaction (storage/billing_store.hpp);
+    // nullptr where the store has none yet.
+    virtual BillingTransaction* billing() { return nullptr; }
 
     // Makes everything durable; throws StorageError if it could not. A
     // transaction destroyed without commit() rolls back.

@@ -237,6 +237,17 @@ TEST(Api, LiveStreamDeliversAChangeWithinASecond) {
             return !stop.load();
         });
     });
+    // Joined on every path, also when an assertion below returns early.
+    struct StopAndJoin {
+        TestServer& server;
+        std::atomic<bool>& stop;
+        std::thread& reader;
+        ~StopAndJoin() {
+            stop = true;
+            server.app().shutdown();  // ends the stream cleanly
+            if (reader.joinable()) reader.join();
+        }
+    } stop_and_join{server, stop, reader};
     auto count_events = [&] {
         std::lock_guard<std::mutex> guard(mutex);
         std::size_t n = 0;
@@ -255,9 +266,6 @@ TEST(Api, LiveStreamDeliversAChangeWithinASecond) {
         std::lock_guard<std::mutex> guard(mutex);
         EXPECT_NE(received.find("\"avatars\":{\"limit\":5,\"remaining\":4"), std::string::npos) << received;
     }
-    stop = true;
-    server.app().shutdown();  // ends the stream cleanly
-    reader.join();
 }
 
 TEST(Api, EventsPaginateNewestFirst) {
@@ -280,6 +288,23 @@ TEST(Api, EventsPaginateNewestFirst) {
     EXPECT_EQ(server.client().Get("/v1/me/usage/events?cursor=zzz", server.as_user("kim"))->status, 400);
     EXPECT_EQ(server.client().Get("/v1/me/usage/events?limit=0", server.as_user("kim"))->status, 400);
     EXPECT_EQ(server.client().Get("/v1/me/usage/summary?group_by=colour", server.as_user("kim"))->status, 400);
+}
+
+TEST(Api, ASecondServerCannotTakeAPortInUse) {
+    TestServer first;
+    config::ServerConfig config;
+    config.db = "sqlite:" + first.dir() + "/second.db";
+    config.listen = "127.0.0.1:" + std::to_string(first.port());
+    config.jwt_secret = test::jwt_secret;
+    config.service_keys = {test::service_key};
+    config.signing_key_file = first.dir() + "/second.jwk";
+    ASSERT_TRUE(keys::generate_signing_key_file(config.signing_key_file).has_value());
+    auto second = App::create(config, std::make_shared<ManualClock>(1764000000));
+    ASSERT_TRUE(second.has_value()) << second.error().message;
+    auto port = (*second)->start();
+    EXPECT_FALSE(port.has_value()) << "a second server bound port " << first.port();
+    // The first one still answers every request.
+    for (int i = 0; i < 20; ++i) ASSERT_EQ(first.client().Get("/healthz")->status, 200);
 }
 
 }  // namespace

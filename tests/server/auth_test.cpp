@@ -309,6 +309,24 @@ TEST(AuthDevToken, BadArgumentsExitTwoWithAClearMessage) {
     }
 }
 
+TEST(AuthApi, RefusalsEchoHeaderValuesOnlyAsShortAsciiExcerpts) {
+    test::TestServer server;
+    std::string long_alg;
+    for (int i = 0; i < 1000; ++i) long_alg += "\xc3\xa9";  // é, valid UTF-8, 2000 bytes
+    const std::string token = hs256_token(json{{"alg", long_alg}, {"kid", long_alg}}, user_claims());
+    auto response = server.client().Get("/v1/me/usage", httplib::Headers{{"Authorization", "Bearer " + token}});
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, 401);
+    const json body = test::body_of(response);
+    ASSERT_TRUE(body.is_object()) << response->body.substr(0, 200);
+    EXPECT_EQ(body["error"]["code"], "token_algorithm_refused");
+    const std::string message = body["error"]["message"].get<std::string>();
+    EXPECT_LT(message.size(), 200U) << message;
+    EXPECT_EQ(auth::excerpt("abc"), "abc");
+    EXPECT_EQ(auth::excerpt("a\xc3\xa9\n"), "a???");
+    EXPECT_EQ(auth::excerpt(std::string(100, 'k')), std::string(64, 'k') + "...");
+}
+
 // Through the real HTTP API: scopes, and a user sees only their own data.
 TEST(AuthApi, ScopesAndOwnershipThroughTheApi) {
     test::TestServer server;

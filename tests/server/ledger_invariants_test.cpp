@@ -47,6 +47,7 @@ TEST(Invariants, ConcurrentReservationsNeverOverspend) {
     std::atomic<int> wrong_refusals{0};
     std::atomic<int> failures{0};
     std::vector<std::thread> workers;
+    // Failures are counted; the first few also say why, so a red run is diagnosable.
     for (int t = 0; t < threads; ++t) {
         workers.emplace_back([&, t] {
             auto client = server.client();
@@ -58,7 +59,7 @@ TEST(Invariants, ConcurrentReservationsNeverOverspend) {
                                             server.as_service("c-" + std::to_string(t) + "-" + std::to_string(i)),
                                             body.dump(), "application/json");
                 if (!response) {
-                    failures += 1;
+                    if (failures++ < 5) std::cerr << "request failed (transport): " << httplib::to_string(response.error()) << "\n";
                     continue;
                 }
                 const json reply = body_of(response);
@@ -69,7 +70,7 @@ TEST(Invariants, ConcurrentReservationsNeverOverspend) {
                     // A refusal is right only if what was left could not cover it.
                     if (reply["error"]["remaining"].get<std::int64_t>() >= size) wrong_refusals += 1;
                 } else {
-                    failures += 1;
+                    if (failures++ < 5) std::cerr << "request failed: " << response->status << " " << response->body << "\n";
                 }
             }
         });
@@ -108,7 +109,7 @@ TEST(Invariants, ConcurrentRetriesOfOneKeyHaveExactlyOneEffect) {
                     auto response = client.Post("/v1/usage/record", server.as_service("idem-" + std::to_string(k)),
                                                 body.dump(), "application/json");
                     if (!response) {
-                        other += 1;
+                        if (other++ < 5) std::cerr << "request failed (transport): " << httplib::to_string(response.error()) << "\n";
                     } else if (response->status == 200) {
                         ok += 1;
                         std::lock_guard<std::mutex> guard(bodies_mutex);
@@ -118,7 +119,7 @@ TEST(Invariants, ConcurrentRetriesOfOneKeyHaveExactlyOneEffect) {
                     } else if (response->status == 409) {
                         in_flight += 1;
                     } else {
-                        other += 1;
+                        if (other++ < 5) std::cerr << "request failed: " << response->status << " " << response->body << "\n";
                     }
                 }
             }

@@ -49,6 +49,9 @@ struct TestServerOptions {
     std::int64_t reservation_ttl_seconds = 600;
     std::string catalog_json;  // empty: built-in
     std::string db;            // empty: sqlite in the temp dir, or a fresh PostgreSQL database
+    std::string jwks;          // user-token keys (file or URL) besides the JWT secret
+    // LemonSqueezy (billing); absent: billing is not configured.
+    std::optional<config::LemonSqueezySettings> lemonsqueezy;
 };
 
 class TestServer {
@@ -65,8 +68,10 @@ public:
         config.listen = "127.0.0.1:0";
         config.jwt_secret = jwt_secret;
         config.service_keys = {service_key};
+        config.jwks = options.jwks;
         config.signing_key_file = dir_ + "/signing.jwk";
         config.reservation_ttl_seconds = options.reservation_ttl_seconds;
+        if (options.lemonsqueezy) config.lemonsqueezy = *options.lemonsqueezy;
         (void)keys::generate_signing_key_file(config.signing_key_file);
         if (!options.catalog_json.empty()) {
             config.catalog_file = dir_ + "/catalog.json";

@@ -92,8 +92,52 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
 )sql";
 
+// Billing (DESIGN.md §9): the newest snapshot of each provider subscription
+// and whose it is, every verified webhook delivery, and the users that
+// order_created named (orders reach a user before their subscription may).
+// The SQL is portable to PostgreSQL as written (TEXT, INTEGER, BIGINT-sized
+// unix seconds and microseconds).
+constexpr const char* billing_tables = R"sql(
+CREATE TABLE subscriptions (
+  subscription_id TEXT PRIMARY KEY,
+  user_id         TEXT NOT NULL,
+  status          TEXT NOT NULL,
+  variant_id      TEXT NOT NULL,
+  customer_id     TEXT NOT NULL,
+  order_id        TEXT NOT NULL,
+  pause_free      INTEGER NOT NULL CHECK (pause_free IN (0, 1)),
+  renews_at       INTEGER,
+  ends_at         INTEGER,
+  updated_at_us   INTEGER NOT NULL,
+  attributes      TEXT NOT NULL,
+  stored_at       INTEGER NOT NULL
+);
+CREATE INDEX subscriptions_by_user ON subscriptions (user_id);
+
+CREATE TABLE webhook_events (
+  id              TEXT PRIMARY KEY,
+  webhook_id      TEXT NOT NULL,
+  event_name      TEXT NOT NULL,
+  subscription_id TEXT NOT NULL,
+  user_id         TEXT NOT NULL,
+  body            TEXT NOT NULL,
+  received_at     INTEGER NOT NULL,
+  deliveries      INTEGER NOT NULL CHECK (deliveries >= 1),
+  applied_at      INTEGER,
+  outcome         TEXT NOT NULL
+);
+CREATE INDEX webhook_events_by_webhook_id ON webhook_events (webhook_id);
+
+CREATE TABLE billing_orders (
+  order_id   TEXT PRIMARY KEY,
+  user_id    TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+)sql";
+
 constexpr Migration all[] = {
     {1, "ledger tables", ledger_tables},
+    {2, "billing: subscriptions, webhook events, orders", billing_tables},
 };
 
 }  // namespace

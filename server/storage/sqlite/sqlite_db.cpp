@@ -71,6 +71,9 @@ Connection::Connection(const std::string& path, bool create, int busy_timeout_ms
     // WAL lets readers run beside the single writer; FULL syncs the WAL on
     // every commit, so an acknowledged change survives a crash or power cut.
     exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+    // Reads through a memory map instead of a read() per page, and a page
+    // cache that holds the hot part of a ledger (the default is 2 MB).
+    exec("PRAGMA mmap_size=1073741824; PRAGMA cache_size=-65536;");
 }
 
 Connection::~Connection() {

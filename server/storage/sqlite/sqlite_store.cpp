@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "storage/sqlite/migrations.hpp"
+#include "storage/sqlite/sqlite_billing.hpp"
 #include "storage/sqlite/sqlite_db.hpp"
 
 namespace tokenmeter::storage::sqlite {
@@ -86,7 +87,7 @@ constexpr const char* reservation_columns =
 class SqliteTransaction final : public LedgerTransaction {
 public:
     SqliteTransaction(Connection& connection, std::unique_lock<std::mutex> lock)
-        : connection_(connection), lock_(std::move(lock)) {
+        : connection_(connection), lock_(std::move(lock)), billing_(connection) {
         connection_.exec("BEGIN IMMEDIATE");
     }
 
@@ -237,6 +238,8 @@ public:
     void rollback_to_savepoint() override { connection_.exec("ROLLBACK TO command; RELEASE command"); }
     void release_savepoint() override { connection_.exec("RELEASE command"); }
 
+    BillingTransaction* billing() override { return &billing_; }
+
     void commit() override {
         connection_.exec("COMMIT");
         finished_ = true;
@@ -245,6 +248,7 @@ public:
 private:
     Connection& connection_;
     std::unique_lock<std::mutex> lock_;
+    SqliteBillingTransaction billing_;
     bool finished_ = false;
 };
 

@@ -1,0 +1,112 @@
+#include "billing/billing_routes.hpp"
+
+#include <httplib.h>
+
+#include <chrono>
+
+#include <nlohmann/json.hpp>
+
+namespace tokenmeter::billing {
+
+namespace {
+
+using Json = nlohmann::json;
+using httplib::Request;
+using httplib::Response;
+
+void reply(Response& response, const ledger::Outcome& outcome) {
+    response.status = outcome.status;
+    response.set_content(outcome.body, "application/json");
+    if (outcome.status == 503) {
+        const Json body = Json::parse(outcome.body, nullptr, false);
+        if (body.is_object() && body["error"].is_object() && body["error"].contains("retry_after_seconds")) {
+            response.set_header("Retry-After", std::to_string(body["error"]["retry_after_seconds"].get<int>()));
+        }
+    }
+}
+
+void not_configured(Response& response, const std::string& missing) {
+    http::reply_error(response, 503, "billing_not_configured", "billing is not configured on this server: " + missing);
+}
+
+// The optional redirect URL of a checkout request: http(s), bounded.
+Result<std::string, Error> redirect_url_of(const std::string& body, std::size_t bytes_max) {
+    if (body.empty()) return std::string();
+    const Json document = Json::parse(body, nullptr, false);
+    if (document.is_discarded() || !document.is_object()) {
+        return unexpected(make_error("invalid_json", "the body must be a JSON object"));
+    }
+    for (const auto& item : document.items()) {
+        if (item.key() != "redirect_url") return unexpected(make_error("unknown_field", "unknown field \"" + item.key().substr(0, 64) + "\""));
+    }
+    if (!document.contains("redirect_url") || document["redirect_url"].is_null()) return std::string();
+    if (!document["redirect_url"].is_string()) return unexpected(make_error("invalid_value", "redirect_url must be a string"));
+    std::string url = document["redirect_url"].get<std::string>();
+    const bool web = url.rfind("https://", 0) == 0 || url.rfind("http://", 0) == 0;
+    if (!web || url.size() > bytes_max) {
+        return unexpected(make_error("invalid_value", "redirect_url must be an http(s) URL of at most " +
+                                                          std::to_string(bytes_max) + " bytes"));
+    }
+    return url;
+}
+
+}  // namespace
+
+BillingRoutes::BillingRoutes(BillingService* service, http::Authenticator& authenticator, const Clock& clock,
+                             BillingRoutesOptions options)
+    : service_(service), authenticator_(authenticator), clock_(clock), options_(std::move(options)) {}
+
+void BillingRoutes::install(httplib::Server& server,
+                            const std::function<void(const std::string&, int, double)>& observe) {
+    auto timed = [observe](std::string route, std::function<void(const Request&, Response&)> handler) {
+        return [observe, route = std::move(route), handler = std::move(handler)](const Request& q, Response& s) {
+            const auto start = std::chrono::steady_clock::now();
+            handler(q, s);
+            const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+            observe(route, s.status == -1 ? 200 : s.status, elapsed.count());
+        };
+    };
+    server.Post("/v1/me/checkout", timed("/v1/me/checkout", [this](const Request& q, Response& s) { checkout(q, s); }));
+    server.Post("/v1/webhooks/lemonsqueezy",
+                timed("/v1/webhooks/lemonsqueezy", [this](const Request& q, Response& s) { webhook(q, s); }));
+}
+
+void BillingRoutes::checkout(const Request& request, Response& response) {
+    const std::string authorization = request.get_header_value("Authorization");
+    auto user = authenticator_.user(authorization, clock_.now_seconds());
+    if (!user) {
+        if (authenticator_.service(authorization)) {
+            http::reply_error(response, 403, "wrong_scope", "a checkout is for a user; a service key cannot start one");
+            return;
+        }
+        http::reply_error(response, 401, user.error().code, user.error().message);
+        response.set_header("WWW-Authenticate", "Bearer");
+        return;
+    }
+    if (service_ == nullptr || !options_.checkout_missing.empty()) {
+        not_configured(response, service_ == nullptr ? "LemonSqueezy settings are missing" : options_.checkout_missing);
+        return;
+    }
+    auto redirect = redirect_url_of(request.body, options_.redirect_url_bytes_max);
+    if (!redirect) {
+        http::reply_error(response, 400, redirect.error().code, redirect.error().message);
+        return;
+    }
+    reply(response, service_->checkout(*user, *redirect));
+}
+
+void BillingRoutes::webhook(const Request& request, Response& response) {
+    if (service_ == nullptr || !options_.webhook_missing.empty()) {
+        not_configured(response, service_ == nullptr ? "LemonSqueezy settings are missing" : options_.webhook_missing);
+        return;
+    }
+    const std::string header(service_->provider().signature_header());
+    if (!request.has_header(header.c_str())) {
+        http::reply_error(response, 401, "invalid_signature", header + " is missing");
+        return;
+    }
+    // request.body is the raw bytes as received: nothing has parsed it yet.
+    reply(response, service_->handle_webhook(request.body, request.get_header_value(header.c_str())));
+}
+
+}  // namespace tokenmeter::billing

@@ -1,0 +1,75 @@
+// BillingService: turns provider subscriptions into ledger plans.
+//
+// A webhook is verified over its raw bytes, then one ledger job (one
+// transaction) stores the delivery, keeps the subscription's newest snapshot
+// and changes the user's plan, with a receipt published to the user's live
+// stream once durable. A delivery already applied changes nothing. A snapshot
+// older than the stored one (updated_at) is kept as a delivery but never
+// moves the subscription back; a tie with different content, and every
+// payment event (an invoice says nothing about the subscription's state), is
+// settled by asking the provider for the subscription — outside the ledger
+// job, so a slow provider never stalls the writer.
+//
+// reconcile() lists the store's subscriptions from the provider and repairs
+// every plan that disagrees; webhooks that never arrived are thereby healed.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "billing/payment_provider.hpp"
+#include "billing/plan_rules.hpp"
+#include "clock.hpp"
+#include "ledger/ledger_service.hpp"
+
+namespace tokenmeter::billing {
+
+struct ReconcileSummary {
+    int pages = 0;
+    int listed = 0;      // subscriptions the provider listed
+    int matched = 0;     // of them, with a known user
+    int updated = 0;     // stored snapshots replaced by newer ones
+    int repaired = 0;    // users whose plan changed
+    int unmatched = 0;   // no user known for them (no delivery ever named one)
+    std::vector<std::string> notes;  // one line per repair or unmatched subscription
+    std::optional<ProviderError> failure;  // listing stopped early
+};
+
+class BillingService {
+public:
+    BillingService(ledger::LedgerService& ledger, PaymentProvider& provider, PlanRules rules);
+
+    // POST /v1/webhooks/...: the answer to send (200 for every verified and
+    // stored delivery, applied now or before).
+    ledger::Outcome handle_webhook(std::string_view body, std::string_view signature);
+
+    // POST /v1/me/checkout.
+    ledger::Outcome checkout(const std::string& user_id, const std::string& redirect_url);
+
+    ReconcileSummary reconcile();
+
+    const PaymentProvider& provider() const { return provider_; }
+
+private:
+    struct WebhookJob;
+    // One ledger job: stores the delivery and applies it (or asks for a fetch).
+    ledger::Outcome apply_delivery(ledger::AccountChanges& changes, WebhookJob& job);
+    std::string apply_event(ledger::AccountChanges& changes, WebhookJob& job);
+    // Sets the user's plan to what their subscriptions give now; true if it changed.
+    bool repair_plan(ledger::AccountChanges& changes, const std::string& user_id);
+    void reconcile_page(ledger::AccountChanges& changes, const std::vector<SubscriptionSnapshot>& subscriptions,
+                        ReconcileSummary& summary);
+
+    ledger::LedgerService& ledger_;
+    PaymentProvider& provider_;
+    PlanRules rules_;
+};
+
+// The JSON error body of a provider failure (checkout_failed and friends).
+ledger::Outcome provider_failure(std::string_view code, const ProviderError& error);
+
+}  // namespace tokenmeter::billing

@@ -1,0 +1,27 @@
+// Billing assembled from configuration: the LemonSqueezy provider, the
+// service and the routes. Without LemonSqueezy settings the routes still
+// exist and say billing_not_configured.
+#pragma once
+
+#include <memory>
+
+#include "billing/billing_routes.hpp"
+#include "billing/billing_service.hpp"
+#include "billing/payment_provider.hpp"
+#include "config/config.hpp"
+
+namespace tokenmeter::billing {
+
+struct BillingParts {
+    std::unique_ptr<PaymentProvider> provider;
+    std::unique_ptr<BillingService> service;  // null when LemonSqueezy is not configured
+    std::shared_ptr<BillingRoutes> routes;
+};
+
+BillingParts make_billing(const config::LemonSqueezySettings& settings, ledger::LedgerService& ledger,
+                          http::Authenticator& authenticator, const Clock& clock);
+
+// Plan rules from the settings: the pro variant gives the pro plan.
+PlanRules plan_rules_of(const config::LemonSqueezySettings& settings);
+
+}  // namespace tokenmeter::billing

@@ -1,0 +1,43 @@
+// Routes that exist only under `tokenmeter serve --demo`: the demo app's
+// stand-in for an app backend. A real app's backend calls the model provider
+// and meters it with the service API; here the "model" is canned text, but
+// the metering is the real thing: every reply is authorized, committed and
+// receipted through POST /v1/usage/{authorize,commit} with the demo service
+// key, over HTTP, exactly as an outside backend would.
+//
+//   GET  /demo/session  -> {"user_id","access_token"}  a dev user's JWT (HS256, the demo secret)
+//   POST /demo/chat     {"model","messages":[…]} (user bearer) -> {"reply","input_tokens","output_tokens","charged_tokens","usage"}
+//   POST /demo/avatar   (user bearer) -> {"usage"}
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "clock.hpp"
+#include "http/api.hpp"
+#include "http/authenticator.hpp"
+#include "tokenmeter/catalog.hpp"
+#include "tokens/token_counter.hpp"
+
+namespace tokenmeter::demo {
+
+struct DemoSettings {
+    std::string user_id = "dev-user";
+    std::string jwt_secret;               // signs the dev user's token
+    std::string service_key;              // the "backend" meters with it
+    std::int64_t token_ttl_seconds = 12 * 3600;
+    std::int64_t reply_tokens_max = 200;  // the reply budget each chat reserves
+};
+
+struct DemoDependencies {
+    http::Authenticator& authenticator;
+    tokens::TokenCounter& tokens;
+    const Catalog& catalog;
+    const Clock& clock;
+    std::function<int()> port;            // this server's own port, known after bind
+};
+
+std::shared_ptr<http::RouteSet> make_demo_routes(DemoDependencies dependencies, DemoSettings settings);
+
+}  // namespace tokenmeter::demo

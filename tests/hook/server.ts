@@ -1,0 +1,157 @@
+// A real `tokenmeter serve --demo` for the hook's tests: a temporary
+// directory, a free loopback port, and helpers for the calls an app's backend
+// makes (service key) and the tokens a user holds (dev-token).
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+const repoRoot = path.resolve(__dirname, '../..');
+export const tokenmeterBinary = process.env.TM_BINARY ?? path.join(repoRoot, 'build/native/server/tokenmeter');
+export const standinBinary = process.env.TM_STANDIN_BINARY ?? path.join(repoRoot, 'build/native/tools/lemonsqueezy-standin/lemonsqueezy_standin');
+const webhookSecret = 'hook-tests-webhook-secret-0123456789';
+
+async function waitUntilUp(url: string, child: ChildProcess, log: () => string) {
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    if (child.exitCode !== null) throw new Error(`${url}: the process exited: ${log()}`);
+    try {
+      await fetch(url);
+      return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url} did not come up: ${log()}`);
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export class TestServer {
+  readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenmeter-hook-'));
+  private process: ChildProcess | null = null;
+  private standin: ChildProcess | null = null;
+  port = 0;
+  standinPort = 0;
+
+  get baseUrl() { return `http://127.0.0.1:${this.port}`; }
+  private secret(name: string) { return fs.readFileSync(path.join(this.dir, '.tokenmeter-demo', name), 'utf8').trim(); }
+  get serviceKey() { return this.secret('service-key'); }
+  get signingKeyJwk() { return JSON.parse(fs.readFileSync(path.join(this.dir, '.tokenmeter-demo', 'signing-key.jwk'), 'utf8')); }
+
+  // The LemonSqueezy stand-in, whose Pay button sends signed webhooks here.
+  private async startStandin() {
+    this.standinPort ||= await freePort();
+    const child = spawn(standinBinary, ['--listen', `127.0.0.1:${this.standinPort}`,
+      '--webhook-url', `${this.baseUrl}/v1/webhooks/lemonsqueezy`, '--webhook-secret', webhookSecret,
+      '--store-id', '1', '--variant-id', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    child.stderr!.on('data', (chunk) => (log += chunk));
+    this.standin = child;
+    await waitUntilUp(`http://127.0.0.1:${this.standinPort}/`, child, () => log);
+  }
+
+  async start(extraArgs: string[] = []): Promise<void> {
+    this.port ||= await freePort();
+    if (!this.standin) await this.startStandin();
+    const child = spawn(tokenmeterBinary, ['serve', '--demo', '--listen', `127.0.0.1:${this.port}`, ...extraArgs], {
+      cwd: this.dir, stdio: ['ignore', 'ignore', 'pipe'],
+      env: {
+        ...process.env,
+        LEMONSQUEEZY_API_BASE: `http://127.0.0.1:${this.standinPort}`, LEMONSQUEEZY_API_KEY: 'hook-tests-key',
+        LEMONSQUEEZY_STORE_ID: '1', LEMONSQUEEZY_PRO_VARIANT_ID: '1', LEMONSQUEEZY_WEBHOOK_SECRET: webhookSecret,
+      },
+    });
+    let log = '';
+    child.stderr!.on('data', (chunk) => (log += chunk));
+    this.process = child;
+    for (let attempt = 0; attempt < 100; attempt += 1) {
+      if (child.exitCode !== null) throw new Error(`tokenmeter serve exited: ${log}`);
+      try {
+        if ((await fetch(`${this.baseUrl}/healthz`)).ok) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`tokenmeter serve did not come up: ${log}`);
+  }
+
+  // SIGKILL by default: the server going away at once. (A graceful SIGTERM
+  // waits out idle keep-alive connections, which takes about 30 s.)
+  async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const child = this.process;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill(signal);
+    await exited;
+    this.process = null;
+  }
+
+  async dispose() {
+    await this.stop();
+    this.standin?.kill('SIGKILL');
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  userToken(sub: string): string {
+    return execFileSync(tokenmeterBinary, ['dev-token', '--secret', this.secret('jwt-secret'), '--sub', sub]).toString().trim();
+  }
+
+  // A service call, as the app's backend makes it.
+  async service<T = any>(route: string, body: unknown): Promise<{ status: number; body: T }> {
+    const response = await fetch(`${this.baseUrl}${route}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${this.serviceKey}`, 'Idempotency-Key': crypto.randomUUID(), 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: response.status, body: (await response.json()) as T };
+  }
+
+  record(user: string, model: string, input: number, output: number) {
+    return this.service('/v1/usage/record', { user_id: user, operation: 'chat', model, input_tokens: input, output_tokens: output });
+  }
+
+  async liveStreams(): Promise<number> {
+    const text = await (await fetch(`${this.baseUrl}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith('tokenmeter_live_streams'));
+    return line ? Number(line.split(/\s+/)[1]) : NaN;
+  }
+}
+
+// navigator.locks semantics (exclusive, FIFO, held until the callback's
+// promise settles) for Node, where Web Locks do not exist.
+export class MemoryLocks {
+  private tails = new Map<string, Promise<unknown>>();
+  request(name: string, callback: () => Promise<unknown>): Promise<unknown> {
+    const previous = this.tails.get(name) ?? Promise.resolve();
+    const run = previous.then(() => callback());
+    this.tails.set(name, run.catch(() => undefined));
+    return run;
+  }
+}
+
+export class MemoryStorage {
+  private items = new Map<string, string>();
+  getItem(key: string) { return this.items.get(key) ?? null; }
+  setItem(key: string, value: string) { this.items.set(key, value); }
+}
+
+// Resolves when `predicate` holds, polling; fails the test with `what` after `timeoutMs`.
+export async function until(what: string, predicate: () => boolean, timeoutMs = 10000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

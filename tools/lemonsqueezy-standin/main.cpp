@@ -1,0 +1,79 @@
+// lemonsqueezy_standin: the local LemonSqueezy stand-in as a process (see
+// standin.hpp for what it serves).
+//
+//   lemonsqueezy_standin [--listen HOST:PORT] [--webhook-url URL]
+//                        [--webhook-secret S | --webhook-secret-file FILE]
+//                        [--store-id ID] [--variant-id ID] [--api-key KEY]
+//                        [--public-url URL] [--page-size-max N]
+//                        [--fail MODE] [--slow-ms MS]
+#include <csignal>
+#include <iostream>
+#include <string>
+
+#include "standin.hpp"
+
+namespace {
+
+const char* usage =
+    "usage: lemonsqueezy_standin [--listen HOST:PORT] [--webhook-url URL]\n"
+    "         [--webhook-secret S | --webhook-secret-file FILE] [--store-id ID] [--variant-id ID]\n"
+    "         [--api-key KEY] [--public-url URL] [--page-size-max N] [--fail MODE] [--slow-ms MS]\n";
+
+tokenmeter::standin::Standin* running = nullptr;
+
+void on_signal(int) {
+    if (running != nullptr) running->stop();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    tokenmeter::standin::StandinOptions options;
+    std::string listen = "127.0.0.1:8788";
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "--help" || arg == "-h") {
+            std::cout << usage;
+            return 0;
+        }
+        if (i + 1 >= argc) {
+            std::cerr << "lemonsqueezy_standin: " << arg << " needs a value\n" << usage;
+            return 2;
+        }
+        const std::string value = argv[++i];
+        if (arg == "--listen") listen = value;
+        else if (arg == "--webhook-url") options.webhook_url = value;
+        else if (arg == "--webhook-secret") options.webhook_secret = value;
+        else if (arg == "--webhook-secret-file") options.webhook_secret_file = value;
+        else if (arg == "--store-id") options.store_id = value;
+        else if (arg == "--variant-id") options.variant_id = value;
+        else if (arg == "--api-key") options.api_key = value;
+        else if (arg == "--public-url") options.public_url = value;
+        else if (arg == "--page-size-max") options.page_size_max = std::stoi(value);
+        else if (arg == "--fail") options.fail_mode = value;
+        else if (arg == "--slow-ms") options.slow_ms = std::stoi(value);
+        else {
+            std::cerr << "lemonsqueezy_standin: unknown option " << arg << "\n" << usage;
+            return 2;
+        }
+    }
+    const auto colon = listen.rfind(':');
+    if (colon == std::string::npos) {
+        std::cerr << "lemonsqueezy_standin: --listen must be HOST:PORT\n";
+        return 2;
+    }
+    const std::string host = listen.substr(0, colon);
+    const int port = std::stoi(listen.substr(colon + 1));
+    tokenmeter::standin::Standin standin(options);
+    running = &standin;
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    std::cout << "lemonsqueezy_standin: listening on http://" << listen << " (store " << options.store_id
+              << ", variant " << options.variant_id << ", webhooks to "
+              << (options.webhook_url.empty() ? "nowhere" : options.webhook_url) << ")" << std::endl;
+    if (!standin.listen(host, port)) {
+        std::cerr << "lemonsqueezy_standin: cannot listen on " << listen << "\n";
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,107 @@
+// Types of @tokenmeter/wasm, written by hand: Emscripten 3.1.6 has no
+// --emit-tsd (TOOLCHAIN.md). Keep in step with sdk.js and ../bindings.cpp.
+
+/** Codes come from the core (`unknown_model`, `encoding_not_loaded`, …) or the loader (`not_initialized`, `encoding_unavailable`). */
+export declare class TokenmeterError extends Error {
+  readonly code: string;
+  constructor(code: string, message?: string);
+}
+
+export type OperationId = 'chat' | 'embedding' | 'avatar' | (string & {});
+
+export interface CatalogModel {
+  id: string;
+  /** An exact rational as text: "1", "3", "5/2". */
+  multiplier: string;
+  tokenizer: 'o200k_base' | 'cl100k_base' | 'estimate';
+  exact: boolean;
+  operations: OperationId[];
+}
+export interface CatalogPlan { id: string; tokens_per_period: number; avatars_per_period: number }
+export interface Catalog {
+  version: string;
+  operations: Array<{ id: OperationId; tokens_flat?: number; avatars?: number }>;
+  models: CatalogModel[];
+  plans: CatalogPlan[];
+}
+
+export interface ChatMessage { role: string; content: string; name?: string }
+
+export interface TokenCount { tokens: number; exact: boolean }
+
+export interface Charge {
+  rawTokens: number;
+  chargedTokens: number;
+  avatars: number;
+  multiplier: string;
+  /** false when the model's tokenizer is an estimate (Claude). */
+  exact: boolean;
+}
+
+export interface EstimateInput {
+  operation: OperationId;
+  model?: string;
+  text?: string;
+  messages?: ChatMessage[];
+  inputTokens?: number;
+  maxOutputTokens?: number;
+}
+export interface Estimate extends Charge { inputTokens: number }
+
+export interface ReceiptClaims {
+  iss: string; sub: string; iat: number; seq: number; prev: string; plan: string;
+  period_start: string; period_end: string;
+  tokens_limit: number; tokens_used: number; tokens_reserved: number;
+  avatars_limit: number; avatars_used: number; avatars_reserved: number;
+  event?: string;
+}
+export type ReceiptVerification =
+  | { valid: true; claims: ReceiptClaims; /** base64url SHA-256 of the payload: the next receipt's `prev`. */ chainDigest: string }
+  | { valid: false; code: string; message: string };
+
+export interface Jwk { kty: 'OKP'; crv: 'Ed25519'; x: string; kid: string; alg?: string; use?: string }
+export interface Jwks { keys: Jwk[] }
+
+/** The API's usage snapshot (DESIGN.md §7). */
+export interface UsageSnapshot {
+  user_id: string;
+  plan: string;
+  period: { start: string; end: string };
+  tokens: { limit: number; used: number; reserved: number; remaining: number };
+  avatars: { limit: number; used: number; reserved: number; remaining: number };
+  seq?: number;
+  receipt: string;
+}
+export interface Remaining { tokens: number; avatars: number; fits: boolean }
+
+export interface InitOptions {
+  /** A catalog to install instead of the built-in one (e.g. GET /v1/catalog). */
+  catalog?: Catalog | string;
+  /** Browser build only: where the .wasm lives, if not beside the module. */
+  wasmUrl?: string | URL;
+}
+
+/** Loads the wasm once; later calls return the same promise. */
+export declare function init(options?: InitOptions): Promise<void>;
+export declare function isReady(): boolean;
+export declare function setCatalog(catalog: Catalog | string): void;
+export declare function catalog(): Catalog;
+/** Fetches (once, cached) the encoding asset the model counts with. */
+export declare function loadTokenizer(model: string): Promise<void>;
+export declare function tokenizerReady(model: string): boolean;
+/** Synchronous; throws `encoding_not_loaded` until loadTokenizer(model) resolved. */
+export declare function countTokens(text: string, model: string): TokenCount;
+export declare function countChatTokens(messages: ChatMessage[], model: string): TokenCount;
+/** The core's cost function (the server charges with the same code). */
+export declare function price(operation: OperationId, model: string, inputTokens: number, outputTokens: number): Charge;
+export declare function estimate(input: EstimateInput): Estimate;
+export declare function verifyReceipt(receipt: string, jwks: Jwks | string): ReceiptVerification;
+export declare function remainingAfter(snapshot: Pick<UsageSnapshot, 'tokens' | 'avatars'>, estimate: Pick<Charge, 'chargedTokens' | 'avatars'>): Remaining;
+
+declare const tokenmeter: {
+  init: typeof init; isReady: typeof isReady; setCatalog: typeof setCatalog; catalog: typeof catalog;
+  loadTokenizer: typeof loadTokenizer; tokenizerReady: typeof tokenizerReady;
+  countTokens: typeof countTokens; countChatTokens: typeof countChatTokens; price: typeof price;
+  estimate: typeof estimate; verifyReceipt: typeof verifyReceipt; remainingAfter: typeof remainingAfter;
+};
+export default tokenmeter;

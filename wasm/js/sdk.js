@@ -1,0 +1,185 @@
+// @tokenmeter/wasm: the JavaScript face of the core (DESIGN.md §10).
+//
+// One implementation for every environment: index.js (browsers) and node.js
+// (Node) only say how to instantiate the Embind module and how to read an
+// encoding asset. Embind functions return {ok, code, message} values; here
+// they become results (verifyReceipt) or TokenmeterError exceptions with the
+// core's code, so callers can branch on `error.code`.
+
+const encoder = new TextEncoder();
+
+export class TokenmeterError extends Error {
+  constructor(code, message) {
+    super(message || code);
+    this.name = 'TokenmeterError';
+    this.code = code;
+  }
+}
+
+function unwrap(result) {
+  if (!result.ok) throw new TokenmeterError(result.code, result.message);
+  return result;
+}
+
+// An integer count, or a TokenmeterError naming the field.
+function count(value, field) {
+  if (value === undefined || value === null) return 0;
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new TokenmeterError('invalid_count', `${field} must be a non-negative integer`);
+  }
+  return value;
+}
+
+/**
+ * @param {object} environment
+ * @param {() => Promise<object>} environment.instantiate  the Embind module
+ * @param {(encoding: string) => Promise<Uint8Array>} environment.readEncoding  one asset's bytes
+ */
+export function createTokenmeter({ instantiate, readEncoding }) {
+  let core = null;
+  let initializing = null;
+  let catalog = null;
+  const models = new Map();
+  // Encoding name -> Promise of its load, so each asset is fetched once even
+  // when several callers ask at the same time.
+  const encodingLoads = new Map();
+
+  function requireCore() {
+    if (!core) throw new TokenmeterError('not_initialized', 'call init() first');
+    return core;
+  }
+
+  function installCatalog(json) {
+    catalog = JSON.parse(json);
+    models.clear();
+    for (const model of catalog.models) models.set(model.id, model);
+  }
+
+  // Idempotent: every call returns the same promise; a failed attempt can be
+  // retried (a network error must not poison the page for good).
+  function init(options = {}) {
+    initializing ??= (async () => {
+      const module = await instantiate(options);
+      if (!module.ready()) throw new TokenmeterError('crypto_unavailable', 'libsodium did not initialize in wasm');
+      core = module;
+      if (options.catalog) setCatalog(options.catalog);
+      else installCatalog(core.catalogJson());
+    })().catch((error) => {
+      initializing = null;
+      throw error;
+    });
+    return initializing;
+  }
+
+  function setCatalog(catalogValue) {
+    const text = typeof catalogValue === 'string' ? catalogValue : JSON.stringify(catalogValue);
+    unwrap(requireCore().setCatalog(text));
+    installCatalog(requireCore().catalogJson());
+  }
+
+  function modelNamed(id) {
+    requireCore();
+    const model = models.get(id);
+    if (!model) throw new TokenmeterError('unknown_model', `unknown model "${id}"`);
+    return model;
+  }
+
+  function encodingFor(modelId) {
+    return requireCore().encodingForTokenizer(modelNamed(modelId).tokenizer);
+  }
+
+  function tokenizerReady(modelId) {
+    return requireCore().encodingLoaded(encodingFor(modelId));
+  }
+
+  // Fetches (once) and loads the encoding a model counts with.
+  function loadTokenizer(modelId) {
+    const encoding = encodingFor(modelId);
+    if (core.encodingLoaded(encoding)) return Promise.resolve();
+    if (!encodingLoads.has(encoding)) {
+      const load = (async () => {
+        const bytes = await readEncoding(encoding);
+        unwrap(core.loadEncoding(bytes));
+      })().catch((error) => {
+        encodingLoads.delete(encoding);
+        throw error instanceof TokenmeterError ? error : new TokenmeterError('encoding_unavailable', `${encoding}: ${error.message}`);
+      });
+      encodingLoads.set(encoding, load);
+    }
+    return encodingLoads.get(encoding);
+  }
+
+  function countTokens(text, modelId) {
+    const model = modelNamed(modelId);
+    const counted = unwrap(core.countTextTokens(model.tokenizer, encoder.encode(text)));
+    return { tokens: counted.tokens, exact: counted.exact };
+  }
+
+  function countChatTokens(messages, modelId) {
+    const model = modelNamed(modelId);
+    const counted = unwrap(core.countChatTokens(model.tokenizer, encoder.encode(JSON.stringify(messages))));
+    return { tokens: counted.tokens, exact: counted.exact };
+  }
+
+  function price(operation, modelId, inputTokens, outputTokens) {
+    const charge = unwrap(requireCore().price(operation, modelId ?? '', inputTokens, outputTokens));
+    return {
+      rawTokens: charge.rawTokens,
+      chargedTokens: charge.chargedTokens,
+      avatars: charge.avatars,
+      multiplier: charge.multiplier,
+      exact: charge.exact,
+    };
+  }
+
+  // What the server would reserve for the same request: input counted with
+  // the model's tokenizer, priced by the core's cost function with
+  // maxOutputTokens as the output (as POST /v1/usage/authorize does).
+  function estimate({ operation, model, text, messages, inputTokens, maxOutputTokens }) {
+    requireCore();
+    if (operation === 'avatar') {
+      return { ...price('avatar', model ?? '', 0, 0), inputTokens: 0 };
+    }
+    const given = [text !== undefined, messages !== undefined, inputTokens !== undefined].filter(Boolean).length;
+    if (given !== 1) {
+      throw new TokenmeterError('invalid_input', 'give exactly one of text, messages or inputTokens');
+    }
+    let counted = { tokens: count(inputTokens, 'inputTokens'), exact: true };
+    if (text !== undefined) counted = countTokens(text, model);
+    if (messages !== undefined) counted = countChatTokens(messages, model);
+    const charge = price(operation, model, counted.tokens, count(maxOutputTokens, 'maxOutputTokens'));
+    return { ...charge, inputTokens: counted.tokens, exact: charge.exact && counted.exact };
+  }
+
+  // Checks a receipt's signature against a JWKS (object or JSON text). Never
+  // throws for a bad receipt: `valid: false` with the reason in `code`.
+  function verifyReceipt(receipt, jwks) {
+    const text = typeof jwks === 'string' ? jwks : JSON.stringify(jwks);
+    const result = requireCore().verifyReceipt(String(receipt ?? ''), text);
+    if (!result.valid) return { valid: false, code: result.code, message: result.message };
+    return { valid: true, claims: result.claims, chainDigest: result.chainDigest };
+  }
+
+  // The balance left if `estimate` were charged against `snapshot` (the API's
+  // snapshot shape); `fits` says whether the server would authorize it.
+  function remainingAfter(snapshot, charge) {
+    const tokens = snapshot.tokens.remaining - charge.chargedTokens;
+    const avatars = snapshot.avatars.remaining - (charge.avatars ?? 0);
+    return { tokens, avatars, fits: tokens >= 0 && avatars >= 0 };
+  }
+
+  return {
+    init,
+    isReady: () => core !== null,
+    setCatalog,
+    catalog: () => (requireCore(), catalog),
+    loadTokenizer,
+    tokenizerReady,
+    countTokens,
+    countChatTokens,
+    price,
+    estimate,
+    verifyReceipt,
+    remainingAfter,
+  };
+}

@@ -1,0 +1,37 @@
+import { useEffect, useState } from 'react';
+import { Sidebar } from './components/Sidebar';
+import { Chat } from './components/Chat';
+import { UsagePage } from './components/UsagePage';
+import { useLimits } from './limits';
+
+type Page = 'chat' | 'usage';
+const pageOfHash = (): Page => (window.location.hash === '#/usage' ? 'usage' : 'chat');
+
+export function App() {
+  const limits = useLimits();
+  const [page, setPage] = useState<Page>(pageOfHash);
+  useEffect(() => {
+    const onHash = () => setPage(pageOfHash());
+    window.addEventListener('hashchange', onHash);
+    return () => window.removeEventListener('hashchange', onHash);
+  }, []);
+
+  return (
+    <div className="app">
+      <Sidebar limits={limits} />
+      <main>
+        <nav className="tabs">
+          <a href="#/" className={page === 'chat' ? 'active' : ''}>Chat</a>
+          <a href="#/usage" className={page === 'usage' ? 'active' : ''} data-testid="nav-usage">Usage</a>
+        </nav>
+        {limits.status === 'error' && limits.tokens === null ? (
+          <p className="error" role="alert">Could not load usage: {limits.error?.message}</p>
+        ) : page === 'chat' ? (
+          <Chat limits={limits} />
+        ) : (
+          <UsagePage seq={limits.seq} offline={limits.offline} />
+        )}
+      </main>
+    </div>
+  );
+}

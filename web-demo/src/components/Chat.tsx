@@ -1,0 +1,106 @@
+import { useMemo, useState } from 'react';
+import type { UseTokenLimits } from '../hooks/useTokenLimits';
+import type { ChatMessage } from '../lib/wasm';
+import { accessToken } from '../lib/session';
+import { formatCount } from '../lib/format';
+import { UpgradeButton } from './UpgradeButton';
+
+// The reply budget each chat reserves; the demo server's DemoSettings.reply_tokens_max.
+export const replyTokensMax = 200;
+
+interface Turn { role: 'user' | 'assistant'; text: string; charged?: number; model?: string }
+
+const multiplierText = (m: string) => (m.includes('/') ? String(Number(m.split('/')[0]) / Number(m.split('/')[1])) : m);
+
+export function Chat({ limits }: { limits: UseTokenLimits }) {
+  const models = useMemo(() => (limits.catalog?.models ?? []).filter((m) => m.operations.includes('chat')), [limits.catalog]);
+  const [model, setModel] = useState('gpt-4o');
+  const [draft, setDraft] = useState('');
+  const [turns, setTurns] = useState<Turn[]>([]);
+  const [sending, setSending] = useState(false);
+  const [refusal, setRefusal] = useState<string | null>(null);
+
+  const messages: ChatMessage[] = [{ role: 'user', content: draft }];
+  const preview = draft.trim() === '' ? null : limits.estimate({ operation: 'chat', model, messages, maxOutputTokens: replyTokensMax });
+  const selected = models.find((m) => m.id === model);
+  const tooBig = preview !== null && !preview.fits;
+
+  const send = async () => {
+    if (!preview || tooBig || sending) return;
+    setSending(true);
+    setRefusal(null);
+    const text = draft;
+    try {
+      const response = await fetch('/demo/chat', {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${await accessToken()}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ model, messages: [{ role: 'user', content: text }] }),
+      });
+      const body = await response.json();
+      if (!response.ok) {
+        setRefusal(body?.error?.code === 'limit_exceeded' ? 'limit' : (body?.error?.message ?? `HTTP ${response.status}`));
+        return;
+      }
+      setTurns((t) => [...t, { role: 'user', text }, { role: 'assistant', text: body.reply, charged: body.charged_tokens, model }]);
+      setDraft('');
+    } catch (error) {
+      setRefusal(error instanceof Error ? error.message : String(error));
+    } finally {
+      setSending(false);
+    }
+  };
+
+  return (
+    <section className="chat">
+      <div className="turns" data-testid="turns">
+        {turns.length === 0 && <p className="muted">Ask anything. Replies are canned, but their usage is metered by the real server.</p>}
+        {turns.map((turn, i) => (
+          <div key={i} className={`turn ${turn.role}`}>
+            <p>{turn.text}</p>
+            {turn.charged !== undefined && <span className="muted small">{turn.model} · charged {formatCount(turn.charged)} tokens</span>}
+          </div>
+        ))}
+      </div>
+      <div className="composer">
+        <div className="composer-row">
+          <label>
+            Model{' '}
+            <select data-testid="model-picker" value={model} onChange={(e) => setModel(e.target.value)}>
+              {models.map((m) => (
+                <option key={m.id} value={m.id}>
+                  {m.id} — ×{multiplierText(m.multiplier)}{m.exact ? '' : ' (estimated count)'}
+                </option>
+              ))}
+            </select>
+          </label>
+        </div>
+        <textarea data-testid="composer" value={draft} rows={4} placeholder="Type a message…"
+          onChange={(e) => { setDraft(e.target.value); setRefusal(null); }}
+          onKeyDown={(e) => { if (e.key === 'Enter' && (e.metaKey || e.ctrlKey)) void send(); }} />
+        <div className="composer-row">
+          <p className={`preview ${tooBig ? 'over' : ''}`} data-testid="cost-preview">
+            {preview && selected
+              ? `≈ ${formatCount(preview.rawTokens)} tokens × ${multiplierText(selected.multiplier)} = ${formatCount(preview.chargedTokens)} · ${preview.remainingTokens >= 0 ? `${formatCount(preview.remainingTokens)} left` : `${formatCount(-preview.remainingTokens)} short`}`
+              : draft.trim() === '' ? 'Type to see what this costs.' : 'Counting…'}
+            {preview && !preview.exact && <span className="muted small"> (Claude counts are estimates)</span>}
+            {preview && <span className="muted small"> incl. a {replyTokensMax}-token reply budget</span>}
+          </p>
+          <button data-testid="send" onClick={send} disabled={!preview || tooBig || sending || limits.offline}>
+            {sending ? 'Sending…' : 'Send'}
+          </button>
+        </div>
+        {(tooBig || refusal === 'limit') && (
+          <div className="upgrade-prompt" data-testid="upgrade-prompt" role="alert">
+            <p>
+              This needs {preview ? formatCount(preview.chargedTokens) : 'more'} tokens but only{' '}
+              {formatCount(limits.tokens?.remaining ?? 0)} are left on the {limits.plan} plan.
+            </p>
+            <UpgradeButton limits={limits} label="Upgrade to Pro for 10,000,000 tokens" />
+          </div>
+        )}
+        {refusal && refusal !== 'limit' && <p className="error" role="alert">{refusal}</p>}
+        {limits.offline && <p className="muted small">Offline: estimates still work; sending waits for the server.</p>}
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,479 @@
+// The framework-free core of useTokenLimits (the TanStack query-core /
+// react-query split): one client per app origin and user, holding the newest
+// verified usage snapshot, kept live over the SSE stream by one leader tab
+// and shared with the other tabs over a BroadcastChannel.
+//
+// Trust: numbers come only from receipts this tab verified in wasm against
+// the server's JWKS. The highest `seq` wins; a receipt that follows the
+// current one (seq + 1) must name its payload digest in `prev`, otherwise the
+// chain is flagged broken (a change was hidden or replayed).
+import * as tm from './wasm';
+import type { Catalog, Estimate, EstimateInput, Jwks, ReceiptClaims, UsageSnapshot } from './wasm';
+import { readEventStream } from './sse';
+
+export type Status = 'loading' | 'ready' | 'error';
+// How the current receipt relates to the one before it.
+export type Chain = 'start' | 'linked' | 'gap' | 'broken';
+
+export interface Quota { limit: number; used: number; reserved: number; remaining: number }
+
+export interface TokenLimitsState {
+  status: Status;
+  userId: string | null;
+  plan: string | null;
+  period: { start: string; end: string } | null;
+  tokens: Quota | null;
+  avatars: Quota | null;
+  seq: number;
+  /** The numbers shown come from a receipt verified in this tab, and no newer receipt failed verification. */
+  verified: boolean;
+  chain: Chain;
+  /** Sticky: once a receipt failed to chain, until the page reloads. */
+  chainBroken: boolean;
+  /** The stream is open (this tab's or the leader tab's). */
+  live: boolean;
+  /** The server is unreachable: numbers are the last verified receipt, estimates are local. */
+  offline: boolean;
+  /** Not live: a change may have happened that this state does not show. */
+  stale: boolean;
+  /** When the server signed the current receipt (ms since epoch). */
+  asOf: number | null;
+  /** When this tab last verified a change (ms since epoch, local clock). */
+  verifiedAt: number | null;
+  error: { code: string; message: string } | null;
+  leader: boolean;
+  catalog: Catalog | null;
+  /** The receipt of the current state (for display and export). */
+  receipt: string | null;
+}
+
+export interface EstimateWithBalance extends Estimate {
+  remainingTokens: number;
+  remainingAvatars: number;
+  fits: boolean;
+}
+
+export interface LockManagerLike {
+  request(name: string, callback: () => Promise<unknown>): Promise<unknown>;
+}
+export interface CheckoutOptions {
+  /** Where the payment page sends the user afterwards. */
+  redirectUrl?: string;
+  /** Overrides the client's navigate for this call (e.g. into a tab opened on click). */
+  navigate?: (url: string) => void;
+}
+
+export interface StorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+}
+
+export interface TokenLimitsOptions {
+  baseUrl: string;
+  getAccessToken: () => Promise<string | null> | string | null;
+  jwks?: Jwks;
+  /** Defaults: globalThis.fetch, localStorage, navigator.locks, BroadcastChannel, Date.now. */
+  fetch?: typeof fetch;
+  storage?: StorageLike | null;
+  locks?: LockManagerLike | null;
+  channel?: { new (name: string): BroadcastChannel } | null;
+  now?: () => number;
+  navigate?: (url: string) => void;
+  reconnect?: { initialMs: number; maxMs: number };
+  /** Default output budget a chat estimate reserves when the input names none. */
+  defaultMaxOutputTokens?: number;
+}
+
+interface Persisted {
+  receipt: string;
+  jwks: Jwks;
+  catalog: Catalog | null;
+  verifiedAt: number;
+}
+
+type ChannelMessage =
+  | { type: 'hello' }
+  | { type: 'receipt'; receipt: string }
+  | { type: 'link'; live: boolean; offline: boolean };
+
+const initialState: TokenLimitsState = {
+  status: 'loading', userId: null, plan: null, period: null, tokens: null, avatars: null, seq: 0,
+  verified: false, chain: 'start', chainBroken: false, live: false, offline: false, stale: true,
+  asOf: null, verifiedAt: null, error: null, leader: false, catalog: null, receipt: null,
+};
+
+function quota(limit: number, used: number, reserved: number): Quota {
+  return { limit, used, reserved, remaining: Math.max(0, limit - used - reserved) };
+}
+
+export class TokenLimitsClient {
+  private state: TokenLimitsState = initialState;
+  private readonly listeners = new Set<() => void>();
+  private readonly fetch: typeof fetch;
+  private readonly storage: StorageLike | null;
+  private readonly storageKey: string;
+  private readonly now: () => number;
+  private channel: BroadcastChannel | null = null;
+  private jwks: Jwks | null;
+  private chainDigest: string | null = null;
+  private stream: AbortController | null = null;
+  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private failures = 0;
+  private releaseLeadership: (() => void) | null = null;
+  private stopped = false;
+  private started: Promise<void> | null = null;
+
+  constructor(private options: TokenLimitsOptions) {
+    this.fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
+    this.storage = options.storage !== undefined ? options.storage : (globalThis.localStorage ?? null);
+    this.storageKey = `tokenmeter:${options.baseUrl}`;
+    this.now = options.now ?? Date.now;
+    this.jwks = options.jwks ?? null;
+  }
+
+  // --- the store contract (useSyncExternalStore) ---------------------------
+
+  subscribe = (listener: () => void): (() => void) => {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  };
+
+  getState = (): TokenLimitsState => this.state;
+
+  setAccessTokenGetter(getAccessToken: TokenLimitsOptions['getAccessToken']) {
+    this.options = { ...this.options, getAccessToken };
+  }
+
+  private update(patch: Partial<TokenLimitsState>) {
+    const next = { ...this.state, ...patch };
+    next.stale = !next.live;
+    this.state = next;
+    for (const listener of this.listeners) listener();
+  }
+
+  // --- start and stop --------------------------------------------------------
+
+  start(): Promise<void> {
+    this.started ??= this.boot();
+    return this.started;
+  }
+
+  private async boot() {
+    try {
+      await tm.init();
+      // The chat models count with o200k_base; fetch it now so estimates are
+      // synchronous by the time the user types. cl100k_base loads on demand.
+      await tm.loadTokenizer('gpt-4o-mini');
+    } catch (error) {
+      this.update({ status: 'error', error: describe(error) });
+      return;
+    }
+    this.restorePersisted();
+    await this.loadKeysAndCatalog();
+    this.joinTabs();
+  }
+
+  stop() {
+    this.stopped = true;
+    this.stream?.abort();
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.releaseLeadership?.();
+    this.channel?.close();
+  }
+
+  // --- keys, catalog, persisted state ---------------------------------------
+
+  private restorePersisted() {
+    const text = this.storage?.getItem(this.storageKey);
+    if (!text) return;
+    try {
+      const persisted = JSON.parse(text) as Persisted;
+      this.jwks ??= persisted.jwks;
+      if (persisted.catalog) this.installCatalog(persisted.catalog);
+      // Re-verified, not trusted: storage is writable by any script here.
+      this.accept(persisted.receipt, { persist: false, verifiedAt: persisted.verifiedAt });
+    } catch {
+      // A corrupt entry is ignored; the server will send a fresh receipt.
+    }
+  }
+
+  private persist(receipt: string) {
+    if (!this.storage || !this.jwks) return;
+    const persisted: Persisted = { receipt, jwks: this.jwks, catalog: this.state.catalog, verifiedAt: this.now() };
+    try {
+      this.storage.setItem(this.storageKey, JSON.stringify(persisted));
+    } catch {
+      // Storage full or disabled: offline mode just starts emptier.
+    }
+  }
+
+  private async loadKeysAndCatalog() {
+    try {
+      const [keys, catalog] = await Promise.all([
+        this.options.jwks ? Promise.resolve(this.options.jwks) : this.getJson<Jwks>('/v1/keys', false),
+        this.getJson<Catalog>('/v1/catalog', false),
+      ]);
+      this.jwks = keys;
+      this.installCatalog(catalog);
+      this.dropUnlessServerSigned();
+    } catch (error) {
+      // Offline start: keys and catalog from the last session, if any.
+      if (!this.jwks) this.update({ status: 'error', error: describe(error) });
+      this.update({ offline: true });
+    }
+  }
+
+  // The persisted receipt was checked against the persisted JWKS, which sits
+  // in the same storage; once the server's own keys are here, a receipt they
+  // do not verify is dropped rather than shown.
+  private dropUnlessServerSigned() {
+    if (!this.state.receipt || !this.jwks) return;
+    if (tm.verifyReceipt(this.state.receipt, this.jwks).valid) return;
+    this.chainDigest = null;
+    this.update({ ...initialState, catalog: this.state.catalog, error: { code: 'receipt_invalid', message: 'the stored receipt is not signed by this server' } });
+  }
+
+  private installCatalog(catalog: Catalog) {
+    try {
+      tm.setCatalog(catalog);
+      this.update({ catalog: tm.catalog() });
+    } catch (error) {
+      this.update({ error: describe(error) });
+    }
+  }
+
+  // --- receipts ---------------------------------------------------------------
+
+  // Verifies a receipt and, if it is newer than the current one, makes it the
+  // state. Returns whether it was applied.
+  accept(receipt: string, how: { persist?: boolean; verifiedAt?: number; broadcast?: boolean } = {}): boolean {
+    if (!this.jwks) return false;
+    const verification = tm.verifyReceipt(receipt, this.jwks);
+    if (!verification.valid) {
+      this.update({ verified: false, error: { code: 'receipt_invalid', message: `${verification.code}: ${verification.message}` } });
+      return false;
+    }
+    const claims = verification.claims;
+    const sameUser = this.state.userId === null || this.state.userId === claims.sub;
+    if (sameUser && claims.seq <= this.state.seq) {
+      // Older or the same: highest seq wins. A replay of the current one is harmless.
+      if (claims.seq === this.state.seq) this.update({ verified: true });
+      return false;
+    }
+    const chain = this.chainOf(claims, sameUser);
+    this.chainDigest = verification.chainDigest;
+    this.update({
+      ...stateOfClaims(claims),
+      status: 'ready',
+      receipt,
+      verified: true,
+      chain,
+      chainBroken: this.state.chainBroken || chain === 'broken',
+      verifiedAt: how.verifiedAt ?? this.now(),
+      error: this.state.error?.code === 'receipt_invalid' ? null : this.state.error,
+    });
+    if (how.persist !== false) this.persist(receipt);
+    if (how.broadcast !== false && this.state.leader) this.post({ type: 'receipt', receipt });
+    return true;
+  }
+
+  private chainOf(claims: ReceiptClaims, sameUser: boolean): Chain {
+    if (!sameUser || this.chainDigest === null) return 'start';
+    if (claims.seq !== this.state.seq + 1) return 'gap'; // changes in between were coalesced or missed
+    return claims.prev === this.chainDigest ? 'linked' : 'broken';
+  }
+
+  // --- tabs -------------------------------------------------------------------
+
+  private joinTabs() {
+    const Channel = this.options.channel !== undefined ? this.options.channel : (globalThis.BroadcastChannel ?? null);
+    if (Channel) {
+      this.channel = new Channel(this.storageKey);
+      this.channel.onmessage = (message: MessageEvent<ChannelMessage>) => this.onTabMessage(message.data);
+    }
+    const locks = this.options.locks !== undefined ? this.options.locks : (globalThis.navigator as Navigator & { locks?: LockManagerLike })?.locks;
+    if (!locks || !this.channel) {
+      this.becomeLeader();
+      return;
+    }
+    // Followers still fetch once, so a new tab shows numbers at once, and ask
+    // the leader for its link state.
+    void this.refresh().catch(() => undefined);
+    this.post({ type: 'hello' });
+    void locks.request(`${this.storageKey}:leader`, () => {
+      if (this.stopped) return Promise.resolve();
+      this.becomeLeader();
+      return new Promise<void>((resolve) => (this.releaseLeadership = resolve));
+    });
+  }
+
+  private becomeLeader() {
+    this.update({ leader: true });
+    this.connect();
+  }
+
+  private onTabMessage(message: ChannelMessage) {
+    if (message.type === 'hello' && this.state.leader) {
+      if (this.state.receipt) this.post({ type: 'receipt', receipt: this.state.receipt });
+      this.post({ type: 'link', live: this.state.live, offline: this.state.offline });
+    } else if (message.type === 'receipt') {
+      this.accept(message.receipt, { broadcast: false });
+    } else if (message.type === 'link' && !this.state.leader) {
+      this.update({ live: message.live, offline: message.offline });
+    }
+  }
+
+  private post(message: ChannelMessage) {
+    try {
+      this.channel?.postMessage(message);
+    } catch {
+      // A closed channel (the tab is going away).
+    }
+  }
+
+  private setLink(live: boolean, offline: boolean) {
+    if (this.state.live === live && this.state.offline === offline) return;
+    this.update({ live, offline });
+    if (this.state.leader) this.post({ type: 'link', live, offline });
+  }
+
+  // --- the stream (leader only) ---------------------------------------------
+
+  private async connect() {
+    if (this.stopped) return;
+    this.stream = new AbortController();
+    let reachable = false;
+    try {
+      const response = await this.fetch(`${this.options.baseUrl}/v1/me/usage/stream`, {
+        headers: { ...(await this.authorization()), Accept: 'text/event-stream' },
+        signal: this.stream.signal,
+        cache: 'no-store',
+      });
+      reachable = true;
+      if (!response.ok || !response.body) throw await apiError(response);
+      await readEventStream(response.body, (event) => {
+        if (event.event !== 'usage') return;
+        const snapshot = JSON.parse(event.data) as UsageSnapshot;
+        this.failures = 0;
+        this.setLink(true, false);
+        this.accept(snapshot.receipt);
+      });
+    } catch (error) {
+      if (this.stopped) return;
+      if (error instanceof TokenLimitsError) this.update({ error: describe(error) });
+    }
+    if (this.stopped) return;
+    // The stream ended (a restart, a deploy) or never opened. Only an
+    // unreachable server means offline; an HTTP refusal is an error instead.
+    this.failures += 1;
+    this.setLink(false, !reachable);
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect() {
+    const { initialMs, maxMs } = this.options.reconnect ?? { initialMs: 500, maxMs: 8000 };
+    const base = Math.min(maxMs, initialMs * 2 ** Math.max(0, this.failures - 1));
+    const delay = base / 2 + Math.random() * (base / 2); // jitter: tabs of many users do not reconnect in step
+    this.reconnectTimer = setTimeout(() => void this.connect(), delay);
+  }
+
+  // --- requests ---------------------------------------------------------------
+
+  private async authorization(): Promise<Record<string, string>> {
+    const token = await this.options.getAccessToken();
+    return token ? { Authorization: `Bearer ${token}` } : {};
+  }
+
+  private async getJson<T>(path: string, withUser = true): Promise<T> {
+    const response = await this.fetch(`${this.options.baseUrl}${path}`, {
+      headers: withUser ? await this.authorization() : {},
+      cache: 'no-store',
+    });
+    if (!response.ok) throw await apiError(response);
+    return (await response.json()) as T;
+  }
+
+  // Fetches the snapshot now (after a reconnect, or on user request).
+  async refresh(): Promise<void> {
+    const snapshot = await this.getJson<UsageSnapshot>('/v1/me/usage');
+    this.accept(snapshot.receipt);
+  }
+
+  // POST /v1/me/checkout, then off to the payment page; `redirectUrl` is
+  // where the payment page sends the user afterwards.
+  async startCheckout(options: CheckoutOptions = {}): Promise<string> {
+    const response = await this.fetch(`${this.options.baseUrl}/v1/me/checkout`, {
+      method: 'POST',
+      headers: { ...(await this.authorization()), 'Content-Type': 'application/json' },
+      body: JSON.stringify(options.redirectUrl ? { redirect_url: options.redirectUrl } : {}),
+    });
+    if (!response.ok) throw await apiError(response);
+    const body = (await response.json()) as { url?: string; checkout_url?: string };
+    const url = body.url ?? body.checkout_url;
+    if (!url) throw new TokenLimitsError('checkout_failed', 'the server returned no checkout URL');
+    (options.navigate ?? this.options.navigate ?? ((to: string) => globalThis.location.assign(to)))(url);
+    return url;
+  }
+
+  // --- estimates (synchronous once ready) -------------------------------------
+
+  // The charge the server would reserve and the balance after it; null while
+  // the wasm or the model's tokenizer is still loading (it is then fetched,
+  // and subscribers are told when it is there).
+  estimate = (input: EstimateInput): EstimateWithBalance | null => {
+    if (!tm.isReady()) return null;
+    const needsTokenizer = input.operation !== 'avatar' && input.inputTokens === undefined && input.model;
+    if (needsTokenizer && !tm.tokenizerReady(input.model!)) {
+      void tm.loadTokenizer(input.model!).then(() => this.update({}), (error) => this.update({ error: describe(error) }));
+      return null;
+    }
+    const withBudget = input.operation === 'chat' && input.maxOutputTokens === undefined
+      ? { ...input, maxOutputTokens: this.options.defaultMaxOutputTokens ?? 0 }
+      : input;
+    const charge = tm.estimate(withBudget);
+    const balance = { tokens: this.state.tokens ?? quota(0, 0, 0), avatars: this.state.avatars ?? quota(0, 0, 0) };
+    const after = tm.remainingAfter(balance, charge);
+    return { ...charge, remainingTokens: after.tokens, remainingAvatars: after.avatars, fits: after.fits && this.state.tokens !== null };
+  };
+
+  canAfford = (input: EstimateInput): boolean => this.estimate(input)?.fits ?? false;
+}
+
+export class TokenLimitsError extends Error {
+  constructor(readonly code: string, message: string, readonly status?: number) {
+    super(message);
+    this.name = 'TokenLimitsError';
+  }
+}
+
+async function apiError(response: Response): Promise<TokenLimitsError> {
+  let code = response.status === 401 ? 'unauthorized' : `http_${response.status}`;
+  let message = `HTTP ${response.status}`;
+  try {
+    const body = (await response.json()) as { error?: { code?: string; message?: string } };
+    if (body.error?.code) code = body.error.code;
+    if (body.error?.message) message = body.error.message;
+  } catch {
+    // Not JSON: keep the status.
+  }
+  return new TokenLimitsError(code, message, response.status);
+}
+
+function describe(error: unknown): { code: string; message: string } {
+  if (error && typeof error === 'object' && 'code' in error && typeof (error as { code: unknown }).code === 'string') {
+    return { code: (error as { code: string }).code, message: String((error as { message?: unknown }).message ?? '') };
+  }
+  return { code: 'network_error', message: error instanceof Error ? error.message : String(error) };
+}
+
+function stateOfClaims(claims: ReceiptClaims): Partial<TokenLimitsState> {
+  return {
+    userId: claims.sub,
+    plan: claims.plan,
+    period: { start: claims.period_start, end: claims.period_end },
+    tokens: quota(claims.tokens_limit, claims.tokens_used, claims.tokens_reserved),
+    avatars: quota(claims.avatars_limit, claims.avatars_used, claims.avatars_reserved),
+    seq: claims.seq,
+    asOf: claims.iat * 1000,
+  };
+}
