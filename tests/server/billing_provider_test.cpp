@@ -288,7 +288,7 @@ TEST_F(BillingOverHttp, ReconcileCommandUsesTheServersConfiguration) {
     ASSERT_EQ(test::plan_view(server_->app(), "cli-user").plan, "pro");
     standin_->put_subscription(subscription, {{"status", "expired"}});
     const std::string config_file = server_->dir() + "/reconcile.json";
-    std::ofstream(config_file) << json{{"db", "sqlite:" + server_->dir() + "/ledger.db"},
+    std::ofstream(config_file) << json{{"db", server_->db()},
                                        {"signing_key_file", server_->dir() + "/signing.jwk"},
                                        {"jwt_secret", test::jwt_secret},
                                        {"service_keys", test::service_key},
@@ -309,7 +309,7 @@ TEST_F(BillingOverHttp, ReconcileCommandUsesTheServersConfiguration) {
     EXPECT_NE(out.str().find("user cli-user: pro -> free"), std::string::npos) << out.str();
     EXPECT_EQ(test::plan_view(server_->app(), "cli-user").plan, "free");
     // Without an API key there is nothing to list: a usage error, not a crash.
-    std::ofstream(config_file) << json{{"db", "sqlite:" + server_->dir() + "/ledger.db"}}.dump();
+    std::ofstream(config_file) << json{{"db", server_->db()}}.dump();
     std::ostringstream err2;
     EXPECT_EQ(cli::run(args, {in, out, err2}), 2);
     EXPECT_NE(err2.str().find("LEMONSQUEEZY_API_KEY"), std::string::npos) << err2.str();

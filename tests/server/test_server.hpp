@@ -65,6 +65,7 @@ public:
             if (!postgres.empty()) database_ = std::make_unique<ScratchDatabase>(postgres);
             config.db = database_ ? database_->url() : "sqlite:" + dir_ + "/ledger.db";
         }
+        db_ = config.db;
         config.listen = "127.0.0.1:0";
         config.jwt_secret = jwt_secret;
         config.service_keys = {service_key};
@@ -96,6 +97,8 @@ public:
     ManualClock& clock() { return *clock_; }
     int port() const { return port_; }
     const std::string& dir() const { return dir_; }
+    // The --db URL the server runs on (SQLite in dir(), or PostgreSQL).
+    const std::string& db() const { return db_; }
 
     httplib::Client client() const {
         httplib::Client client("127.0.0.1", port_);
@@ -129,6 +132,7 @@ public:
 private:
     std::string dir_;
     std::unique_ptr<ScratchDatabase> database_;
+    std::string db_;
     std::shared_ptr<ManualClock> clock_;
     std::unique_ptr<App> app_;
     int port_ = 0;

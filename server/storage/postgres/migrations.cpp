@@ -94,6 +94,47 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
 )sql";
 
+// Billing (DESIGN.md §9), as SQLite's migration 2: the newest snapshot of
+// each provider subscription and whose it is, every verified webhook
+// delivery, and the users that order_created named.
+constexpr const char* billing_tables = R"sql(
+CREATE TABLE subscriptions (
+  subscription_id text PRIMARY KEY,
+  user_id         text NOT NULL,
+  status          text NOT NULL,
+  variant_id      text NOT NULL,
+  customer_id     text NOT NULL,
+  order_id        text NOT NULL,
+  pause_free      boolean NOT NULL,
+  renews_at       bigint,
+  ends_at         bigint,
+  updated_at_us   bigint NOT NULL,
+  attributes      text NOT NULL,
+  stored_at       bigint NOT NULL
+);
+CREATE INDEX subscriptions_by_user ON subscriptions (user_id);
+
+CREATE TABLE webhook_events (
+  id              text PRIMARY KEY,
+  webhook_id      text NOT NULL,
+  event_name      text NOT NULL,
+  subscription_id text NOT NULL,
+  user_id         text NOT NULL,
+  body            text NOT NULL,
+  received_at     bigint NOT NULL,
+  deliveries      bigint NOT NULL CHECK (deliveries >= 1),
+  applied_at      bigint,
+  outcome         text NOT NULL
+);
+CREATE INDEX webhook_events_by_webhook_id ON webhook_events (webhook_id);
+
+CREATE TABLE billing_orders (
+  order_id   text PRIMARY KEY,
+  user_id    text NOT NULL,
+  created_at bigint NOT NULL
+);
+)sql";
+
 // Row-level security for a Supabase project: a signed-in user (auth.uid())
 // may read their own usage_limits and token_usage rows with the Supabase
 // client, and write nothing. The server connects as the tables' owner, which
@@ -101,7 +142,7 @@ CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
 //
 // Supabase grants every table in `public` to anon and authenticated by
 // default, so the other tables (receipts, idempotency responses,
-// reservations) get RLS with no policy (nobody but the owner sees a row) and
+// reservations, billing's webhook bodies and subscriptions) get RLS with no policy (nobody but the owner sees a row) and
 // those grants are revoked.
 //
 // On plain PostgreSQL the `auth` schema, auth.uid() and the `authenticated`
@@ -146,6 +187,9 @@ ALTER TABLE accounts ENABLE ROW LEVEL SECURITY;
 ALTER TABLE reservations ENABLE ROW LEVEL SECURITY;
 ALTER TABLE receipts ENABLE ROW LEVEL SECURITY;
 ALTER TABLE idempotency_keys ENABLE ROW LEVEL SECURITY;
+ALTER TABLE subscriptions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE webhook_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE billing_orders ENABLE ROW LEVEL SECURITY;
 
 -- (select auth.uid()) is evaluated once per query, not once per row.
 CREATE POLICY usage_limits_read_own ON usage_limits FOR SELECT TO authenticated
@@ -160,7 +204,8 @@ BEGIN
   FOREACH client IN ARRAY ARRAY['anon', 'authenticated'] LOOP
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = client) THEN
       EXECUTE format('REVOKE ALL ON accounts, usage_limits, token_usage, reservations, receipts, '
-                     'idempotency_keys, schema_migrations FROM %I', client);
+                     'idempotency_keys, subscriptions, webhook_events, billing_orders, schema_migrations '
+                     'FROM %I', client);
     END IF;
   END LOOP;
   GRANT USAGE ON SCHEMA public TO authenticated;
@@ -171,7 +216,8 @@ $$;
 
 constexpr Migration all[] = {
     {1, "ledger tables", ledger_tables},
-    {2, "row-level security for Supabase clients", supabase_row_level_security},
+    {2, "billing: subscriptions, webhook events, orders", billing_tables},
+    {3, "row-level security for Supabase clients", supabase_row_level_security},
 };
 
 }  // namespace

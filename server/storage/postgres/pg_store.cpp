@@ -5,6 +5,7 @@
 #include <set>
 
 #include "storage/postgres/migrations.hpp"
+#include "storage/postgres/pg_billing.hpp"
 
 namespace tokenmeter::storage::postgres {
 
@@ -98,7 +99,7 @@ StoredReservation reservation_from(const Rows& rows, int i) {
 
 class PgTransaction final : public LedgerTransaction {
 public:
-    explicit PgTransaction(Lease lease) : lease_(std::move(lease)) { lease_->enter_pipeline(); }
+    explicit PgTransaction(Lease lease) : lease_(std::move(lease)), billing_(*lease_) { lease_->enter_pipeline(); }
 
     ~PgTransaction() override {
         if (!finished_ && !lease_->broken()) {
@@ -287,6 +288,8 @@ public:
         absorb_savepoint();
     }
 
+    BillingTransaction* billing() override { return &billing_; }
+
     void commit() override {
         const Rows done = lease_->run("COMMIT");  // also reads every deferred result first
         finished_ = true;
@@ -305,6 +308,7 @@ private:
     }
 
     Lease lease_;
+    PgBillingTransaction billing_;
     std::set<std::string> held_;                  // accounts locked or created by this transaction
     std::set<std::string> held_since_savepoint_;  // ... since the current savepoint
     bool finished_ = false;

@@ -32,9 +32,9 @@ TEST(PostgresSchema, MigratesAnEmptyDatabaseAndRerunsAsANoOp) {
     test::ScratchDatabase database(test::postgres_server_url());
     auto [status, output] = migrate(database.url());
     EXPECT_EQ(status, 0) << output;
-    EXPECT_EQ(output, "tokenmeter migrate: 2 migration(s) applied 1 2\n");
+    EXPECT_EQ(output, "tokenmeter migrate: 3 migration(s) applied 1 2 3\n");
     EXPECT_EQ(one_value(database.url(), "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations"),
-              "1,2");
+              "1,2,3");
     // The original system's two tables keep their names.
     EXPECT_EQ(one_value(database.url(), "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' "
                                         "AND table_name IN ('usage_limits', 'token_usage')"),
@@ -46,9 +46,9 @@ TEST(PostgresSchema, MigratesAnEmptyDatabaseAndRerunsAsANoOp) {
     test::TestServerOptions options;
     options.db = database.url();
     test::TestServer server(options);
-    EXPECT_EQ(server.app().store().schema_version(), 2);
+    EXPECT_EQ(server.app().store().schema_version(), 3);
     EXPECT_EQ(server.post("/v1/usage/record", {{"user_id", "u1"}, {"operation", "avatar"}})->status, 200);
-    EXPECT_EQ(one_value(database.url(), "SELECT count(*) FROM schema_migrations"), "2");
+    EXPECT_EQ(one_value(database.url(), "SELECT count(*) FROM schema_migrations"), "3");
 }
 
 TEST(PostgresSchema, ConcurrentFirstStartsMigrateOnce) {
@@ -59,7 +59,7 @@ TEST(PostgresSchema, ConcurrentFirstStartsMigrateOnce) {
         starts.emplace_back([&] {
             try {
                 storage::postgres::PgStore store(storage::postgres::PgOptions{database.url()});
-                if (store.schema_version() != 2) failures += 1;
+                if (store.schema_version() != 3) failures += 1;
             } catch (const storage::StorageError& error) {
                 ADD_FAILURE() << error.what();
                 failures += 1;
@@ -68,7 +68,7 @@ TEST(PostgresSchema, ConcurrentFirstStartsMigrateOnce) {
     }
     for (auto& start : starts) start.join();
     EXPECT_EQ(failures.load(), 0);
-    EXPECT_EQ(one_value(database.url(), "SELECT count(*) FROM schema_migrations"), "2");
+    EXPECT_EQ(one_value(database.url(), "SELECT count(*) FROM schema_migrations"), "3");
 }
 
 TEST(PostgresSchema, ASignedInUserReadsOnlyTheirOwnRowsAndWritesNothing) {
@@ -117,7 +117,8 @@ TEST(PostgresSchema, ASignedInUserReadsOnlyTheirOwnRowsAndWritesNothing) {
     };
     for (const char* write : writes) EXPECT_THROW(as_user(alice, write), std::runtime_error) << write;
     // The server's other tables are not the client's to read at all.
-    for (const char* table : {"accounts", "receipts", "reservations", "idempotency_keys"}) {
+    for (const char* table : {"accounts", "receipts", "reservations", "idempotency_keys", "subscriptions",
+                              "webhook_events", "billing_orders"}) {
         EXPECT_THROW(as_user(alice, std::string("SELECT * FROM ") + table), std::runtime_error) << table;
     }
     EXPECT_EQ(one_value(database.url(), "SELECT sum(tokens_used) FROM usage_limits"),

@@ -1,0 +1,29 @@
+// Billing's tables on PostgreSQL (storage/billing_store.hpp), written through
+// the ledger transaction's connection so a delivery, its subscription and the
+// plan change it causes commit together.
+#pragma once
+
+#include "storage/billing_store.hpp"
+
+namespace tokenmeter::storage::postgres {
+
+class Connection;
+
+class PgBillingTransaction final : public BillingTransaction {
+public:
+    explicit PgBillingTransaction(Connection& connection) : connection_(connection) {}
+
+    std::optional<StoredWebhookEvent> load_webhook_event(std::string_view id, std::string_view webhook_id) override;
+    void insert_webhook_event(const StoredWebhookEvent& event) override;
+    void update_webhook_event(const StoredWebhookEvent& event) override;
+    std::optional<StoredSubscription> load_subscription(std::string_view subscription_id) override;
+    std::vector<StoredSubscription> subscriptions_of_user(std::string_view user_id) override;
+    std::optional<std::string> user_of_order(std::string_view order_id) override;
+    void link_order(std::string_view order_id, std::string_view user_id, std::int64_t now) override;
+    void store_subscription(const StoredSubscription& subscription) override;
+
+private:
+    Connection& connection_;
+};
+
+}  // namespace tokenmeter::storage::postgres
