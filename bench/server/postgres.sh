@@ -3,7 +3,7 @@
 # (authorize + commit pairs over HTTP on loopback, many users and one hot
 # user) against `tokenmeter serve --db postgres://…`, beside pgbench running
 # the same guarded UPDATE and inserts as bare SQL (pgbench_pair.sql) with as
-# many connections. Both on a throwaway PostgreSQL 15 started here
+# many connections. Both on a throwaway PostgreSQL started here
 # (tests/server/postgres/pg_cluster.sh: initdb into /tmp, loopback, fsync on).
 #
 # The catalog gives every plan a limit nobody reaches in a run, so every
@@ -26,7 +26,8 @@ while [[ $# -gt 0 ]]; do
 done
 tokenmeter="$native_dir/server/tokenmeter"
 load_client="$native_dir/bench/server/tokenmeter_load_client"
-pgbench=/usr/lib/postgresql/15/bin/pgbench
+pg_bin=$(bash "$root/tests/server/postgres/pg_cluster.sh" bin)
+pgbench="$pg_bin/pgbench"
 for binary in "$tokenmeter" "$load_client" "$pgbench"; do
     [[ -x "$binary" ]] || { echo "missing $binary: build the native preset first (and make deps)" >&2; exit 2; }
 done
@@ -42,7 +43,7 @@ cleanup() {
 }
 trap cleanup EXIT
 admin_url=$(bash "$root/tests/server/postgres/pg_cluster.sh" start "$cluster")
-psql() { /usr/lib/postgresql/15/bin/psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+psql() { "$pg_bin/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
 psql "$admin_url" -c "CREATE DATABASE tokenmeter" -c "CREATE DATABASE bare"
 server_url="${admin_url%/*}/tokenmeter"
 bare_url="${admin_url%/*}/bare"
@@ -122,7 +123,7 @@ PY
 )
 }
 
-echo "server on PostgreSQL 15 (loopback, fsync on, synchronous_commit on, group commit), $connections connections, ${seconds} s each:"
+echo "server on PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') (loopback, fsync on, synchronous_commit on, group commit), $connections connections, ${seconds} s each:"
 run_server "10,000 users" 10000 many
 run_server "one hot user" 1 hot
 echo "bare pgbench, the same guarded UPDATE and inserts (pgbench_pair.sql, 2 transactions per pair), $connections connections:"

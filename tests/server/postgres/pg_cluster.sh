@@ -5,14 +5,17 @@
 #   pg_cluster.sh start DIR             initdb DIR/data if missing, start, write DIR/url
 #   pg_cluster.sh stop DIR [MODE]       pg_ctl stop -m MODE (fast; immediate = crash)
 #   pg_cluster.sh destroy DIR           stop if running, remove DIR
+#   pg_cluster.sh bin                   print the directory of the server binaries
 #
 # PostgreSQL refuses to run as root, so as root everything runs as the
 # `postgres` user that Debian's postgresql package creates.
 set -euo pipefail
 
-bin=${TM_PG_BIN:-/usr/lib/postgresql/15/bin}
-command=${1:?usage: pg_cluster.sh start|stop|destroy DIR [MODE]}
-dir=${2:?usage: pg_cluster.sh start|stop|destroy DIR [MODE]}
+# Debian keeps the server binaries per major version; the newest installed
+# one unless TM_PG_BIN says otherwise.
+bin=${TM_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+[ -x "$bin/initdb" ] || { echo "pg_cluster.sh: no PostgreSQL server binaries (apt-get install postgresql)" >&2; exit 2; }
+command=${1:?usage: pg_cluster.sh start|stop|destroy DIR [MODE] | bin}
 
 as_owner() {
   if [ "$(id -u)" = 0 ]; then
@@ -69,6 +72,9 @@ stop() {
     as_owner "$bin/pg_ctl" -D "$dir/data" -m "$mode" -w -t 60 stop >/dev/null
   fi
 }
+
+if [ "$command" = bin ]; then echo "$bin"; exit 0; fi
+dir=${2:?usage: pg_cluster.sh start|stop|destroy DIR [MODE]}
 
 case "$command" in
   start) start ;;
