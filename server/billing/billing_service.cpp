@@ -171,6 +171,7 @@ std::string BillingService::apply_event(ledger::AccountChanges& changes, Webhook
 }
 
 Outcome BillingService::apply_delivery(ledger::AccountChanges& changes, WebhookJob& job) {
+    job.need_fetch = false;  // a writer may rerun a job (a conflicting batch): start over
     storage::BillingTransaction* billing = changes.transaction().billing();
     if (billing == nullptr) return billing_storage_missing();
     const WebhookEvent& event = job.event;

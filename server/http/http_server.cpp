@@ -1,5 +1,8 @@
 #include "http/http_server.hpp"
 
+#include <chrono>
+#include <thread>
+
 #include <httplib.h>
 #include <sys/socket.h>
 
@@ -48,6 +51,14 @@ int HttpServer::bind(const std::string& host, int port) {
 
 void HttpServer::start() {
     thread_ = std::thread([this] { server_->listen_after_bind(); });
+    // stop() only stops a server that is running; one stopped before its
+    // thread reached accept() would then block that join for ever (seen on a
+    // loaded machine with tests that start and stop a server within
+    // milliseconds). Debian's httplib 0.11 has no wait_until_ready(), so wait
+    // here, bounded.
+    for (int waited_ms = 0; !server_->is_running() && waited_ms < 5000; ++waited_ms) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
 }
 
 void HttpServer::stop() {

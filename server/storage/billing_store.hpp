@@ -4,10 +4,17 @@
 // subscription snapshot kept and the plan changed all at once or not at all.
 //
 // It is reached through LedgerTransaction::billing(), which returns nullptr for
-// a store that has no billing tables yet: the webhook then answers 503 and
-// LemonSqueezy retries. A store adds billing by implementing this interface on
-// its transaction (SQLite: storage/sqlite/sqlite_billing.*; the SQL a
-// PostgreSQL store needs is in migration 2 of storage/sqlite/migrations.cpp).
+// a store that has no billing tables yet: webhooks then answer 503
+// billing_storage_unavailable (LemonSqueezy retries) and reconcile stops.
+//
+// What a store adds for billing:
+// - the three tables (subscriptions, webhook_events, billing_orders) as a
+//   migration: SQLite's migration 2 (storage/sqlite/migrations.cpp),
+//   PostgreSQL's migration 2 (storage/postgres/migrations.cpp, with row-level
+//   security on them in 3);
+// - this interface on its transaction, on the transaction's own connection,
+//   and `BillingTransaction* billing() override` returning it
+//   (storage/sqlite/sqlite_billing.*, storage/postgres/pg_billing.*).
 #pragma once
 
 #include <cstdint>

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "billing_support.hpp"
 #include "cli/commands.hpp"
@@ -161,6 +162,54 @@ TEST_F(BillingOverHttp, PayingAtTheStandinUpgradesTheUserThroughSignedWebhooks) 
     const test::PlanView view = test::plan_view(server_->app(), "dora");
     EXPECT_EQ(view.plan, "pro");
     EXPECT_EQ(view.plan_changes, 1);
+}
+
+TEST_F(BillingOverHttp, TheUsersLiveStreamSeesTheUpgradeWithItsReceipt) {
+    std::mutex mutex;
+    std::string received;
+    std::atomic<bool> stop{false};
+    std::thread reader([&] {
+        auto client = server_->client();
+        client.Get("/v1/me/usage/stream", server_->as_user("fay"), [&](const char* data, std::size_t size) {
+            std::lock_guard<std::mutex> guard(mutex);
+            received.append(data, size);
+            return !stop.load();
+        });
+    });
+    struct StopAndJoin {
+        TestServer& server;
+        std::atomic<bool>& stop;
+        std::thread& reader;
+        ~StopAndJoin() {
+            stop = true;
+            server.app().shutdown();  // ends the stream cleanly
+            if (reader.joinable()) reader.join();
+        }
+    } stop_and_join{*server_, stop, reader};
+    auto text = [&] {
+        std::lock_guard<std::mutex> guard(mutex);
+        return received;
+    };
+    for (int i = 0; i < 200 && text().find("event: usage") == std::string::npos; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_NE(text().find("\"plan\":\"free\""), std::string::npos) << text();
+    buy("fay");  // the stand-in's webhooks reach the server before buy() returns
+    const auto start = std::chrono::steady_clock::now();
+    while (text().find("\"plan\":\"pro\"") == std::string::npos &&
+           std::chrono::steady_clock::now() - start < std::chrono::seconds(2)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    const std::string stream = text();
+    const auto at = stream.find("\"plan\":\"pro\"");
+    ASSERT_NE(at, std::string::npos) << "the upgrade did not reach the live stream: " << stream;
+    // The snapshot carries its receipt, and the receipt says pro too.
+    const auto data = stream.rfind("data: ", at);
+    const json snapshot = json::parse(stream.substr(data + 6, stream.find('\n', data) - data - 6));
+    auto claims = decode_receipt_claims(snapshot["receipt"].get<std::string>());
+    ASSERT_TRUE(claims);
+    EXPECT_EQ(claims->plan, "pro");
+    EXPECT_EQ(claims->event, "plan_change");
 }
 
 TEST_F(BillingOverHttp, WebhookRouteChecksTheRawBytes) {

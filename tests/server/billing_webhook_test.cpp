@@ -107,6 +107,7 @@ class BillingWebhooks : public ::testing::Test {
 protected:
     void SetUp() override {
         dir_ = test::make_temp_dir();
+        // SQLite on tmpfs, or the PostgreSQL run's own database (billing_support.hpp).
         db_ = test::fast_db_url(dir_);
         test::TestServerOptions options;
         options.db = db_;
@@ -264,6 +265,12 @@ TEST_F(BillingWebhooks, RedeliveriesAreStoredOnceAndAnsweredTwoHundred) {
     const auto unknown = deliver(R"({"meta":{"event_name":"license_key_created","webhook_id":"lk-1"},"data":{"type":"license-keys","id":"1"}})");
     EXPECT_EQ(unknown.status, 200);
     EXPECT_EQ(json::parse(unknown.body)["status"], "ignored");
+    // Signed but unreadable: stored for operators and acknowledged, since a
+    // redelivery of the same bytes could not do better.
+    const auto unreadable = deliver("{\"meta\": no json");
+    EXPECT_EQ(unreadable.status, 200);
+    EXPECT_EQ(json::parse(unreadable.body)["status"], "ignored");
+    EXPECT_EQ(json::parse(deliver("{\"meta\": no json").body)["status"], "duplicate");
     // Not signed right: refused, nothing stored.
     EXPECT_EQ(service_->handle_webhook(body, std::string(64, '0')).status, 401);
 }
