@@ -48,10 +48,12 @@ test-interop: native
 test: test-native test-wasm test-interop test-hook test-e2e
 
 # The tokenizer against tiktoken, js-tiktoken and gpt-tokenizer (bench/run.mjs),
-# then the server's authorize + commit pairs per second (bench/server/).
+# then the server's authorize + commit pairs per second on SQLite and on
+# PostgreSQL beside bare pgbench (bench/server/).
 bench: native wasm
 	@node bench/run.mjs
 	@bash bench/server/sqlite.sh
+	@bash bench/server/postgres.sh
 
 # Builds everything and serves the demo on http://127.0.0.1:8787 with a dev
 # user signed in; Upgrade pays through the local LemonSqueezy stand-in.

@@ -10,6 +10,7 @@
 
 #include "demo/demo_routes.hpp"
 #include "keys/signing_key_file.hpp"
+#include "storage/postgres/pg_store.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 #include "tokenmeter/base64url.hpp"
 
@@ -61,7 +62,12 @@ Result<std::unique_ptr<storage::LedgerStore>, Error> open_store(const std::strin
                 std::make_unique<storage::sqlite::SqliteStore>(storage::sqlite::SqliteOptions{path, 2000});
             return store;
         }
-        return unexpected(make_error("config_invalid", "unsupported database URL (use sqlite:PATH)"));
+        if (storage::postgres::is_postgres_url(url)) {
+            std::unique_ptr<storage::LedgerStore> store =
+                std::make_unique<storage::postgres::PgStore>(storage::postgres::PgOptions{url});
+            return store;
+        }
+        return unexpected(make_error("config_invalid", "unsupported database URL (use sqlite:PATH or postgres://...)"));
     } catch (const storage::StorageError& error) {
         return unexpected(make_error("storage_unavailable", error.what()));
     }

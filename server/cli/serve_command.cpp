@@ -8,6 +8,7 @@
 
 #include "app.hpp"
 #include "keys/signing_key_file.hpp"
+#include "storage/postgres/pg_store.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 
 namespace tokenmeter::cli {
@@ -112,7 +113,7 @@ int serve_command(Args args, Streams streams) {
         return 1;
     }
     const auto listen = config::parse_listen(config->listen).value();
-    streams.out << "tokenmeter: listening on http://" << listen.first << ":" << *port << " (db " << config->db << ")"
+    streams.out << "tokenmeter: listening on http://" << listen.first << ":" << *port << " (db " << storage::postgres::redact_password(config->db) << ")"
                 << std::endl;
     int received = 0;
     sigwait(&signals, &received);
@@ -142,12 +143,15 @@ int migrate_command(Args args, Streams streams) {
         return 2;
     }
     const std::string url(args[1]);
-    if (url.rfind("sqlite:", 0) != 0 || url.size() == 7) {
-        streams.err << "tokenmeter migrate: unsupported database URL \"" << url << "\" (use sqlite:PATH)\n";
+    const bool sqlite = url.rfind("sqlite:", 0) == 0 && url.size() > 7;
+    if (!sqlite && !storage::postgres::is_postgres_url(url)) {
+        streams.err << "tokenmeter migrate: unsupported database URL \"" << url
+                    << "\" (use sqlite:PATH or postgres://...)\n";
         return 2;
     }
     try {
-        auto applied = storage::sqlite::SqliteStore::migrate(url.substr(7));
+        auto applied = sqlite ? storage::sqlite::SqliteStore::migrate(url.substr(7))
+                              : storage::postgres::PgStore::migrate(url);
         streams.out << "tokenmeter migrate: " << applied.size() << " migration(s) applied";
         for (int version : applied) streams.out << " " << version;
         streams.out << "\n";

@@ -123,18 +123,32 @@ void Writer::run_batch(std::vector<Pending>& batch) {
     std::vector<Outcome> outcomes;
     outcomes.reserve(batch.size());
     bool durable = false;
-    try {
-        auto transaction = store_.begin();
-        for (Pending& pending : batch) outcomes.push_back(run_one(*transaction, pending));
-        const std::int64_t now = now_();
-        if (now - last_prune_ > 60) {
-            transaction->prune_idempotency(now - options_.idempotency_retention_seconds, 1000);
-            last_prune_ = now;
+    // A conflict with another server process on the same database (deadlock,
+    // serialization failure, a row it inserted first) rolled the whole
+    // transaction back, so running every job again applies each exactly once.
+    for (int attempt = 1; attempt <= options_.conflict_attempts_max && !durable; ++attempt) {
+        outcomes.clear();
+        try {
+            auto transaction = store_.begin();
+            for (Pending& pending : batch) outcomes.push_back(run_one(*transaction, pending));
+            const std::int64_t now = now_();
+            if (now - last_prune_ > 60) {
+                transaction->prune_idempotency(now - options_.idempotency_retention_seconds, 1000);
+                last_prune_ = now;
+            }
+            transaction->commit();
+            durable = true;
+        } catch (const storage::StorageConflict& error) {
+            std::lock_guard<std::mutex> guard(mutex_);
+            stats_.conflicts += 1;
+            if (attempt == options_.conflict_attempts_max) {
+                std::cerr << "tokenmeter: batch of " << batch.size() << " refused after " << attempt
+                          << " conflicts: " << error.what() << "\n";
+            }
+        } catch (const storage::StorageError& error) {
+            std::cerr << "tokenmeter: storage failure, batch of " << batch.size() << " refused: " << error.what() << "\n";
+            break;
         }
-        transaction->commit();
-        durable = true;
-    } catch (const storage::StorageError& error) {
-        std::cerr << "tokenmeter: storage failure, batch of " << batch.size() << " refused: " << error.what() << "\n";
     }
     std::vector<std::pair<std::string, std::string>> published;
     {

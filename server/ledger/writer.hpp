@@ -72,12 +72,16 @@ using PublishFn = std::function<void(const std::vector<std::pair<std::string, st
 struct WriterOptions {
     std::size_t batch_max = 256;  // jobs per transaction
     std::int64_t idempotency_retention_seconds = 48 * 3600;
+    // Runs of a batch that collides with another process (StorageConflict)
+    // before its jobs fail with 503.
+    int conflict_attempts_max = 8;
 };
 
 struct WriterStats {
     std::uint64_t batches = 0;
     std::uint64_t jobs = 0;
     std::uint64_t failed_batches = 0;
+    std::uint64_t conflicts = 0;  // batch runs rolled back by a conflict and run again
 };
 
 class Writer {

@@ -8,20 +8,13 @@
 // billing_storage_unavailable (LemonSqueezy retries) and reconcile stops.
 //
 // What a store adds for billing:
-// - the three tables (subscriptions, webhook_events, billing_orders) as a new
-//   migration: SQLite's is migration 2 in storage/sqlite/migrations.cpp;
+// - the three tables (subscriptions, webhook_events, billing_orders) as a
+//   migration: SQLite's migration 2 (storage/sqlite/migrations.cpp),
+//   PostgreSQL's migration 2 (storage/postgres/migrations.cpp, with row-level
+//   security on them in 3);
 // - this interface on its transaction, on the transaction's own connection,
-//   and `BillingTransaction* billing() override` returning it.
-// SQLite: storage/sqlite/sqlite_billing.*. PostgreSQL: storage/postgres/
-// pg_billing.* holds both the migration SQL (billing_tables_sql) and the
-// implementation, written against branch `pg`'s Connection/Params/Rows and
-// syntax-checked against them; to wire it in, add pg_billing.cpp to
-// server/CMakeLists.txt, `{3, "billing: subscriptions, webhook events,
-// orders", billing_tables_sql}` to postgres/migrations.cpp, a member
-// `PgBillingTransaction billing_{*lease_};` in PgTransaction with
-// `BillingTransaction* billing() override { return &billing_; }`, and drop
-// the SQLite pins in tests/server/billing_*_test.cpp so the PostgreSQL run
-// covers billing too.
+//   and `BillingTransaction* billing() override` returning it
+//   (storage/sqlite/sqlite_billing.*, storage/postgres/pg_billing.*).
 #pragma once
 
 #include <cstdint>

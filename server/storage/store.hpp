@@ -29,6 +29,15 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// The database rolled the transaction back because it collided with another
+// one (a serialization failure, a deadlock, or two inserts of one key from
+// different server processes). Nothing of it was applied, so running the
+// whole transaction again is safe and gives the collision's real answer.
+class StorageConflict : public StorageError {
+public:
+    using StorageError::StorageError;
+};
+
 // A user's account: plan, period anchor, receipt chain, and the balance of
 // the current period (the usage_limits row of period_start).
 struct Account {

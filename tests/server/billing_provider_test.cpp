@@ -35,12 +35,6 @@ protected:
         ASSERT_GT(port, 0);
         test::TestServerOptions server_options;
         server_options.lemonsqueezy = test::lemonsqueezy_settings(standin_->base_url());
-        // SQLite, named here: billing's tables exist only in the SQLite store
-        // so far (storage/billing_store.hpp says what PostgreSQL must add);
-        // drop this pin once it has them, so the PostgreSQL run covers billing.
-        db_dir_ = test::make_temp_dir();
-        db_url_ = "sqlite:" + db_dir_ + "/billing.db";
-        server_options.db = db_url_;
         server_ = std::make_unique<TestServer>(server_options);
         standin_->set_webhook_url("http://127.0.0.1:" + std::to_string(server_->port()) + "/v1/webhooks/lemonsqueezy");
         ASSERT_NE(server_->app().billing(), nullptr);
@@ -48,8 +42,6 @@ protected:
     void TearDown() override {
         standin_->stop();
         server_.reset();
-        std::error_code ignored;
-        std::filesystem::remove_all(db_dir_, ignored);
     }
 
     billing::BillingService& billing() { return *server_->app().billing(); }
@@ -72,8 +64,6 @@ protected:
 
     std::unique_ptr<standin::Standin> standin_;
     std::unique_ptr<TestServer> server_;
-    std::string db_dir_;
-    std::string db_url_;
 };
 
 TEST_F(BillingOverHttp, CheckoutReturnsTheStandinsPayPage) {
@@ -347,7 +337,7 @@ TEST_F(BillingOverHttp, ReconcileCommandUsesTheServersConfiguration) {
     ASSERT_EQ(test::plan_view(server_->app(), "cli-user").plan, "pro");
     standin_->put_subscription(subscription, {{"status", "expired"}});
     const std::string config_file = server_->dir() + "/reconcile.json";
-    std::ofstream(config_file) << json{{"db", db_url_},
+    std::ofstream(config_file) << json{{"db", server_->db()},
                                        {"signing_key_file", server_->dir() + "/signing.jwk"},
                                        {"jwt_secret", test::jwt_secret},
                                        {"service_keys", test::service_key},
@@ -368,7 +358,7 @@ TEST_F(BillingOverHttp, ReconcileCommandUsesTheServersConfiguration) {
     EXPECT_NE(out.str().find("user cli-user: pro -> free"), std::string::npos) << out.str();
     EXPECT_EQ(test::plan_view(server_->app(), "cli-user").plan, "free");
     // Without an API key there is nothing to list: a usage error, not a crash.
-    std::ofstream(config_file) << json{{"db", db_url_}}.dump();
+    std::ofstream(config_file) << json{{"db", server_->db()}}.dump();
     std::ostringstream err2;
     EXPECT_EQ(cli::run(args, {in, out, err2}), 2);
     EXPECT_NE(err2.str().find("LEMONSQUEEZY_API_KEY"), std::string::npos) << err2.str();

@@ -107,7 +107,7 @@ class BillingWebhooks : public ::testing::Test {
 protected:
     void SetUp() override {
         dir_ = test::make_temp_dir();
-        // SQLite, named here (see BillingOverHttp in billing_provider_test.cpp).
+        // SQLite on tmpfs, or the PostgreSQL run's own database (billing_support.hpp).
         db_ = test::fast_db_url(dir_);
         test::TestServerOptions options;
         options.db = db_;

@@ -1,5 +1,5 @@
 // A real tokenmeter server for tests: a temporary directory with a SQLite
-// file and a signing key, the whole App on a free loopback port, and helpers
+// file (or a fresh PostgreSQL database, see test_database.hpp) and a signing key, the whole App on a free loopback port, and helpers
 // to call it as a user (a JWT minted here, independently of the server's own
 // code) or as the app's backend (a service key).
 #pragma once
@@ -16,6 +16,7 @@
 
 #include "app.hpp"
 #include "keys/signing_key_file.hpp"
+#include "test_database.hpp"
 #include "tokenmeter/base64url.hpp"
 
 namespace tokenmeter::test {
@@ -47,7 +48,7 @@ inline std::string make_temp_dir() {
 struct TestServerOptions {
     std::int64_t reservation_ttl_seconds = 600;
     std::string catalog_json;  // empty: built-in
-    std::string db;            // empty: sqlite in the temp dir
+    std::string db;            // empty: sqlite in the temp dir, or a fresh PostgreSQL database
     std::string jwks;          // user-token keys (file or URL) besides the JWT secret
     // LemonSqueezy (billing); absent: billing is not configured.
     std::optional<config::LemonSqueezySettings> lemonsqueezy;
@@ -58,7 +59,13 @@ public:
     explicit TestServer(TestServerOptions options = {}) : dir_(make_temp_dir()) {
         clock_ = std::make_shared<ManualClock>(1764000000);  // 2025-11-24T16:00:00Z
         config::ServerConfig config;
-        config.db = options.db.empty() ? "sqlite:" + dir_ + "/ledger.db" : options.db;
+        config.db = options.db;
+        if (config.db.empty()) {
+            const std::string postgres = postgres_server_url();
+            if (!postgres.empty()) database_ = std::make_unique<ScratchDatabase>(postgres);
+            config.db = database_ ? database_->url() : "sqlite:" + dir_ + "/ledger.db";
+        }
+        db_ = config.db;
         config.listen = "127.0.0.1:0";
         config.jwt_secret = jwt_secret;
         config.service_keys = {service_key};
@@ -81,6 +88,7 @@ public:
 
     ~TestServer() {
         app_.reset();
+        database_.reset();
         std::error_code ignored;
         std::filesystem::remove_all(dir_, ignored);
     }
@@ -89,6 +97,8 @@ public:
     ManualClock& clock() { return *clock_; }
     int port() const { return port_; }
     const std::string& dir() const { return dir_; }
+    // The --db URL the server runs on (SQLite in dir(), or PostgreSQL).
+    const std::string& db() const { return db_; }
 
     httplib::Client client() const {
         httplib::Client client("127.0.0.1", port_);
@@ -121,6 +131,8 @@ public:
 
 private:
     std::string dir_;
+    std::unique_ptr<ScratchDatabase> database_;
+    std::string db_;
     std::shared_ptr<ManualClock> clock_;
     std::unique_ptr<App> app_;
     int port_ = 0;

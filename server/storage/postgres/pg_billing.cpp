@@ -4,55 +4,11 @@
 
 namespace tokenmeter::storage::postgres {
 
-// The same tables as SQLite's migration 2, in PostgreSQL's types. Billing
-// rows are the server's own: no client role may read them (row-level
-// security on, no policy).
-const char* const billing_tables_sql = R"sql(
-CREATE TABLE subscriptions (
-  subscription_id text PRIMARY KEY,
-  user_id         text NOT NULL,
-  status          text NOT NULL,
-  variant_id      text NOT NULL,
-  customer_id     text NOT NULL,
-  order_id        text NOT NULL,
-  pause_free      integer NOT NULL CHECK (pause_free IN (0, 1)),
-  renews_at       bigint,
-  ends_at         bigint,
-  updated_at_us   bigint NOT NULL,
-  attributes      text NOT NULL,
-  stored_at       bigint NOT NULL
-);
-CREATE INDEX subscriptions_by_user ON subscriptions (user_id);
-
-CREATE TABLE webhook_events (
-  id              text PRIMARY KEY,
-  webhook_id      text NOT NULL,
-  event_name      text NOT NULL,
-  subscription_id text NOT NULL,
-  user_id         text NOT NULL,
-  body            text NOT NULL,
-  received_at     bigint NOT NULL,
-  deliveries      bigint NOT NULL CHECK (deliveries >= 1),
-  applied_at      bigint,
-  outcome         text NOT NULL
-);
-CREATE INDEX webhook_events_by_webhook_id ON webhook_events (webhook_id);
-
-CREATE TABLE billing_orders (
-  order_id   text PRIMARY KEY,
-  user_id    text NOT NULL,
-  created_at bigint NOT NULL
-);
-
-ALTER TABLE subscriptions ENABLE ROW LEVEL SECURITY;
-ALTER TABLE webhook_events ENABLE ROW LEVEL SECURITY;
-ALTER TABLE billing_orders ENABLE ROW LEVEL SECURITY;
-)sql";
-
 namespace {
 
 const std::string event_columns =
     "id, webhook_id, event_name, subscription_id, user_id, body, received_at, deliveries, applied_at, outcome";
+
 const std::string subscription_columns =
     "subscription_id, user_id, status, variant_id, customer_id, order_id, pause_free, renews_at, ends_at, "
     "updated_at_us, attributes, stored_at";
@@ -80,7 +36,7 @@ StoredSubscription subscription_from(const Rows& rows, int i) {
     s.variant_id = rows.text(i, 3);
     s.customer_id = rows.text(i, 4);
     s.order_id = rows.text(i, 5);
-    s.pause_free = rows.int64(i, 6) != 0;
+    s.pause_free = rows.text(i, 6) == "t";
     s.renews_at = rows.optional_int64(i, 7);
     s.ends_at = rows.optional_int64(i, 8);
     s.updated_at_us = rows.int64(i, 9);
@@ -93,36 +49,38 @@ StoredSubscription subscription_from(const Rows& rows, int i) {
 
 std::optional<StoredWebhookEvent> PgBillingTransaction::load_webhook_event(std::string_view id,
                                                                            std::string_view webhook_id) {
-    // FOR UPDATE: a second server handling the same delivery waits here and
-    // then sees it applied. A first insert racing another is a unique
-    // violation (23505), which the writer reruns.
-    static const std::string by_id = "SELECT " + event_columns + " FROM webhook_events WHERE id = $1 FOR UPDATE";
+    static const std::string by_id = "SELECT " + event_columns + " FROM webhook_events WHERE id = $1";
     const Rows found = connection_.run(by_id, Params().add(id));
     if (!found.empty()) return event_from(found, 0);
     if (webhook_id.empty()) return std::nullopt;
-    static const std::string by_webhook_id = "SELECT " + event_columns +
-                                             " FROM webhook_events WHERE webhook_id = $1 ORDER BY received_at LIMIT 1 FOR UPDATE";
+    static const std::string by_webhook_id =
+        "SELECT " + event_columns + " FROM webhook_events WHERE webhook_id = $1 ORDER BY received_at LIMIT 1";
     const Rows same = connection_.run(by_webhook_id, Params().add(webhook_id));
-    if (same.empty()) return std::nullopt;
-    return event_from(same, 0);
+    if (!same.empty()) return event_from(same, 0);
+    return std::nullopt;
 }
 
 void PgBillingTransaction::insert_webhook_event(const StoredWebhookEvent& e) {
+    // The same delivery stored meanwhile by another server process collides
+    // here (23505): the batch reruns and finds it.
     static const std::string sql =
-        "INSERT INTO webhook_events (id, webhook_id, event_name, subscription_id, user_id, body, received_at, deliveries, "
-        "applied_at, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-    connection_.run(sql, Params().add(e.id).add(e.webhook_id).add(e.event_name).add(e.subscription_id).add(e.user_id)
-                             .add(e.body).add(e.received_at).add(e.deliveries).add(e.applied_at).add(e.outcome));
+        "INSERT INTO webhook_events (id, webhook_id, event_name, subscription_id, user_id, body, received_at, "
+        "deliveries, applied_at, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    connection_.defer(sql, Params().add(e.id).add(e.webhook_id).add(e.event_name).add(e.subscription_id)
+                               .add(e.user_id).add(e.body).add(e.received_at).add(e.deliveries).add(e.applied_at)
+                               .add(e.outcome));
 }
 
 void PgBillingTransaction::update_webhook_event(const StoredWebhookEvent& e) {
     static const std::string sql = "UPDATE webhook_events SET deliveries = $1, applied_at = $2, outcome = $3 WHERE id = $4";
-    const Rows done = connection_.run(sql, Params().add(e.deliveries).add(e.applied_at).add(e.outcome).add(e.id));
-    if (done.affected() != 1) throw StorageError("webhook event " + e.id + " vanished");
+    connection_.defer(sql, Params().add(e.deliveries).add(e.applied_at).add(e.outcome).add(e.id), 1);
 }
 
 std::optional<StoredSubscription> PgBillingTransaction::load_subscription(std::string_view subscription_id) {
-    static const std::string sql = "SELECT " + subscription_columns + " FROM subscriptions WHERE subscription_id = $1 FOR UPDATE";
+    // Locked, so a snapshot applied by another process cannot slip in
+    // between this comparison and store_subscription().
+    static const std::string sql =
+        "SELECT " + subscription_columns + " FROM subscriptions WHERE subscription_id = $1 FOR UPDATE";
     const Rows rows = connection_.run(sql, Params().add(subscription_id));
     if (rows.empty()) return std::nullopt;
     return subscription_from(rows, 0);
@@ -147,18 +105,24 @@ std::optional<std::string> PgBillingTransaction::user_of_order(std::string_view 
 void PgBillingTransaction::link_order(std::string_view order_id, std::string_view user_id, std::int64_t now) {
     static const std::string sql =
         "INSERT INTO billing_orders (order_id, user_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (order_id) DO NOTHING";
-    connection_.run(sql, Params().add(order_id).add(user_id).add(now));
+    connection_.defer(sql, Params().add(order_id).add(user_id).add(now));
 }
 
 void PgBillingTransaction::store_subscription(const StoredSubscription& s) {
+    // A subscription first seen by two processes at once is inserted by one;
+    // the other's upsert then keeps whichever snapshot is newer, as the
+    // comparison in billing does for one process.
     static const std::string sql =
-        "INSERT INTO subscriptions (" + subscription_columns + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+        "INSERT INTO subscriptions (subscription_id, user_id, status, variant_id, customer_id, order_id, pause_free, "
+        "renews_at, ends_at, updated_at_us, attributes, stored_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
         "ON CONFLICT (subscription_id) DO UPDATE SET user_id = $2, status = $3, variant_id = $4, customer_id = $5, "
-        "order_id = $6, pause_free = $7, renews_at = $8, ends_at = $9, updated_at_us = $10, attributes = $11, stored_at = $12";
-    connection_.run(sql, Params().add(s.subscription_id).add(s.user_id).add(s.status).add(s.variant_id)
-                             .add(s.customer_id).add(s.order_id).add(std::int64_t{s.pause_free ? 1 : 0})
-                             .add(s.renews_at).add(s.ends_at).add(s.updated_at_us).add(s.attributes_json)
-                             .add(s.stored_at));
+        "order_id = $6, pause_free = $7, renews_at = $8, ends_at = $9, updated_at_us = $10, attributes = $11, "
+        "stored_at = $12 WHERE subscriptions.updated_at_us <= EXCLUDED.updated_at_us";
+    connection_.defer(sql, Params().add(s.subscription_id).add(s.user_id).add(s.status).add(s.variant_id)
+                               .add(s.customer_id).add(s.order_id).add(s.pause_free ? "true" : "false")
+                               .add(s.renews_at).add(s.ends_at).add(s.updated_at_us).add(s.attributes_json)
+                               .add(s.stored_at));
 }
 
 }  // namespace tokenmeter::storage::postgres

@@ -1,7 +1,6 @@
-// Billing's tables (storage/billing_store.hpp) on a PostgreSQL connection,
-// inside the transaction it is in. Written on branch `billing` against the
-// PostgreSQL store of branch `pg`; wiring it in (PgTransaction::billing(),
-// migration 3, CMake) is described in storage/billing_store.hpp.
+// Billing's tables on PostgreSQL (storage/billing_store.hpp), written through
+// the ledger transaction's connection so a delivery, its subscription and the
+// plan change it causes commit together.
 #pragma once
 
 #include "storage/billing_store.hpp"
@@ -9,9 +8,6 @@
 namespace tokenmeter::storage::postgres {
 
 class Connection;
-
-// The SQL of the billing migration (PostgreSQL's number 3: 2 is row-level security).
-extern const char* const billing_tables_sql;
 
 class PgBillingTransaction final : public BillingTransaction {
 public:
