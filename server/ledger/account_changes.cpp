@@ -121,6 +121,7 @@ void AccountChanges::commit_change(storage::Account& account, std::string_view e
     claims.event = std::string(event);
     account.last_receipt = sign_receipt(claims, *config_.signing_key);
     account.seq = claims.seq;
+    signed_.insert_or_assign(account.user_id, std::make_pair(account.last_receipt, claims));
     transaction_.insert_receipt(account.user_id, account.seq, account.last_receipt, now_);
     transaction_.store_account(account);
     changed_[account.user_id] = true;
@@ -143,9 +144,15 @@ void AccountChanges::change_plan(storage::Account& account, const Plan& plan, st
     commit_change(account, "plan_change");
 }
 
-std::string AccountChanges::snapshot(const storage::Account& account) const {
-    return snapshot_of_receipt(account.last_receipt).dump();
+nlohmann::json AccountChanges::usage(const storage::Account& account) const {
+    auto found = signed_.find(account.user_id);
+    if (found != signed_.end() && found->second.first == account.last_receipt) {
+        return snapshot_object(found->second.second, account.last_receipt);
+    }
+    return snapshot_of_receipt(account.last_receipt);
 }
+
+std::string AccountChanges::snapshot(const storage::Account& account) const { return usage(account).dump(); }
 
 std::vector<std::pair<std::string, std::string>> AccountChanges::published() const {
     std::vector<std::pair<std::string, std::string>> out;

@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "storage/store.hpp"
 #include "tokenmeter/catalog.hpp"
 #include "tokenmeter/receipt.hpp"
@@ -47,7 +49,9 @@ public:
     void change_plan(storage::Account& account, const Plan& plan, std::optional<std::int64_t> ends_at,
                      std::string_view after, std::optional<int> anchor_day);
 
-    // The snapshot JSON of an account's newest receipt.
+    // The snapshot of an account's newest receipt (its numbers are the
+    // receipt's claims), as JSON and as text.
+    nlohmann::json usage(const storage::Account& account) const;
     std::string snapshot(const storage::Account& account) const;
 
     // Snapshots to publish after the transaction is durable.
@@ -70,6 +74,9 @@ private:
     std::int64_t now_;
     std::map<std::string, storage::Account, std::less<>> accounts_;
     std::map<std::string, bool, std::less<>> changed_;
+    // The claims of each receipt signed here, so answering with a snapshot
+    // does not parse back what was just serialized.
+    std::map<std::string, std::pair<std::string, ReceiptClaims>, std::less<>> signed_;
 };
 
 }  // namespace tokenmeter::ledger

@@ -57,7 +57,7 @@ Outcome refused(AccountChanges& changes, const storage::Account& account, const 
         error["plan"] = account.plan;
         error["upgrade_url"] = changes.config().upgrade_url;
     }
-    Json body = {{"error", std::move(error)}, {"usage", snapshot_of_receipt(account.last_receipt)}};
+    Json body = {{"error", std::move(error)}, {"usage", changes.usage(account)}};
     const bool input_error = refusal.code == RefusalCode::count_overflow;
     return Outcome{status_of(refusal.code), body.dump(), !input_error, input_error ? decltype(Outcome::published){} : changes.published()};
 }
@@ -65,7 +65,7 @@ Outcome refused(AccountChanges& changes, const storage::Account& account, const 
 // The answer to a charge: the usage row and the snapshot after it.
 Outcome charged(AccountChanges& changes, const storage::UsageEvent& event, const storage::Account& account) {
     Outcome outcome = with_snapshot(changes, 200,
-                                    {{"event", event_object(event)}, {"usage", snapshot_of_receipt(account.last_receipt)}});
+                                    {{"event", event_object(event)}, {"usage", changes.usage(account)}});
     outcome.metering.model = event.model;
     outcome.metering.operation = std::string(to_string(event.operation));
     outcome.metering.charged_tokens = event.charged_tokens;
@@ -159,7 +159,7 @@ Outcome authorize(AccountChanges& changes, const AuthorizeRequest& request) {
                           {"multiplier", to_string(charge->multiplier)},
                           {"exact", request.exact},
                           {"expires_at", format_rfc3339(stored.reservation.expires_at_seconds)},
-                          {"usage", snapshot_of_receipt(account.last_receipt)}});
+                          {"usage", changes.usage(account)}});
     outcome.metering.authorization = 1;
     return outcome;
 }
@@ -202,7 +202,7 @@ Outcome release(AccountChanges& changes, const ReleaseRequest& request) {
     changes.transaction().update_reservation(stored);
     account.balance = settled->balance;
     changes.commit_change(account, "release");
-    return with_snapshot(changes, 200, {{"usage", snapshot_of_receipt(account.last_receipt)}});
+    return with_snapshot(changes, 200, {{"usage", changes.usage(account)}});
 }
 
 Outcome record(AccountChanges& changes, const RecordRequest& request) {
