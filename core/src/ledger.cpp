@@ -113,6 +113,14 @@ std::string_view to_string(ReservationState state) {
     TM_ASSERT(false);
 }
 
+std::optional<ReservationState> reservation_state_from_string(std::string_view text) {
+    for (ReservationState state : {ReservationState::open, ReservationState::committed, ReservationState::released,
+                                   ReservationState::expired}) {
+        if (to_string(state) == text) return state;
+    }
+    return std::nullopt;
+}
+
 std::string_view to_string(RefusalCode code) {
     switch (code) {
         case RefusalCode::reservation_unknown: return "reservation_unknown";

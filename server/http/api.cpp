@@ -30,19 +30,8 @@ bool is_loopback(const std::string& address) {
     return address == "127.0.0.1" || address == "::1" || address == "::ffff:127.0.0.1";
 }
 
-
-
-
-// The receipt sequence number of a snapshot (0 when it has none).
-std::int64_t snapshot_seq(const std::string& snapshot) {
-    auto parsed = Json::parse(snapshot, nullptr, false);
-    if (!parsed.is_object() || !parsed.contains("seq") || !parsed["seq"].is_number_integer()) return 0;
-    return parsed["seq"].get<std::int64_t>();
-}
-
-std::string sse_event(const std::string& snapshot) {
+std::string sse_event(const std::string& snapshot, std::int64_t seq) {
     // The snapshot is compact JSON (no newlines), so one data line suffices.
-    const std::int64_t seq = snapshot_seq(snapshot);
     std::string event = "event: usage\n";
     if (seq > 0) event += "id: " + std::to_string(seq) + "\n";
     event += "data: " + snapshot + "\n\n";
@@ -144,7 +133,8 @@ void Api::my_usage_stream(const Request& request, Response& response) {
         std::uint64_t version = 0;
         std::int64_t seq = 0;  // of the newest snapshot sent
     };
-    auto stream = std::make_shared<Stream>(Stream{subscription, sse_event(first.body), 0, snapshot_seq(first.body)});
+    const std::int64_t first_seq = live::snapshot_seq(first.body);
+    auto stream = std::make_shared<Stream>(Stream{subscription, sse_event(first.body, first_seq), 0, first_seq});
     response.set_header("Cache-Control", "no-store");
     response.set_header("X-Accel-Buffering", "no");
     const auto heartbeat = std::chrono::milliseconds(options_.sse_heartbeat_ms);
@@ -164,10 +154,9 @@ void Api::my_usage_stream(const Request& request, Response& response) {
                 // (the read itself may have created the period): send only
                 // what is newer than what this stream has sent.
                 stream->version = update->version;
-                const std::int64_t seq = snapshot_seq(update->snapshot);
-                if (seq > stream->seq) {
-                    stream->seq = seq;
-                    stream->pending = sse_event(update->snapshot);
+                if (update->seq > stream->seq) {
+                    stream->seq = update->seq;
+                    stream->pending = sse_event(update->snapshot, update->seq);
                 }
             } else {
                 stream->pending = ": heartbeat\n\n";

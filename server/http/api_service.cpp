@@ -109,7 +109,7 @@ static Result<ledger::AuthorizeRequest, Error> authorize_request(const Json& bod
         request.exact = model->exact();
         return request;
     }
-    Result<tokens::TokenCount, Error> counted = unexpected(make_error("invalid_value", ""));
+    Result<TokenCount, Error> counted = unexpected(make_error("invalid_value", ""));
     if (body.contains("text")) {
         if (!body["text"].is_string()) return unexpected(make_error("invalid_value", "text must be a string"));
         counted = counter.count_text(*model, body["text"].get_ref<const std::string&>());

@@ -1,6 +1,14 @@
 #include "live/usage_hub.hpp"
 
+#include <nlohmann/json.hpp>
+
 namespace tokenmeter::live {
+
+std::int64_t snapshot_seq(std::string_view snapshot) {
+    auto parsed = nlohmann::json::parse(snapshot, nullptr, false);
+    if (!parsed.is_object() || !parsed.contains("seq") || !parsed["seq"].is_number_integer()) return 0;
+    return parsed["seq"].get<std::int64_t>();
+}
 
 UsageHub::Subscription::Subscription(UsageHub& hub, std::string user_id) : hub_(hub), user_id_(std::move(user_id)) {
     std::lock_guard<std::mutex> guard(hub_.mutex_);
@@ -22,7 +30,9 @@ void UsageHub::publish(const std::vector<std::pair<std::string, std::string>>& s
         for (const auto& [user_id, snapshot] : snapshots) {
             auto found = users_.find(user_id);
             if (found == users_.end()) continue;
+            // Parsed once here, for watched users only, not by every stream.
             found->second.version += 1;
+            found->second.seq = snapshot_seq(snapshot);
             found->second.snapshot = snapshot;
             any = true;
         }
@@ -39,9 +49,9 @@ std::optional<UsageHub::Update> UsageHub::wait(const std::string& user_id, std::
         return found != users_.end() && found->second.version > seen;
     };
     if (!changed_.wait_for(lock, timeout, ready)) return std::nullopt;
-    if (shut_down_) return Update{0, {}};
+    if (shut_down_) return Update{0, 0, {}};
     const Watched& watched = users_.at(user_id);
-    return Update{watched.version, watched.snapshot};
+    return Update{watched.version, watched.seq, watched.snapshot};
 }
 
 void UsageHub::shutdown() {

@@ -11,15 +11,20 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace tokenmeter::live {
 
+// The receipt sequence number of a snapshot (0 when it has none).
+std::int64_t snapshot_seq(std::string_view snapshot);
+
 class UsageHub {
 public:
     struct Update {
         std::uint64_t version = 0;
+        std::int64_t seq = 0;  // the snapshot's receipt sequence number
         std::string snapshot;
     };
 
@@ -53,6 +58,7 @@ private:
     struct Watched {
         int subscribers = 0;
         std::uint64_t version = 0;
+        std::int64_t seq = 0;
         std::string snapshot;
     };
 

@@ -5,30 +5,23 @@
 #include <memory>
 
 #include "tokenmeter/embedded_encodings.hpp"
-#include "tokenmeter/token_count.hpp"
 
 namespace tokenmeter::tokens {
 
 namespace {
 
-TokenCount from_core(const tokenmeter::TokenCount& count) { return TokenCount{count.tokens, count.exact}; }
-
 class EmbeddedEncodingCounter final : public TokenCounter {
 public:
     Result<TokenCount, Error> count_text(const Model& model, std::string_view text) override {
         const Encoding& encoding = embedded_encoding(encoding_kind_for(model.tokenizer));
-        auto counted = count_text_tokens(encoding, model.tokenizer, text);
-        if (!counted) return unexpected(counted.error());
-        return from_core(*counted);
+        return count_text_tokens(encoding, model.tokenizer, text);
     }
 
     Result<TokenCount, Error> count_chat(const Model& model, const nlohmann::json& messages) override {
         auto parsed = chat_messages_from_json(messages);
         if (!parsed) return unexpected(parsed.error());
         const Encoding& encoding = embedded_encoding(encoding_kind_for(model.tokenizer));
-        auto counted = count_chat_tokens(encoding, model.tokenizer, *parsed);
-        if (!counted) return unexpected(counted.error());
-        return from_core(*counted);
+        return count_chat_tokens(encoding, model.tokenizer, *parsed);
     }
 };
 

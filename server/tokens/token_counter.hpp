@@ -3,7 +3,6 @@
 // without a public tokenizer get an estimate, flagged exact=false.
 #pragma once
 
-#include <cstdint>
 #include <memory>
 #include <string_view>
 
@@ -12,14 +11,11 @@
 #include "tokenmeter/catalog.hpp"
 #include "tokenmeter/error.hpp"
 #include "tokenmeter/result.hpp"
+#include "tokenmeter/token_count.hpp"
 
 namespace tokenmeter::tokens {
 
-struct TokenCount {
-    std::int64_t tokens = 0;
-    bool exact = true;
-};
-
+// Counts are the core's TokenCount (tokens, and whether they are exact).
 class TokenCounter {
 public:
     virtual ~TokenCounter() = default;

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "tokenmeter/catalog.hpp"
@@ -58,6 +59,7 @@ enum class ReservationState : std::uint8_t {
 };
 
 std::string_view to_string(ReservationState state);
+std::optional<ReservationState> reservation_state_from_string(std::string_view text);
 
 struct Reservation {
     Amount amount;                     // what was reserved

@@ -1,39 +1,15 @@
 #include "storage/postgres/pg_store.hpp"
 
-#include <chrono>
 #include <climits>
 #include <set>
 
 #include "storage/postgres/migrations.hpp"
 #include "storage/postgres/pg_billing.hpp"
+#include "storage/stored_values.hpp"
 
 namespace tokenmeter::storage::postgres {
 
 namespace {
-
-std::int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-OperationKind operation_of(const std::string& text) {
-    auto kind = operation_kind_from_string(text);
-    if (!kind) throw StorageError("stored operation \"" + text + "\" is unknown");
-    return *kind;
-}
-
-ReservationState state_of(const std::string& text) {
-    if (text == "open") return ReservationState::open;
-    if (text == "committed") return ReservationState::committed;
-    if (text == "released") return ReservationState::released;
-    if (text == "expired") return ReservationState::expired;
-    throw StorageError("stored reservation state \"" + text + "\" is unknown");
-}
-
-Multiplier multiplier_of(const std::string& text) {
-    auto parsed = parse_multiplier(text);
-    if (!parsed) throw StorageError("stored multiplier \"" + text + "\" is invalid");
-    return *parsed;
-}
 
 // Serializes migrations of one database between processes starting together
 // (an arbitrary constant: "tokenmeter" in ASCII, truncated).
@@ -85,12 +61,12 @@ StoredReservation reservation_from(const Rows& rows, int i) {
     StoredReservation r;
     r.id = rows.text(i, 0);
     r.user_id = rows.text(i, 1);
-    r.operation = operation_of(rows.text(i, 2));
+    r.operation = stored_operation(rows.text(i, 2));
     r.model = rows.text(i, 3);
     r.multiplier = Multiplier{rows.int64(i, 4), rows.int64(i, 5)};
     r.catalog_version = rows.text(i, 6);
     r.reservation.amount = Amount{rows.int64(i, 7), rows.int64(i, 8)};
-    r.reservation.state = state_of(rows.text(i, 9));
+    r.reservation.state = stored_reservation_state(rows.text(i, 9));
     r.created_at = rows.int64(i, 10);
     r.reservation.expires_at_seconds = rows.int64(i, 11);
     r.settled_at = rows.int64(i, 12);
@@ -397,12 +373,12 @@ std::vector<UsageEvent> PgStore::read_events(std::string_view user_id, std::int6
             e.event_id = rows.text(i, 1);
             e.user_id = rows.text(i, 2);
             e.period_start = rows.int64(i, 3);
-            e.operation = operation_of(rows.text(i, 4));
+            e.operation = stored_operation(rows.text(i, 4));
             e.model = rows.text(i, 5);
             e.input_tokens = rows.int64(i, 6);
             e.output_tokens = rows.int64(i, 7);
             e.raw_tokens = rows.int64(i, 8);
-            e.multiplier = multiplier_of(rows.text(i, 9));
+            e.multiplier = stored_multiplier(rows.text(i, 9));
             e.charged_tokens = rows.int64(i, 10);
             e.avatars = rows.int64(i, 11);
             e.reservation_id = rows.text(i, 12);

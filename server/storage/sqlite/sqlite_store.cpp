@@ -1,38 +1,13 @@
 #include "storage/sqlite/sqlite_store.hpp"
 
-#include <chrono>
-
 #include "storage/sqlite/migrations.hpp"
 #include "storage/sqlite/sqlite_billing.hpp"
 #include "storage/sqlite/sqlite_db.hpp"
+#include "storage/stored_values.hpp"
 
 namespace tokenmeter::storage::sqlite {
 
 namespace {
-
-std::int64_t unix_now() {
-    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-OperationKind operation_of(const std::string& text) {
-    auto kind = operation_kind_from_string(text);
-    if (!kind) throw StorageError("stored operation \"" + text + "\" is unknown");
-    return *kind;
-}
-
-ReservationState state_of(const std::string& text) {
-    if (text == "open") return ReservationState::open;
-    if (text == "committed") return ReservationState::committed;
-    if (text == "released") return ReservationState::released;
-    if (text == "expired") return ReservationState::expired;
-    throw StorageError("stored reservation state \"" + text + "\" is unknown");
-}
-
-Multiplier multiplier_of(const std::string& text) {
-    auto parsed = parse_multiplier(text);
-    if (!parsed) throw StorageError("stored multiplier \"" + text + "\" is invalid");
-    return *parsed;
-}
 
 int current_version(Connection& connection) {
     connection.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
@@ -68,12 +43,12 @@ StoredReservation reservation_from(Statement& row) {
     StoredReservation r;
     r.id = row.text(0);
     r.user_id = row.text(1);
-    r.operation = operation_of(row.text(2));
+    r.operation = stored_operation(row.text(2));
     r.model = row.text(3);
     r.multiplier = Multiplier{row.int64(4), row.int64(5)};
     r.catalog_version = row.text(6);
     r.reservation.amount = Amount{row.int64(7), row.int64(8)};
-    r.reservation.state = state_of(row.text(9));
+    r.reservation.state = stored_reservation_state(row.text(9));
     r.created_at = row.int64(10);
     r.reservation.expires_at_seconds = row.int64(11);
     r.settled_at = row.int64(12);
@@ -330,12 +305,12 @@ std::vector<UsageEvent> SqliteStore::read_events(std::string_view user_id, std::
         e.event_id = rows->text(1);
         e.user_id = rows->text(2);
         e.period_start = rows->int64(3);
-        e.operation = operation_of(rows->text(4));
+        e.operation = stored_operation(rows->text(4));
         e.model = rows->text(5);
         e.input_tokens = rows->int64(6);
         e.output_tokens = rows->int64(7);
         e.raw_tokens = rows->int64(8);
-        e.multiplier = multiplier_of(rows->text(9));
+        e.multiplier = stored_multiplier(rows->text(9));
         e.charged_tokens = rows->int64(10);
         e.avatars = rows->int64(11);
         e.reservation_id = rows->text(12);
