@@ -10,6 +10,7 @@
 
 #include "demo/demo_routes.hpp"
 #include "keys/signing_key_file.hpp"
+#include "ledger/views.hpp"
 #include "storage/postgres/pg_store.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 #include "tokenmeter/base64url.hpp"
@@ -151,7 +152,14 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
     App* raw = app.get();
     app->ledger_ = std::make_unique<ledger::LedgerService>(
         *app->store_, *app->clock_, ledger_config, ledger::WriterOptions{},
-        [raw](const std::vector<std::pair<std::string, std::string>>& published) { raw->hub_.publish(published); });
+        [raw](const std::vector<ledger::PublishedReceipt>& published) {
+            std::vector<std::pair<std::string, std::string>> snapshots;
+            for (const auto& item : published) {
+                if (!raw->hub_.watched(item.user_id)) continue;
+                snapshots.emplace_back(item.user_id, ledger::snapshot_object(item.claims, item.receipt).dump());
+            }
+            if (!snapshots.empty()) raw->hub_.publish(snapshots);
+        });
 
     http::ApiOptions api_options;
     api_options.jwks_json = jwks_json(public_keys);

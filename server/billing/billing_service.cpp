@@ -67,7 +67,7 @@ storage::StoredWebhookEvent delivery_of(const WebhookEvent& event, std::string_v
     return record;
 }
 
-Outcome acknowledged(std::string_view status, std::vector<std::pair<std::string, std::string>> published = {}) {
+Outcome acknowledged(std::string_view status, std::vector<ledger::PublishedReceipt> published = {}) {
     return Outcome{200, Json{{"status", status}}.dump(), true, std::move(published)};
 }
 

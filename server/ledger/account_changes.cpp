@@ -154,10 +154,14 @@ nlohmann::json AccountChanges::usage(const storage::Account& account) const {
 
 std::string AccountChanges::snapshot(const storage::Account& account) const { return usage(account).dump(); }
 
-std::vector<std::pair<std::string, std::string>> AccountChanges::published() const {
-    std::vector<std::pair<std::string, std::string>> out;
+std::vector<PublishedReceipt> AccountChanges::published() const {
+    std::vector<PublishedReceipt> out;
     for (const auto& [user_id, changed] : changed_) {
-        if (changed) out.emplace_back(user_id, snapshot(accounts_.at(user_id)));
+        if (!changed) continue;
+        // Every changed account signed its newest receipt here.
+        const auto& [receipt, claims] = signed_.at(user_id);
+        TM_ASSERT(receipt == accounts_.at(user_id).last_receipt);
+        out.push_back(PublishedReceipt{user_id, claims, receipt});
     }
     return out;
 }

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ledger/writer.hpp"
 #include "storage/store.hpp"
 #include "tokenmeter/catalog.hpp"
 #include "tokenmeter/receipt.hpp"
@@ -54,8 +55,8 @@ public:
     nlohmann::json usage(const storage::Account& account) const;
     std::string snapshot(const storage::Account& account) const;
 
-    // Snapshots to publish after the transaction is durable.
-    std::vector<std::pair<std::string, std::string>> published() const;
+    // Receipts to publish after the transaction is durable.
+    std::vector<PublishedReceipt> published() const;
 
     std::int64_t now() const { return now_; }
     const LedgerConfig& config() const { return config_; }

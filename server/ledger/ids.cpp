@@ -1,7 +1,7 @@
 #include "ledger/ids.hpp"
 
 #include <array>
-#include <cstdint>
+#include <chrono>
 
 #include <sodium.h>
 
@@ -9,10 +9,20 @@
 
 namespace tokenmeter::ledger {
 
-std::string random_id(std::string_view prefix) {
-    std::array<std::uint8_t, 16> bytes{};
-    randombytes_buf(bytes.data(), bytes.size());
-    return std::string(prefix) + base64url_encode(bytes.data(), bytes.size());
+std::string time_ordered_id(std::string_view prefix, std::int64_t unix_milliseconds) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string id(prefix);
+    const auto time = static_cast<std::uint64_t>(unix_milliseconds < 0 ? 0 : unix_milliseconds);
+    for (int shift = 44; shift >= 0; shift -= 4) id.push_back(hex[(time >> shift) & 0xF]);
+    std::array<std::uint8_t, 12> random{};
+    randombytes_buf(random.data(), random.size());
+    id += base64url_encode(random.data(), random.size());
+    return id;
+}
+
+std::string new_id(std::string_view prefix) {
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    return time_ordered_id(prefix, std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
 }
 
 }  // namespace tokenmeter::ledger

@@ -75,7 +75,7 @@ Outcome charged(AccountChanges& changes, const storage::UsageEvent& event, const
 storage::UsageEvent usage_event(const storage::Account& account, const Charge& charge, const Catalog& catalog,
                                 std::int64_t now) {
     storage::UsageEvent event;
-    event.event_id = random_id("evt_");
+    event.event_id = new_id("evt_");
     event.user_id = account.user_id;
     event.period_start = account.period.start_seconds;
     event.operation = charge.operation;
@@ -139,7 +139,7 @@ Outcome authorize(AccountChanges& changes, const AuthorizeRequest& request) {
     }
 
     storage::StoredReservation stored;
-    stored.id = random_id("rsv_");
+    stored.id = new_id("rsv_");
     stored.user_id = account.user_id;
     stored.operation = charge->operation;
     stored.model = charge->model;

@@ -150,7 +150,7 @@ void Writer::run_batch(std::vector<Pending>& batch) {
             break;
         }
     }
-    std::vector<std::pair<std::string, std::string>> published;
+    std::vector<PublishedReceipt> published;
     {
         std::lock_guard<std::mutex> guard(mutex_);
         stats_.batches += 1;

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "storage/store.hpp"
+#include "tokenmeter/receipt.hpp"
 
 namespace tokenmeter::ledger {
 
@@ -38,23 +39,32 @@ struct Metering {
     std::int64_t charged_tokens = 0;
 };
 
-// What a job answers: an HTTP status and a JSON body, plus the snapshots of
-// the users it changed (published to live streams once durable).
+// The newest receipt of a user a job changed, for live streams once the batch
+// is durable. It is rendered as a snapshot only if someone watches the user
+// then, so a change nobody watches costs no rendering.
+struct PublishedReceipt {
+    std::string user_id;
+    ReceiptClaims claims;
+    std::string receipt;
+};
+
+// What a job answers: an HTTP status and a JSON body, plus the receipts of
+// the users it changed.
 struct Outcome {
     Outcome() = default;
     Outcome(int status_code, std::string json_body, bool remember_reply = true,
-            std::vector<std::pair<std::string, std::string>> published_snapshots = {})
+            std::vector<PublishedReceipt> published_receipts = {})
         : status(status_code),
           body(std::move(json_body)),
           remember(remember_reply),
-          published(std::move(published_snapshots)) {}
+          published(std::move(published_receipts)) {}
 
     int status = 200;
     std::string body;
     // Whether a replay of the same idempotency key must return this answer.
     // Bad input (400) leaves no trace, so it is not stored.
     bool remember = true;
-    std::vector<std::pair<std::string, std::string>> published;  // user id, snapshot JSON
+    std::vector<PublishedReceipt> published;
     Metering metering;
 };
 
@@ -66,8 +76,8 @@ struct IdempotencyScope {
 
 using Job = std::function<Outcome(storage::LedgerTransaction&)>;
 
-// Called after each durable batch with the published snapshots.
-using PublishFn = std::function<void(const std::vector<std::pair<std::string, std::string>>&)>;
+// Called after each durable batch with the receipts it published.
+using PublishFn = std::function<void(const std::vector<PublishedReceipt>&)>;
 
 struct WriterOptions {
     std::size_t batch_max = 256;  // jobs per transaction

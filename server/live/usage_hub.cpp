@@ -23,6 +23,11 @@ UsageHub::Subscription::~Subscription() {
     if (found != hub_.users_.end() && --found->second.subscribers == 0) hub_.users_.erase(found);
 }
 
+bool UsageHub::watched(std::string_view user_id) const {
+    std::lock_guard<std::mutex> guard(mutex_);
+    return users_.find(user_id) != users_.end();
+}
+
 void UsageHub::publish(const std::vector<std::pair<std::string, std::string>>& snapshots) {
     bool any = false;
     {

@@ -42,6 +42,11 @@ public:
         std::string user_id_;
     };
 
+    // Whether a stream watches the user. A stream that starts after this
+    // answered no reads its first snapshot from the store, which already
+    // holds the change being published.
+    bool watched(std::string_view user_id) const;
+
     // Stores the snapshot as the user's newest and wakes its streams.
     void publish(const std::vector<std::pair<std::string, std::string>>& snapshots);
 

@@ -97,6 +97,29 @@ CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
 // order_created named (orders reach a user before their subscription may).
 // The SQL is portable to PostgreSQL as written (TEXT, INTEGER, BIGINT-sized
 // unix seconds and microseconds).
+// Idempotency records hold whole responses (about 1.3 KB with a receipt),
+// too big to sit inside a WITHOUT ROWID b-tree page: every record spilled onto
+// overflow pages at a random place in the key order. As a rowid table the
+// records append in arrival order and only the small (caller, key) index
+// entry lands at a random place.
+constexpr const char* idempotency_rowid = R"sql(
+CREATE TABLE idempotency_records (
+  id           INTEGER PRIMARY KEY,
+  caller       TEXT NOT NULL,
+  key          TEXT NOT NULL,
+  request_hash TEXT NOT NULL,
+  status       INTEGER NOT NULL,
+  response     TEXT NOT NULL,
+  created_at   INTEGER NOT NULL
+);
+INSERT INTO idempotency_records (caller, key, request_hash, status, response, created_at)
+  SELECT caller, key, request_hash, status, response, created_at FROM idempotency_keys ORDER BY created_at;
+DROP TABLE idempotency_keys;
+ALTER TABLE idempotency_records RENAME TO idempotency_keys;
+CREATE UNIQUE INDEX idempotency_keys_by_key ON idempotency_keys (caller, key);
+CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
+)sql";
+
 constexpr const char* billing_tables = R"sql(
 CREATE TABLE subscriptions (
   subscription_id TEXT PRIMARY KEY,
@@ -138,6 +161,7 @@ CREATE TABLE billing_orders (
 constexpr Migration all[] = {
     {1, "ledger tables", ledger_tables},
     {2, "billing: subscriptions, webhook events, orders", billing_tables},
+    {3, "idempotency records in a rowid table", idempotency_rowid},
 };
 
 }  // namespace

@@ -203,8 +203,8 @@ public:
 
     int prune_idempotency(std::int64_t before, int max) override {
         auto prune = connection_.prepare(
-            "DELETE FROM idempotency_keys WHERE (caller, key) IN "
-            "(SELECT caller, key FROM idempotency_keys WHERE created_at < ? ORDER BY created_at LIMIT ?)");
+            "DELETE FROM idempotency_keys WHERE id IN "
+            "(SELECT id FROM idempotency_keys WHERE created_at < ? ORDER BY created_at LIMIT ?)");
         prune->bind(1, before).bind(2, std::int64_t{max}).run();
         return connection_.changes();
     }

@@ -1,0 +1,130 @@
+// The SQLite file itself: a database written by an older release upgrades in
+// place and keeps what it held, and the ids the ledger mints sort by time.
+#include <gtest/gtest.h>
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <set>
+#include <string>
+
+#include "ledger/ids.hpp"
+#include "storage/sqlite/migrations.hpp"
+#include "storage/sqlite/sqlite_store.hpp"
+
+namespace tokenmeter {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string fresh_path(const std::string& name) {
+    const fs::path dir = fs::temp_directory_path() / ("tm-schema-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const fs::path path = dir / name;
+    fs::remove(path);
+    fs::remove(path.string() + "-wal");
+    fs::remove(path.string() + "-shm");
+    return path.string();
+}
+
+void exec(sqlite3* db, const std::string& sql) {
+    char* error = nullptr;
+    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+    const std::string message = error ? error : "";
+    sqlite3_free(error);
+    ASSERT_EQ(rc, SQLITE_OK) << message << "\n" << sql;
+}
+
+// A database as a release with only the first `version` migrations left it.
+void write_database_at_version(const std::string& path, int version) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    exec(db, "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
+             "applied_at INTEGER NOT NULL)");
+    for (const auto& migration : storage::sqlite::migrations()) {
+        if (migration.version > version) break;
+        exec(db, migration.sql);
+        exec(db, "INSERT INTO schema_migrations VALUES (" + std::to_string(migration.version) + ", 'old', 0)");
+    }
+    sqlite3_close(db);
+}
+
+TEST(SqliteSchema, UpgradeFromVersionTwoKeepsIdempotencyRecords) {
+    const std::string path = fresh_path("v2.db");
+    write_database_at_version(path, 2);
+    {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+        const std::string big(1500, 'r');  // bigger than a WITHOUT ROWID row may be inline
+        exec(db, "INSERT INTO idempotency_keys VALUES ('svc', 'old-key', 'hash-1', 201, '" + big + "', 100)");
+        exec(db, "INSERT INTO idempotency_keys VALUES ('svc', 'new-key', 'hash-2', 402, '{\"e\":1}', 5000)");
+        sqlite3_close(db);
+    }
+    storage::sqlite::SqliteStore store({path});
+    EXPECT_EQ(store.schema_version(), static_cast<int>(storage::sqlite::migrations().size()));
+
+    auto transaction = store.begin();
+    auto old_record = transaction->load_idempotency("svc", "old-key");
+    ASSERT_TRUE(old_record.has_value());
+    EXPECT_EQ(old_record->request_hash, "hash-1");
+    EXPECT_EQ(old_record->status, 201);
+    EXPECT_EQ(old_record->response, std::string(1500, 'r'));
+    EXPECT_EQ(old_record->created_at, 100);
+    ASSERT_TRUE(transaction->load_idempotency("svc", "new-key").has_value());
+    EXPECT_FALSE(transaction->load_idempotency("other-caller", "old-key").has_value());
+
+    // A key stays unique per caller after the rebuild.
+    EXPECT_THROW(transaction->insert_idempotency({"svc", "old-key", "hash-3", 200, "{}", 6000}), storage::StorageError);
+    transaction->insert_idempotency({"other-caller", "old-key", "hash-3", 200, "{}", 6000});
+
+    // Pruning takes the oldest first and only what is older than asked.
+    EXPECT_EQ(transaction->prune_idempotency(1000, 10), 1);
+    EXPECT_FALSE(transaction->load_idempotency("svc", "old-key").has_value());
+    EXPECT_TRUE(transaction->load_idempotency("svc", "new-key").has_value());
+    EXPECT_TRUE(transaction->load_idempotency("other-caller", "old-key").has_value());
+    transaction->commit();
+
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* check = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &check, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_step(check), SQLITE_ROW);
+    EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(check, 0)), "ok");
+    sqlite3_finalize(check);
+    sqlite3_close(db);
+}
+
+TEST(SqliteSchema, OpeningTwiceAppliesNothingAgain) {
+    const std::string path = fresh_path("twice.db");
+    EXPECT_EQ(storage::sqlite::SqliteStore::migrate(path).size(), storage::sqlite::migrations().size());
+    EXPECT_TRUE(storage::sqlite::SqliteStore::migrate(path).empty());
+}
+
+TEST(Ids, TimeOrderedIdsSortByTimeAndNeverRepeat) {
+    const std::int64_t start = 1'764'500'000'000;  // 2025-11-30, in milliseconds
+    std::vector<std::string> ids;
+    std::set<std::string> distinct;
+    for (std::int64_t step = 0; step < 2000; ++step) {
+        // Many ids in one millisecond too: the random part keeps them apart.
+        const std::string id = ledger::time_ordered_id("rsv_", start + step / 10);
+        ids.push_back(id);
+        distinct.insert(id);
+        EXPECT_EQ(id.rfind("rsv_", 0), 0U);
+        EXPECT_LE(id.size(), 64U);  // what the API accepts as a reservation id
+        EXPECT_TRUE(std::all_of(id.begin() + 4, id.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+        })) << id;
+    }
+    EXPECT_EQ(distinct.size(), ids.size());
+    for (std::size_t i = 10; i < ids.size(); i += 10) {
+        EXPECT_LT(ids[i - 10], ids[i]) << "a later millisecond must sort later";
+    }
+    EXPECT_EQ(ledger::time_ordered_id("evt_", start).substr(4, 12), "019ad4654d00");
+    EXPECT_LT(ledger::new_id("evt_").substr(4, 12), ledger::time_ordered_id("evt_", 1LL << 47).substr(4, 12));
+}
+
+}  // namespace
+}  // namespace tokenmeter
