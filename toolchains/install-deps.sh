@@ -12,7 +12,7 @@ packages=(
   emscripten
   libsodium-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev sqlite3
-  libpq-dev postgresql
+  libpq-dev postgresql libgoogle-perftools-dev
   unicode-data
   autoconf automake libtool dpkg-dev
   chromium wrk hyperfine

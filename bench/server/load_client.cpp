@@ -2,6 +2,10 @@
 // authorize -> commit pairs back to back over one keep-alive HTTP connection
 // and records how long each request and each pair took.
 //
+// Before the clock starts, every user's account is opened once (a read of
+// /v1/users/{id}/usage), so the timed run measures the steady state of
+// existing accounts, as pgbench measures initialized tables, not first uses.
+//
 //   load_client --port P --key SERVICE_KEY [--host H] [--connections 64]
 //               [--seconds 10] [--users 10000 | --users 1 (one hot user)]
 //
@@ -89,6 +93,19 @@ void run_connection(const Options& options, int index, Clock::time_point deadlin
     }
 }
 
+// Opens the accounts of users index, index + stride, ... (one read each).
+bool open_accounts(const Options& options, int index, int stride) {
+    httplib::Client client(options.host, options.port);
+    client.set_keep_alive(true);
+    client.set_read_timeout(30, 0);
+    const httplib::Headers headers = {{"Authorization", "Bearer " + options.key}};
+    for (int user = index; user < std::max(options.users, 1); user += stride) {
+        auto response = client.Get("/v1/users/u" + std::to_string(user) + "/usage", headers);
+        if (!response || response->status != 200) return false;
+    }
+    return true;
+}
+
 double percentile(std::vector<double>& values, double p) {
     if (values.empty()) return 0;
     const auto rank = static_cast<std::size_t>(p * static_cast<double>(values.size() - 1));
@@ -120,6 +137,20 @@ int main(int argc, char** argv) {
         std::cerr << "usage: load_client --port P --key SERVICE_KEY [--host H] [--connections N] [--seconds S] "
                      "[--users N] [--prefix P]\n";
         return 2;
+    }
+    {
+        std::atomic<int> failed{0};
+        std::vector<std::thread> openers;
+        for (int i = 0; i < options.connections; ++i) {
+            openers.emplace_back([&, i] {
+                if (!open_accounts(options, i, options.connections)) failed += 1;
+            });
+        }
+        for (auto& opener : openers) opener.join();
+        if (failed > 0) {
+            std::cerr << "load_client: could not open the users' accounts before the run\n";
+            return 1;
+        }
     }
     std::vector<Samples> samples(static_cast<std::size_t>(options.connections));
     std::vector<std::thread> threads;
