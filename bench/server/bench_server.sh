@@ -15,6 +15,8 @@ while [[ $# -gt 0 ]]; do
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
+[[ "$seconds" =~ ^[0-9]+([.][0-9]+)?$ && "$seconds" != 0 ]] || { echo "--seconds wants a positive number, not '$seconds'" >&2; exit 2; }
+[[ "$connections" =~ ^[1-9][0-9]*$ ]] || { echo "--connections wants a positive whole number, not '$connections'" >&2; exit 2; }
 tokenmeter="$native_dir/server/tokenmeter"
 load_client="$native_dir/bench/server/tokenmeter_load_client"
 for binary in "$tokenmeter" "$load_client"; do

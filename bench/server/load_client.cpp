@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <iostream>
 #include <random>
+#include <exception>
 #include <string>
 #include <thread>
 #include <vector>
@@ -113,20 +114,35 @@ double percentile(std::vector<double>& values, double p) {
     return values[rank];
 }
 
+// A number written in full: "12abc" or "" is refused, not read as 12 or a crash.
+bool number_in_full(const std::string& text, double& out) {
+    std::size_t used = 0;
+    try {
+        out = std::stod(text, &used);
+    } catch (const std::exception&) {
+        return false;
+    }
+    return used == text.size();
+}
+
 bool parse(int argc, char** argv, Options& options) {
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string flag = argv[i];
         const std::string value = argv[i + 1];
+        double number = 0;
+        const bool numeric = number_in_full(value, number);
         if (flag == "--host") options.host = value;
-        else if (flag == "--port") options.port = std::stoi(value);
         else if (flag == "--key") options.key = value;
-        else if (flag == "--connections") options.connections = std::stoi(value);
-        else if (flag == "--seconds") options.seconds = std::stod(value);
-        else if (flag == "--users") options.users = std::stoi(value);
         else if (flag == "--prefix") options.prefix = value;
+        else if (!numeric || number > 1e6) return false;
+        else if (flag == "--port") options.port = static_cast<int>(number);
+        else if (flag == "--connections") options.connections = static_cast<int>(number);
+        else if (flag == "--seconds") options.seconds = number;
+        else if (flag == "--users") options.users = static_cast<int>(number);
         else return false;
     }
-    return options.port > 0 && !options.key.empty() && options.connections > 0;
+    return options.port > 0 && options.port < 65536 && !options.key.empty() && options.connections > 0 &&
+           options.connections <= 4096 && options.seconds > 0 && options.users >= 1;
 }
 
 }  // namespace

@@ -226,30 +226,9 @@ TEST(Api, ScopesAreEnforced) {
 
 TEST(Api, LiveStreamDeliversAChangeWithinASecond) {
     TestServer server;
-    std::mutex mutex;
-    std::string received;
-    std::atomic<bool> stop{false};
-    std::thread reader([&] {
-        auto client = server.client();
-        client.Get("/v1/me/usage/stream", server.as_user("jack"), [&](const char* data, std::size_t size) {
-            std::lock_guard<std::mutex> guard(mutex);
-            received.append(data, size);
-            return !stop.load();
-        });
-    });
-    // Joined on every path, also when an assertion below returns early.
-    struct StopAndJoin {
-        TestServer& server;
-        std::atomic<bool>& stop;
-        std::thread& reader;
-        ~StopAndJoin() {
-            stop = true;
-            server.app().shutdown();  // ends the stream cleanly
-            if (reader.joinable()) reader.join();
-        }
-    } stop_and_join{server, stop, reader};
+    test::UsageStreamReader stream(server, "jack");
     auto count_events = [&] {
-        std::lock_guard<std::mutex> guard(mutex);
+        const std::string received = stream.text();
         std::size_t n = 0;
         for (std::size_t at = received.find("event: usage"); at != std::string::npos; at = received.find("event: usage", at + 1)) ++n;
         return n;
@@ -262,10 +241,7 @@ TEST(Api, LiveStreamDeliversAChangeWithinASecond) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     EXPECT_EQ(count_events(), 2U) << "no change delivered within a second";
-    {
-        std::lock_guard<std::mutex> guard(mutex);
-        EXPECT_NE(received.find("\"avatars\":{\"limit\":5,\"remaining\":4"), std::string::npos) << received;
-    }
+    EXPECT_NE(stream.text().find("\"avatars\":{\"limit\":5,\"remaining\":4"), std::string::npos) << stream.text();
 }
 
 TEST(Api, EventsPaginateNewestFirst) {

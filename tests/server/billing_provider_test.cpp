@@ -165,31 +165,8 @@ TEST_F(BillingOverHttp, PayingAtTheStandinUpgradesTheUserThroughSignedWebhooks) 
 }
 
 TEST_F(BillingOverHttp, TheUsersLiveStreamSeesTheUpgradeWithItsReceipt) {
-    std::mutex mutex;
-    std::string received;
-    std::atomic<bool> stop{false};
-    std::thread reader([&] {
-        auto client = server_->client();
-        client.Get("/v1/me/usage/stream", server_->as_user("fay"), [&](const char* data, std::size_t size) {
-            std::lock_guard<std::mutex> guard(mutex);
-            received.append(data, size);
-            return !stop.load();
-        });
-    });
-    struct StopAndJoin {
-        TestServer& server;
-        std::atomic<bool>& stop;
-        std::thread& reader;
-        ~StopAndJoin() {
-            stop = true;
-            server.app().shutdown();  // ends the stream cleanly
-            if (reader.joinable()) reader.join();
-        }
-    } stop_and_join{*server_, stop, reader};
-    auto text = [&] {
-        std::lock_guard<std::mutex> guard(mutex);
-        return received;
-    };
+    test::UsageStreamReader live(*server_, "fay");
+    auto text = [&] { return live.text(); };
     for (int i = 0; i < 200 && text().find("event: usage") == std::string::npos; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }

@@ -14,6 +14,7 @@
 #include <random>
 #include <set>
 
+#include "charge_audit.hpp"
 #include "server_process.hpp"
 #include "test_server.hpp"
 
@@ -119,16 +120,10 @@ TEST(Crash, KillNineUnderLoadLosesNothingAndChargesNothingTwice) {
     sqlite3_prepare_v2(db, "SELECT idempotency_key FROM token_usage", -1, &rows, nullptr);
     while (sqlite3_step(rows) == SQLITE_ROW) charges_per_key[reinterpret_cast<const char*>(sqlite3_column_text(rows, 0))] += 1;
     sqlite3_finalize(rows);
-    int lost = 0;
-    int doubled = 0;
-    for (const auto& [key, body] : acknowledged) {
-        const int count = charges_per_key.count(key) ? charges_per_key[key] : 0;
-        lost += count == 0 ? 1 : 0;
-        doubled += count > 1 ? 1 : 0;
-    }
+    const test::ChargeAudit audit = test::audit_charges(acknowledged, charges_per_key);
     EXPECT_GT(acknowledged.size(), 300U);
-    EXPECT_EQ(lost, 0) << "acknowledged charges lost";
-    EXPECT_EQ(doubled, 0) << "double charges";
+    EXPECT_EQ(audit.lost, 0) << "acknowledged charges lost";
+    EXPECT_EQ(audit.doubled, 0) << "double charges";
     EXPECT_EQ(charges_per_key.size(), acknowledged.size()) << "charges nobody asked for";
     // I1 per user-period: tokens_used is the sum of the charges.
     sqlite3_prepare_v2(db,

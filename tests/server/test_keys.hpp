@@ -56,19 +56,12 @@ public:
 
     // The JWS signature of `input` (ES256: raw r||s, 64 bytes).
     std::string sign(const std::string& input) const {
-        EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-        std::size_t size = 0;
-        EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key_);
-        EVP_DigestSign(ctx, nullptr, &size, reinterpret_cast<const unsigned char*>(input.data()), input.size());
-        std::string signature(size, '\0');
-        EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(signature.data()), &size,
-                       reinterpret_cast<const unsigned char*>(input.data()), input.size());
-        EVP_MD_CTX_free(ctx);
-        signature.resize(size);
+        const std::string signature = sign_der(input);
         return alg_ == "ES256" ? der_to_raw(signature) : signature;
     }
 
-    // A DER ECDSA signature as OpenSSL makes it (not what JWS uses).
+    // The signature as OpenSSL makes it: DER for ECDSA (not what JWS uses),
+    // the plain RSA signature for RS256.
     std::string sign_der(const std::string& input) const {
         EVP_MD_CTX* ctx = EVP_MD_CTX_new();
         std::size_t size = 0;

@@ -8,7 +8,10 @@
 #include <sodium.h>
 #include <stdlib.h>
 
+#include <atomic>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <string>
 
@@ -137,6 +140,43 @@ private:
     std::unique_ptr<App> app_;
     int port_ = 0;
     int keys_ = 0;
+};
+
+// A user's live stream (/v1/me/usage/stream) read on its own thread. The
+// destructor ends it on every path, also when an assertion returns early:
+// it shuts the server down (which closes streams cleanly) and joins.
+class UsageStreamReader {
+public:
+    UsageStreamReader(TestServer& server, const std::string& user) : server_(server) {
+        reader_ = std::thread([this, user] {
+            auto client = server_.client();
+            client.Get("/v1/me/usage/stream", server_.as_user(user), [this](const char* data, std::size_t size) {
+                std::lock_guard<std::mutex> guard(mutex_);
+                received_.append(data, size);
+                return !stop_.load();
+            });
+        });
+    }
+    ~UsageStreamReader() {
+        stop_ = true;
+        server_.app().shutdown();
+        if (reader_.joinable()) reader_.join();
+    }
+    UsageStreamReader(const UsageStreamReader&) = delete;
+    UsageStreamReader& operator=(const UsageStreamReader&) = delete;
+
+    // Everything received so far.
+    std::string text() const {
+        std::lock_guard<std::mutex> guard(mutex_);
+        return received_;
+    }
+
+private:
+    TestServer& server_;
+    mutable std::mutex mutex_;
+    std::string received_;
+    std::atomic<bool> stop_{false};
+    std::thread reader_;
 };
 
 inline nlohmann::json body_of(const httplib::Result& result) {

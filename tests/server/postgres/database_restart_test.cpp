@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "app.hpp"
+#include "charge_audit.hpp"
 #include "own_cluster.hpp"
 #include "server_config.hpp"
 #include "server_process.hpp"
@@ -141,16 +142,10 @@ TEST(PostgresRestart, ImmediateStopsUnderLoadLoseNoAcknowledgedCharge) {
     for (const auto& row : test::query_rows(cluster.url(), "SELECT idempotency_key FROM token_usage")) {
         charges_per_key[row.at(0)] += 1;
     }
-    int lost = 0;
-    int doubled = 0;
-    for (const auto& [key, body] : acknowledged) {
-        const int count = charges_per_key.count(key) ? charges_per_key[key] : 0;
-        lost += count == 0 ? 1 : 0;
-        doubled += count > 1 ? 1 : 0;
-    }
+    const test::ChargeAudit audit = test::audit_charges(acknowledged, charges_per_key);
     EXPECT_GT(acknowledged.size(), 100U);
-    EXPECT_EQ(lost, 0) << "acknowledged charges lost";
-    EXPECT_EQ(doubled, 0) << "double charges";
+    EXPECT_EQ(audit.lost, 0) << "acknowledged charges lost";
+    EXPECT_EQ(audit.doubled, 0) << "double charges";
     EXPECT_EQ(charges_per_key.size(), acknowledged.size()) << "charges nobody asked for";
     // I1 per user-period: tokens_used is the sum of the charges.
     const auto broken = test::query_rows(
