@@ -7,6 +7,7 @@ export NODE_PATH := /usr/share/nodejs
 
 deps:
 	@bash toolchains/install-deps.sh
+	@bash toolchains/cpp-httplib.sh
 	@bash toolchains/libsodium-wasm.sh
 	@bash toolchains/npm-install.sh
 

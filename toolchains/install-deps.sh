@@ -10,11 +10,11 @@ if [ "$(id -u)" != 0 ]; then sudo=sudo; fi
 packages=(
   build-essential cmake pkg-config git
   emscripten
-  libsodium-dev nlohmann-json3-dev libcpp-httplib-dev libssl-dev
+  libsodium-dev nlohmann-json3-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev sqlite3
   libpq-dev postgresql libgoogle-perftools-dev
   unicode-data
-  autoconf automake libtool dpkg-dev
+  autoconf automake libtool dpkg-dev patch xz-utils
   chromium wrk hyperfine
 )
 missing=()
