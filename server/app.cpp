@@ -52,6 +52,24 @@ Result<Catalog, Error> load_catalog(const std::string& path) {
     return catalog;
 }
 
+void add_edge_gauges(http::Metrics& metrics, const http::HttpServer& server) {
+    const http::HttpServer* edge = &server;
+    metrics.add_gauge("tokenmeter_http_connections", "Open client connections.",
+                      [edge] { return edge->stats().connections.load(); });
+    metrics.add_gauge("tokenmeter_http_queued_requests", "Complete requests waiting for a worker.",
+                      [edge] { return static_cast<std::int64_t>(edge->queued()); });
+    metrics.add_gauge("tokenmeter_http_busy_workers", "Workers answering a request.",
+                      [edge] { return static_cast<std::int64_t>(edge->busy_workers()); });
+    metrics.add_gauge("tokenmeter_http_overloaded_total", "Requests refused with 503 because every worker was busy and the queue full.",
+                      [edge] { return static_cast<std::int64_t>(edge->stats().overloaded.load()); });
+    metrics.add_gauge("tokenmeter_http_evicted_total", "Idle or half-sent connections closed to make room at the connection limit.",
+                      [edge] { return static_cast<std::int64_t>(edge->stats().evicted.load()); });
+    metrics.add_gauge("tokenmeter_http_timed_out_total", "Requests whose head or body did not arrive in time (408).",
+                      [edge] { return static_cast<std::int64_t>(edge->stats().timed_out.load()); });
+    metrics.add_gauge("tokenmeter_http_refused_heads_total", "Requests refused from their head alone (4xx/5xx before any body).",
+                      [edge] { return static_cast<std::int64_t>(edge->stats().refused_heads.load()); });
+}
+
 }  // namespace
 
 Result<std::unique_ptr<storage::LedgerStore>, Error> open_store(const std::string& url) {
@@ -150,15 +168,17 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
     ledger_config.reservation_ttl_seconds = c.reservation_ttl_seconds;
     ledger_config.upgrade_url = c.upgrade_url;
     App* raw = app.get();
+    app->hub_ = std::make_unique<live::UsageHub>(live::StreamLimits{static_cast<std::size_t>(c.streams_max),
+                                                                     static_cast<std::size_t>(c.streams_per_user_max)});
     app->ledger_ = std::make_unique<ledger::LedgerService>(
         *app->store_, *app->clock_, ledger_config, ledger::WriterOptions{},
         [raw](const std::vector<ledger::PublishedReceipt>& published) {
             std::vector<std::pair<std::string, std::string>> snapshots;
             for (const auto& item : published) {
-                if (!raw->hub_.watched(item.user_id)) continue;
+                if (!raw->hub_->watched(item.user_id)) continue;
                 snapshots.emplace_back(item.user_id, ledger::snapshot_object(item.claims, item.receipt).dump());
             }
-            if (!snapshots.empty()) raw->hub_.publish(snapshots);
+            if (!snapshots.empty()) raw->hub_->publish(snapshots);
         });
 
     http::ApiOptions api_options;
@@ -166,7 +186,7 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
     api_options.catalog_json = catalog_to_json(app->catalog_);
     api_options.metrics_token = c.metrics_token;
     app->api_ = std::make_unique<http::Api>(
-        http::ApiDependencies{*app->ledger_, *app->authenticator_, app->hub_, app->metrics_, *app->clock_,
+        http::ApiDependencies{*app->ledger_, *app->authenticator_, *app->hub_, app->metrics_, *app->clock_,
                               *app->token_counter_, app->catalog_},
         api_options);
     app->billing_ = billing::make_billing(c.lemonsqueezy, *app->ledger_, *app->authenticator_, *app->clock_);
@@ -180,7 +200,7 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
             demo_settings));
     }
     app->metrics_.add_gauge("tokenmeter_live_streams", "Open usage streams (Server-Sent Events).",
-                            [raw] { return static_cast<std::int64_t>(raw->hub_.streams()); });
+                            [raw] { return static_cast<std::int64_t>(raw->hub_->streams()); });
     app->metrics_.add_gauge("tokenmeter_ledger_batches", "Ledger transactions committed (group commit batches).",
                             [raw] { return static_cast<std::int64_t>(raw->ledger_->writer_stats().batches); });
     app->metrics_.add_gauge("tokenmeter_ledger_changes", "Ledger jobs run.",
@@ -188,8 +208,15 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
 
     http::HttpServerOptions http_options;
     http_options.body_bytes_max = static_cast<std::size_t>(c.body_bytes_max);
-    http_options.threads = static_cast<int>(c.http_threads);
+    http_options.workers = static_cast<std::size_t>(c.http_threads);
+    http_options.queue_max = static_cast<std::size_t>(c.http_queue_max);
+    http_options.connections_max = static_cast<std::size_t>(c.http_connections_max);
+    http_options.head_timeout_ms = c.http_request_timeout_ms;
+    http_options.body_timeout_ms = c.http_request_timeout_ms;
+    http_options.idle_timeout_ms = c.http_idle_timeout_ms;
     app->http_ = std::make_unique<http::HttpServer>(http_options);
+    app->hub_->set_listener([raw](const std::vector<std::string>& users) { raw->http_->notify_streams(users); });
+    add_edge_gauges(app->metrics_, *app->http_);
     return app;
 }
 
@@ -213,7 +240,7 @@ Result<int, Error> App::start() {
 void App::shutdown() {
     if (stopped_) return;
     stopped_ = true;
-    hub_.shutdown();
+    if (hub_) hub_->shutdown();
     if (http_) http_->stop();
     if (ledger_) ledger_->stop();
 }

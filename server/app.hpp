@@ -59,7 +59,7 @@ private:
     Catalog catalog_;
     std::unique_ptr<SigningKey> signing_key_;
     std::unique_ptr<storage::LedgerStore> store_;
-    live::UsageHub hub_;
+    std::unique_ptr<live::UsageHub> hub_;
     http::Metrics metrics_;
     std::unique_ptr<ledger::LedgerService> ledger_;
     std::unique_ptr<http::Authenticator> authenticator_;

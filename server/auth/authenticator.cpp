@@ -27,13 +27,15 @@ public:
 
     ~SupabaseAuthenticator() override { sodium_memzero(jwt_secret_.data(), jwt_secret_.size()); }
 
-    Result<std::string, Error> user(std::string_view authorization, std::int64_t now_seconds) override {
+    Result<http::UserSession, Error> user_session(std::string_view authorization, std::int64_t now_seconds) override {
         auto token = auth::bearer_token(authorization);
         if (!token) return unexpected(token.error());
         auto jwt = auth::parse_jwt(*token);
         if (!jwt) return unexpected(jwt.error());
         if (auto invalid = check_signature(*jwt, now_seconds)) return unexpected(*invalid);
-        return auth::user_of_claims(jwt->claims, now_seconds);
+        auto user_id = auth::user_of_claims(jwt->claims, now_seconds);
+        if (!user_id) return unexpected(user_id.error());
+        return http::UserSession{std::move(user_id).value(), auth::expiry_of_claims(jwt->claims)};
     }
 
     Result<std::string, Error> service(std::string_view authorization) override {

@@ -170,6 +170,12 @@ bool hs256_signature_matches(std::string_view secret, const UnverifiedJwt& jwt) 
     return sodium_memcmp(mac.data(), jwt.signature.data(), mac.size()) == 0;
 }
 
+std::int64_t expiry_of_claims(const nlohmann::json& claims) {
+    const auto exp_field = claims.find("exp");
+    if (exp_field == claims.end()) return 0;
+    return numeric_date(*exp_field).value_or(0);
+}
+
 Result<std::string, Error> user_of_claims(const nlohmann::json& claims, std::int64_t now_seconds) {
     if (auto problem = check_times(claims, now_seconds)) return unexpected(*problem);
     if (!audience_includes_authenticated(claims)) {

@@ -46,6 +46,9 @@ Result<UnverifiedJwt, Error> parse_jwt(std::string_view token);
 // token_subject_invalid.
 Result<std::string, Error> user_of_claims(const nlohmann::json& claims, std::int64_t now_seconds);
 
+// The exp claim of claims user_of_claims accepted (0 when absent).
+std::int64_t expiry_of_claims(const nlohmann::json& claims);
+
 // `text` made safe to echo in an error message: at most 64 characters,
 // anything but printable ASCII replaced by '?'. Header values are attacker
 // input; echoing them whole would let a token inflate every 401 body.

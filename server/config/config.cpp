@@ -80,7 +80,27 @@ const std::vector<Setting>& settings() {
         {"body_bytes_max", "TOKENMETER_BODY_BYTES_MAX",
          [](ServerConfig& c, const std::string& v) { return set_integer(c.body_bytes_max, v, "body_bytes_max", 1024, 64 << 20); }},
         {"http_threads", "TOKENMETER_HTTP_THREADS",
-         [](ServerConfig& c, const std::string& v) { return set_integer(c.http_threads, v, "http_threads", 4, 4096); }},
+         [](ServerConfig& c, const std::string& v) { return set_integer(c.http_threads, v, "http_threads", 1, 1024); }},
+        {"http_queue_max", "TOKENMETER_HTTP_QUEUE_MAX",
+         [](ServerConfig& c, const std::string& v) { return set_integer(c.http_queue_max, v, "http_queue_max", 1, 1 << 20); }},
+        {"http_connections_max", "TOKENMETER_HTTP_CONNECTIONS_MAX",
+         [](ServerConfig& c, const std::string& v) {
+             return set_integer(c.http_connections_max, v, "http_connections_max", 16, 1 << 20);
+         }},
+        {"http_request_timeout_ms", "TOKENMETER_HTTP_REQUEST_TIMEOUT_MS",
+         [](ServerConfig& c, const std::string& v) {
+             return set_integer(c.http_request_timeout_ms, v, "http_request_timeout_ms", 100, 600000);
+         }},
+        {"http_idle_timeout_ms", "TOKENMETER_HTTP_IDLE_TIMEOUT_MS",
+         [](ServerConfig& c, const std::string& v) {
+             return set_integer(c.http_idle_timeout_ms, v, "http_idle_timeout_ms", 100, 600000);
+         }},
+        {"streams_max", "TOKENMETER_STREAMS_MAX",
+         [](ServerConfig& c, const std::string& v) { return set_integer(c.streams_max, v, "streams_max", 0, 1 << 20); }},
+        {"streams_per_user_max", "TOKENMETER_STREAMS_PER_USER_MAX",
+         [](ServerConfig& c, const std::string& v) {
+             return set_integer(c.streams_per_user_max, v, "streams_per_user_max", 0, 1024);
+         }},
         {"lemonsqueezy_api_base", "LEMONSQUEEZY_API_BASE",
          [](ServerConfig& c, const std::string& v) { return assign(c.lemonsqueezy.api_base, v); }},
         {"lemonsqueezy_api_key", "LEMONSQUEEZY_API_KEY",

@@ -41,7 +41,15 @@ struct ServerConfig {
     std::string upgrade_url = "/v1/me/checkout";
     std::int64_t reservation_ttl_seconds = 600;
     std::int64_t body_bytes_max = 4 << 20;
-    std::int64_t http_threads = 128;
+    // The edge (server/http/http_server.hpp says why these defaults).
+    std::int64_t http_threads = 64;  // workers answering complete requests
+    std::int64_t http_queue_max = 1024;
+    std::int64_t http_connections_max = 8192;
+    std::int64_t http_request_timeout_ms = 10000;  // head, and body at 64 KiB/s beyond
+    std::int64_t http_idle_timeout_ms = 5000;      // keep-alive
+    // Live usage streams (server/live/usage_hub.hpp).
+    std::int64_t streams_max = 4096;
+    std::int64_t streams_per_user_max = 8;
     LemonSqueezySettings lemonsqueezy;
     bool demo = false;
     std::string demo_dir = ".tokenmeter-demo";

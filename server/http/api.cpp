@@ -1,5 +1,8 @@
 #include "http/api.hpp"
 
+#include "http/edge_stream.hpp"
+#include "http/http_server.hpp"
+
 #include <httplib.h>
 
 #include <chrono>
@@ -69,8 +72,14 @@ void Api::reply(Response& response, const ledger::Outcome& outcome) {
 }
 
 std::optional<std::string> Api::require_user(const Request& request, Response& response) {
+    auto session = require_session(request, response);
+    if (!session) return std::nullopt;
+    return std::move(session->user_id);
+}
+
+std::optional<UserSession> Api::require_session(const Request& request, Response& response) {
     const std::string_view authorization = header(request, "Authorization");
-    auto user = deps_.authenticator.user(authorization, deps_.clock.now_seconds());
+    auto user = deps_.authenticator.user_session(authorization, deps_.clock.now_seconds());
     if (user) return std::move(user).value();
     if (deps_.authenticator.service(authorization)) {
         reply_error(response, 403, "wrong_scope", "a service key cannot call the user API; use /v1/users/{id}/usage");
@@ -118,51 +127,67 @@ void Api::my_usage(const Request& request, Response& response) {
 }
 
 void Api::my_usage_stream(const Request& request, Response& response) {
-    auto user = require_user(request, response);
-    if (!user) return;
+    auto session = require_session(request, response);
+    if (!session) return;
     // Watch before reading, so no change between the read and the watch is missed.
-    auto subscription = std::make_shared<live::UsageHub::Subscription>(deps_.hub, *user);
-    ledger::Outcome first = deps_.ledger.snapshot(*user);
+    auto subscribed = deps_.hub.subscribe(session->user_id);
+    if (!subscribed.subscription) {
+        refuse_stream(response, *subscribed.refusal);
+        return;
+    }
+    ledger::Outcome first = deps_.ledger.snapshot(session->user_id);
     if (first.status != 200) {
         reply(response, first);
         return;
     }
-    struct Stream {
+    struct Sent {
         std::shared_ptr<live::UsageHub::Subscription> subscription;
-        std::string pending;
-        std::uint64_t version = 0;
         std::int64_t seq = 0;  // of the newest snapshot sent
     };
     const std::int64_t first_seq = live::snapshot_seq(first.body);
-    auto stream = std::make_shared<Stream>(Stream{subscription, sse_event(first.body, first_seq), 0, first_seq});
+    auto sent = std::make_shared<Sent>(Sent{std::move(subscribed.subscription), first_seq});
+    EventStream stream;
+    stream.key = session->user_id;
+    // The stream lasts as long as the token that opened it: a revoked or
+    // expired session must not keep receiving balances. The client
+    // reconnects with a fresh token.
+    const std::int64_t token_left_ms =
+        std::max<std::int64_t>(0, session->expires_at_seconds - deps_.clock.now_seconds()) * 1000;
+    stream.ends_at_ms = monotonic_ms() + token_left_ms;
+    stream.next_event = [hub = &deps_.hub, sent]() -> std::optional<std::string> {
+        // The hub may hold a change the first read already showed (the read
+        // itself may have created the period): send only what is newer.
+        auto newest = hub->newest(sent->subscription->user_id());
+        if (!newest || newest->seq <= sent->seq) return std::nullopt;
+        sent->seq = newest->seq;
+        return sse_event(newest->snapshot, newest->seq);
+    };
     response.set_header("Cache-Control", "no-store");
     response.set_header("X-Accel-Buffering", "no");
-    const auto heartbeat = std::chrono::milliseconds(options_.sse_heartbeat_ms);
     response.set_chunked_content_provider(
-        "text/event-stream", [this, stream, heartbeat](std::size_t, httplib::DataSink& sink) {
-            if (!stream->pending.empty()) {
-                if (!sink.write(stream->pending.data(), stream->pending.size())) return false;
-                stream->pending.clear();
-            }
-            auto update = deps_.hub.wait(stream->subscription->user_id(), stream->version, heartbeat);
-            if (update && update->version == 0) {  // shutting down: end the stream cleanly
-                sink.done();
-                return true;
-            }
-            if (update) {
-                // The hub may hold a change the first read already showed
-                // (the read itself may have created the period): send only
-                // what is newer than what this stream has sent.
-                stream->version = update->version;
-                if (update->seq > stream->seq) {
-                    stream->seq = update->seq;
-                    stream->pending = sse_event(update->snapshot, update->seq);
-                }
-            } else {
-                stream->pending = ": heartbeat\n\n";
-            }
-            return sink.is_writable();
+        "text/event-stream",
+        [first_event = sse_event(first.body, first_seq), stream = std::move(stream)](std::size_t, httplib::DataSink& sink) {
+            if (!sink.write(first_event.data(), first_event.size())) return false;
+            // From here the connection loop writes the stream's events: a
+            // stream holds no worker. Returning false ends httplib's part.
+            hand_over_event_stream(stream);
+            return false;
         });
+}
+
+void Api::refuse_stream(Response& response, live::StreamRefusal refusal) {
+    switch (refusal) {
+        case live::StreamRefusal::shutting_down:
+            reply_error(response, 503, "shutting_down", "the server is shutting down");
+            break;
+        case live::StreamRefusal::user_streams_exhausted:
+            reply_error(response, 429, "too_many_streams", "this user has the most live streams the server allows");
+            break;
+        case live::StreamRefusal::streams_exhausted:
+            reply_error(response, 429, "too_many_streams", "the server has the most live streams it allows");
+            break;
+    }
+    response.set_header("Retry-After", "5");
 }
 
 void Api::my_events(const Request& request, Response& response) {

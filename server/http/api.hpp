@@ -34,7 +34,6 @@ struct ApiOptions {
     std::string jwks_json;          // GET /v1/keys
     std::string catalog_json;       // GET /v1/catalog
     std::string metrics_token;      // empty: /metrics from loopback only
-    std::int64_t sse_heartbeat_ms = 15000;
     int events_page_max = 200;
 };
 
@@ -61,6 +60,8 @@ private:
     Handler timed(std::string route, Handler handler);
 
     std::optional<std::string> require_user(const httplib::Request& request, httplib::Response& response);
+    std::optional<UserSession> require_session(const httplib::Request& request, httplib::Response& response);
+    void refuse_stream(httplib::Response& response, live::StreamRefusal refusal);
     std::optional<std::string> require_service(const httplib::Request& request, httplib::Response& response);
 
     void healthz(const httplib::Request& request, httplib::Response& response);

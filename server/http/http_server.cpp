@@ -1,71 +1,206 @@
 #include "http/http_server.hpp"
 
+#include <httplib.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
-#include <httplib.h>
-#include <sys/socket.h>
-
 #include "http/api.hpp"
+#include "http/edge_stream.hpp"
+#include "http/worker_pool.hpp"
 
 namespace tokenmeter::http {
 
-HttpServer::HttpServer(HttpServerOptions options) : options_(options), server_(std::make_unique<httplib::Server>()) {
-    const int threads = options_.threads;
-    server_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
+namespace {
+
+// Descriptors kept for everything that is not a client: the database, its
+// WAL, PostgreSQL connections, outgoing API calls, files served.
+constexpr std::size_t descriptors_reserved = 256;
+
+// The request this worker thread is answering (for hand_over_event_stream).
+thread_local Connection* current_connection = nullptr;
+
+// httplib's accept loop hands each new socket to a task queue; the edge's
+// adoption is a few system calls, so it runs right there, on the accept thread.
+class AdoptingTaskQueue final : public httplib::TaskQueue {
+public:
+    bool enqueue(std::function<void()> fn) override {
+        fn();
+        return true;
+    }
+    void shutdown() override {}
+};
+
+// Raises the soft descriptor limit to the hard one and returns how many
+// connections fit under it.
+std::size_t connections_that_fit(std::size_t wanted) {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return wanted;
+    if (limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &limit);
+        ::getrlimit(RLIMIT_NOFILE, &limit);
+    }
+    if (limit.rlim_cur == RLIM_INFINITY) return wanted;
+    const auto available = static_cast<std::size_t>(limit.rlim_cur);
+    const std::size_t fit = available > descriptors_reserved * 2 ? available - descriptors_reserved : available / 2;
+    return std::max<std::size_t>(16, std::min(wanted, fit));
+}
+
+bool has_control_character(const std::string& text) {
+    return std::any_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+}  // namespace
+
+// httplib's Server with its connection handling replaced: a socket it
+// accepts goes to the connection loop, and a worker answers one request at a
+// time through process_request (which httplib exposes to subclasses).
+class EdgeServer final : public httplib::Server {
+public:
+    explicit EdgeServer(ConnectionLoop& loop) : loop_(loop) {}
+
+    bool answer(EdgeStream& stream, const Connection& connection, bool close, bool& closed) {
+        return process_request(stream, connection.remote_addr, connection.remote_port, connection.local_addr,
+                               connection.local_port, close, closed, nullptr);
+    }
+
+private:
+    bool process_and_close_socket(socket_t sock) override {
+        loop_.adopt(sock);
+        return true;
+    }
+
+    ConnectionLoop& loop_;
+};
+
+bool hand_over_event_stream(EventStream stream) {
+    if (current_connection == nullptr) return false;
+    current_connection->handover = std::move(stream);
+    return true;
+}
+
+HttpServer::HttpServer(HttpServerOptions options) : options_(options) {
+    LoopOptions loop_options;
+    loop_options.head.head_bytes_max = options_.head_bytes_max;
+    loop_options.head.header_count_max = options_.header_count_max;
+    loop_options.head.body_bytes_max = static_cast<std::int64_t>(options_.body_bytes_max);
+    loop_options.connections_max = connections_that_fit(options_.connections_max);
+    loop_options.head_timeout_ms = options_.head_timeout_ms;
+    loop_options.body_timeout_ms = options_.body_timeout_ms;
+    loop_options.idle_timeout_ms = options_.idle_timeout_ms;
+    loop_options.write_stall_ms_max = options_.write_timeout_ms;
+    loop_options.stream_heartbeat_ms = options_.stream_heartbeat_ms;
+    options_.connections_max = loop_options.connections_max;
+
+    pool_ = std::make_unique<WorkerPool>(options_.workers, options_.queue_max, [this](Connection& c) { serve(c); });
+    loop_ = std::make_unique<ConnectionLoop>(loop_options, [this](Connection& c) { return pool_->offer(c); });
+    server_ = std::make_unique<EdgeServer>(*loop_);
+    server_->new_task_queue = [] { return new AdoptingTaskQueue(); };
     server_->set_payload_max_length(options_.body_bytes_max);
-    server_->set_read_timeout(options_.read_timeout_seconds, 0);
-    server_->set_write_timeout(options_.write_timeout_seconds, 0);
-    server_->set_keep_alive_timeout(options_.keep_alive_seconds);
-    server_->set_keep_alive_max_count(1000000);
-    server_->set_tcp_nodelay(true);
+    // Only what httplib writes into its Keep-Alive header: the loop enforces both.
+    server_->set_keep_alive_timeout(static_cast<time_t>(options_.idle_timeout_ms / 1000));
+    server_->set_keep_alive_max_count(static_cast<std::size_t>(options_.keep_alive_requests_max));
     // httplib's default sets SO_REUSEPORT, which lets a second server bind
     // the same port and silently take half the connections. SO_REUSEADDR
     // alone still allows a quick restart over TIME_WAIT connections.
-    server_->set_socket_options([this](socket_t socket) {
+    server_->set_socket_options([](socket_t socket) {
         int yes = 1;
         ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-        listening_socket_ = socket;
     });
     const std::size_t header_count_max = options_.header_count_max;
     server_->set_pre_routing_handler([header_count_max](const httplib::Request& request, httplib::Response& response) {
-        if (request.headers.size() > header_count_max) {
+        // httplib adds four headers of its own (REMOTE_ADDR, ...).
+        if (request.headers.size() > header_count_max + 4) {
             reply_error(response, 431, "headers_too_large", "too many request headers");
             return httplib::Server::HandlerResponse::Handled;
         }
+        // The path is percent-decoded by now: "/app.js%00.html" must not
+        // reach a file lookup that stops at the NUL.
+        if (has_control_character(request.path)) {
+            reply_error(response, 400, "bad_request", "the request path holds control characters");
+            return httplib::Server::HandlerResponse::Handled;
+        }
         return httplib::Server::HandlerResponse::Unhandled;
+    });
+    server_->set_post_routing_handler([](const httplib::Request&, httplib::Response& response) {
+        // Every answer is what its Content-Type says; browsers must not guess.
+        response.set_header("X-Content-Type-Options", "nosniff");
     });
 }
 
 HttpServer::~HttpServer() { stop(); }
 
+httplib::Server& HttpServer::routes() { return *server_; }
+
 int HttpServer::bind(const std::string& host, int port) {
-    const int bound = port == 0 ? server_->bind_to_any_port(host.c_str())
-                                : (server_->bind_to_port(host.c_str(), port) ? port : -1);
-    // Debian's httplib is a compiled library that listens with a backlog of
-    // 5: a burst of new connections overflows the accept queue and clients
-    // see resets. Listening again on the bound socket raises the backlog.
-    if (bound > 0 && listening_socket_ >= 0) ::listen(listening_socket_, SOMAXCONN);
-    return bound;
+    if (port == 0) return server_->bind_to_any_port(host);
+    return server_->bind_to_port(host, port) ? port : -1;
 }
 
 void HttpServer::start() {
-    thread_ = std::thread([this] { server_->listen_after_bind(); });
+    loop_->start();
+    accept_thread_ = std::thread([this] { server_->listen_after_bind(); });
     // stop() only stops a server that is running; one stopped before its
-    // thread reached accept() would then block that join for ever (seen on a
-    // loaded machine with tests that start and stop a server within
-    // milliseconds). Debian's httplib 0.11 has no wait_until_ready(), so wait
-    // here, bounded.
-    for (int waited_ms = 0; !server_->is_running() && waited_ms < 5000; ++waited_ms) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+    // thread reached accept() would block that join for ever.
+    server_->wait_until_ready();
 }
 
 void HttpServer::stop() {
-    if (server_->is_running()) server_->stop();
-    if (thread_.joinable()) thread_.join();
+    if (stopped_) return;
+    stopped_ = true;
+    stopping_ = true;
+    if (server_->is_running() || accept_thread_.joinable()) server_->stop();
+    if (accept_thread_.joinable()) accept_thread_.join();
+    loop_->stop(options_.stop_grace_ms);
+    pool_->stop();
 }
 
 bool HttpServer::is_running() const { return server_->is_running(); }
+
+void HttpServer::notify_streams(const std::vector<std::string>& keys) { loop_->notify(keys); }
+
+const LoopStats& HttpServer::stats() const { return loop_->stats(); }
+std::size_t HttpServer::queued() const { return pool_->queued(); }
+std::size_t HttpServer::busy_workers() const { return pool_->busy(); }
+
+// Answers the one request the loop found complete in the connection's input,
+// then gives the connection back: to keep alive, to close, or to stream.
+void HttpServer::serve(Connection& connection) {
+    const std::int64_t now = monotonic_ms();
+    // A body the loop did not read (large, chunked, or after 100-continue)
+    // must arrive at the minimum rate, as the loop's own reads must.
+    const auto body_bytes = connection.head.framing == BodyFraming::chunked
+                                ? static_cast<std::int64_t>(options_.body_bytes_max)
+                                : connection.head.content_length;
+    const std::int64_t read_deadline = now + options_.body_timeout_ms + body_bytes * 1000 / (64 * 1024);
+    EdgeStream stream(connection, read_deadline, options_.write_timeout_ms);
+    const bool close = stopping_ || connection.requests + 1 >= options_.keep_alive_requests_max ||
+                       connection.head.wants_close || connection.peer_closed;
+    bool closed = false;
+    current_connection = &connection;
+    const bool answered = server_->answer(stream, connection, close, closed);
+    current_connection = nullptr;
+    connection.requests += 1;
+    const bool sent = stream.flush();
+    stream.release_consumed();
+    if (connection.handover) {
+        if (sent) {  // the loop ends it at once, cleanly, when stopping
+            loop_->stream(connection);
+            return;
+        }
+        connection.handover.reset();
+        loop_->finish(connection);
+        return;
+    }
+    if (!answered || !sent || close || closed) {
+        loop_->finish(connection);
+    } else {
+        loop_->resume(connection);
+    }
+}
 
 }  // namespace tokenmeter::http

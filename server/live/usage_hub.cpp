@@ -10,17 +10,31 @@ std::int64_t snapshot_seq(std::string_view snapshot) {
     return parsed["seq"].get<std::int64_t>();
 }
 
-UsageHub::Subscription::Subscription(UsageHub& hub, std::string user_id) : hub_(hub), user_id_(std::move(user_id)) {
-    std::lock_guard<std::mutex> guard(hub_.mutex_);
-    hub_.users_[user_id_].subscribers += 1;
-    hub_.streams_ += 1;
+UsageHub::Subscription::~Subscription() { hub_.unsubscribe(user_id_); }
+
+void UsageHub::set_listener(Listener listener) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    listener_ = std::move(listener);
 }
 
-UsageHub::Subscription::~Subscription() {
-    std::lock_guard<std::mutex> guard(hub_.mutex_);
-    auto found = hub_.users_.find(user_id_);
-    hub_.streams_ -= 1;
-    if (found != hub_.users_.end() && --found->second.subscribers == 0) hub_.users_.erase(found);
+UsageHub::Subscribed UsageHub::subscribe(const std::string& user_id) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    if (shut_down_) return {nullptr, StreamRefusal::shutting_down};
+    if (streams_ >= limits_.streams_max) return {nullptr, StreamRefusal::streams_exhausted};
+    auto found = users_.find(user_id);
+    if (found != users_.end() && found->second.subscribers >= limits_.streams_per_user_max) {
+        return {nullptr, StreamRefusal::user_streams_exhausted};
+    }
+    users_[user_id].subscribers += 1;
+    streams_ += 1;
+    return {std::unique_ptr<Subscription>(new Subscription(*this, user_id)), std::nullopt};
+}
+
+void UsageHub::unsubscribe(const std::string& user_id) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    auto found = users_.find(user_id);
+    streams_ -= 1;
+    if (found != users_.end() && --found->second.subscribers == 0) users_.erase(found);
 }
 
 bool UsageHub::watched(std::string_view user_id) const {
@@ -29,42 +43,35 @@ bool UsageHub::watched(std::string_view user_id) const {
 }
 
 void UsageHub::publish(const std::vector<std::pair<std::string, std::string>>& snapshots) {
-    bool any = false;
+    std::vector<std::string> changed;
+    Listener listener;
     {
         std::lock_guard<std::mutex> guard(mutex_);
         for (const auto& [user_id, snapshot] : snapshots) {
             auto found = users_.find(user_id);
             if (found == users_.end()) continue;
             // Parsed once here, for watched users only, not by every stream.
-            found->second.version += 1;
-            found->second.seq = snapshot_seq(snapshot);
+            const std::int64_t seq = snapshot_seq(snapshot);
+            if (seq != 0 && seq <= found->second.seq) continue;  // never replace a newer one
+            found->second.seq = seq;
             found->second.snapshot = snapshot;
-            any = true;
+            changed.push_back(user_id);
         }
+        listener = listener_;
     }
-    if (any) changed_.notify_all();
+    if (!changed.empty() && listener) listener(changed);
 }
 
-std::optional<UsageHub::Update> UsageHub::wait(const std::string& user_id, std::uint64_t seen,
-                                               std::chrono::milliseconds timeout) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    auto ready = [&] {
-        if (shut_down_) return true;
-        auto found = users_.find(user_id);
-        return found != users_.end() && found->second.version > seen;
-    };
-    if (!changed_.wait_for(lock, timeout, ready)) return std::nullopt;
-    if (shut_down_) return Update{0, 0, {}};
-    const Watched& watched = users_.at(user_id);
-    return Update{watched.version, watched.seq, watched.snapshot};
+std::optional<UsageHub::Update> UsageHub::newest(std::string_view user_id) const {
+    std::lock_guard<std::mutex> guard(mutex_);
+    auto found = users_.find(user_id);
+    if (found == users_.end() || found->second.snapshot.empty()) return std::nullopt;
+    return Update{found->second.seq, found->second.snapshot};
 }
 
 void UsageHub::shutdown() {
-    {
-        std::lock_guard<std::mutex> guard(mutex_);
-        shut_down_ = true;
-    }
-    changed_.notify_all();
+    std::lock_guard<std::mutex> guard(mutex_);
+    shut_down_ = true;
 }
 
 bool UsageHub::is_shut_down() const {

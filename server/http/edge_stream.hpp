@@ -1,0 +1,56 @@
+// The httplib::Stream a worker answers one request through: it reads first
+// what the connection loop already received, then the socket, and never
+// waits past absolute deadlines (a client that trickles its body or reads
+// the response a byte a second loses the connection, not a worker). Writes
+// are gathered and sent in few system calls.
+#pragma once
+
+#include <httplib.h>
+
+#include <cstdint>
+#include <string>
+
+#include "http/connection.hpp"
+
+namespace tokenmeter::http {
+
+// Monotonic milliseconds, the clock of every edge deadline.
+std::int64_t monotonic_ms();
+
+class EdgeStream final : public httplib::Stream {
+public:
+    // read_deadline_ms: the latest moment a socket read may wait until.
+    // write_timeout_ms: how long the response may take to send, counted
+    // from its first byte.
+    EdgeStream(Connection& connection, std::int64_t read_deadline_ms, std::int64_t write_timeout_ms);
+
+    bool is_readable() const override;
+    bool is_writable() const override;
+    ssize_t read(char* ptr, size_t size) override;
+    ssize_t write(const char* ptr, size_t size) override;
+    void get_remote_ip_and_port(std::string& ip, int& port) const override;
+    void get_local_ip_and_port(std::string& ip, int& port) const override;
+    socket_t socket() const override;
+
+    // Sends what is gathered; false when the client is gone or too slow.
+    bool flush();
+    // Drops the consumed prefix of the connection's input, keeping any
+    // pipelined request after it.
+    void release_consumed();
+    bool failed() const { return failed_; }
+
+private:
+    // Waits until the socket is ready for `events` or the deadline passes.
+    bool wait(short events, std::int64_t deadline_ms) const;
+    std::int64_t write_deadline();
+
+    Connection& connection_;
+    std::size_t consumed_ = 0;
+    std::string output_;
+    std::int64_t read_deadline_ms_;
+    std::int64_t write_timeout_ms_;
+    std::int64_t write_deadline_ms_ = 0;
+    bool failed_ = false;
+};
+
+}  // namespace tokenmeter::http
