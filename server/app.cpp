@@ -9,6 +9,7 @@
 #include <ostream>
 
 #include "demo/demo_routes.hpp"
+#include "http/static_files.hpp"
 #include "keys/signing_key_file.hpp"
 #include "ledger/views.hpp"
 #include "storage/postgres/pg_store.hpp"
@@ -181,22 +182,27 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
             if (!snapshots.empty()) raw->hub_->publish(snapshots);
         });
 
+    http::RateLimits rates;
+    rates.user = {c.rate_limit_user_per_second, c.rate_limit_user_burst};
+    rates.service = {c.rate_limit_service_per_second, c.rate_limit_service_burst};
+    rates.address = {c.rate_limit_address_per_second, c.rate_limit_address_burst};
+    app->callers_ = std::make_unique<http::Callers>(*app->authenticator_, *app->clock_, app->metrics_, rates);
     http::ApiOptions api_options;
     api_options.jwks_json = jwks_json(public_keys);
     api_options.catalog_json = catalog_to_json(app->catalog_);
     api_options.metrics_token = c.metrics_token;
     app->api_ = std::make_unique<http::Api>(
-        http::ApiDependencies{*app->ledger_, *app->authenticator_, *app->hub_, app->metrics_, *app->clock_,
+        http::ApiDependencies{*app->ledger_, *app->callers_, *app->hub_, app->metrics_, *app->clock_,
                               *app->token_counter_, app->catalog_},
         api_options);
-    app->billing_ = billing::make_billing(c.lemonsqueezy, *app->ledger_, *app->authenticator_, *app->clock_);
+    app->billing_ = billing::make_billing(c.lemonsqueezy, *app->ledger_, *app->callers_);
     app->api_->add_routes(app->billing_.routes);
     if (c.demo) {
         demo::DemoSettings demo_settings;
         demo_settings.jwt_secret = c.jwt_secret;
         demo_settings.service_key = c.service_keys.empty() ? std::string() : c.service_keys.front();
         app->api_->add_routes(demo::make_demo_routes(
-            {*app->authenticator_, *app->token_counter_, app->catalog_, *app->clock_, [raw] { return raw->port_; }},
+            {*app->callers_, *app->token_counter_, app->catalog_, *app->clock_, [raw] { return raw->port_; }},
             demo_settings));
     }
     app->metrics_.add_gauge("tokenmeter_live_streams", "Open usage streams (Server-Sent Events).",
@@ -226,8 +232,21 @@ Result<int, Error> App::start() {
     auto listen = config::parse_listen(config_.listen);
     if (!listen) return unexpected(listen.error());
     api_->install(http_->routes());
-    if (!config_.web_root.empty() && !http_->routes().set_mount_point("/", config_.web_root)) {
-        return unexpected(make_error("config_invalid", "web_root " + config_.web_root + " is not a directory"));
+    http::Callers* callers = callers_.get();
+    http_->set_admission([callers](const httplib::Request& request, httplib::Response& response) {
+        return callers->refuse_anonymous(request, response);
+    });
+    if (!config_.web_root.empty()) {
+        auto files = http::StaticFiles::open(config_.web_root);
+        if (!files) return unexpected(files.error());
+        static_files_ = std::move(files).value();
+        // Registered last: every API route matches first.
+        const http::StaticFiles* served = static_files_.get();
+        http_->routes().Get(R"(/.*)", [served](const httplib::Request& request, httplib::Response& response) {
+            if (request.path.rfind("/v1/", 0) == 0 || !served->serve(request, response)) {
+                http::reply_error(response, 404, "not_found", "no such endpoint or file");
+            }
+        });
     }
     port_ = http_->bind(listen->first, listen->second);
     if (port_ <= 0) {

@@ -11,6 +11,7 @@
 #include "http/api.hpp"
 #include "http/authenticator.hpp"
 #include "http/http_server.hpp"
+#include "http/static_files.hpp"
 #include "http/metrics.hpp"
 #include "ledger/ledger_service.hpp"
 #include "live/usage_hub.hpp"
@@ -63,9 +64,11 @@ private:
     http::Metrics metrics_;
     std::unique_ptr<ledger::LedgerService> ledger_;
     std::unique_ptr<http::Authenticator> authenticator_;
+    std::unique_ptr<http::Callers> callers_;
     std::unique_ptr<tokens::TokenCounter> token_counter_;
     std::unique_ptr<http::Api> api_;
     std::unique_ptr<http::HttpServer> http_;
+    std::unique_ptr<http::StaticFiles> static_files_;
     billing::BillingParts billing_;
     int port_ = 0;
     bool stopped_ = false;

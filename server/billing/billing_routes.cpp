@@ -52,9 +52,8 @@ Result<std::string, Error> redirect_url_of(const std::string& body, std::size_t 
 
 }  // namespace
 
-BillingRoutes::BillingRoutes(BillingService* service, http::Authenticator& authenticator, const Clock& clock,
-                             BillingRoutesOptions options)
-    : service_(service), authenticator_(authenticator), clock_(clock), options_(std::move(options)) {}
+BillingRoutes::BillingRoutes(BillingService* service, http::Callers& callers, BillingRoutesOptions options)
+    : service_(service), callers_(callers), options_(std::move(options)) {}
 
 void BillingRoutes::install(httplib::Server& server,
                             const std::function<void(const std::string&, int, double)>& observe) {
@@ -72,17 +71,8 @@ void BillingRoutes::install(httplib::Server& server,
 }
 
 void BillingRoutes::checkout(const Request& request, Response& response) {
-    const std::string authorization = request.get_header_value("Authorization");
-    auto user = authenticator_.user(authorization, clock_.now_seconds());
-    if (!user) {
-        if (authenticator_.service(authorization)) {
-            http::reply_error(response, 403, "wrong_scope", "a checkout is for a user; a service key cannot start one");
-            return;
-        }
-        http::reply_error(response, 401, user.error().code, user.error().message);
-        response.set_header("WWW-Authenticate", "Bearer");
-        return;
-    }
+    auto user = callers_.user(request, response);
+    if (!user) return;
     if (service_ == nullptr || !options_.checkout_missing.empty()) {
         not_configured(response, service_ == nullptr ? "LemonSqueezy settings are missing" : options_.checkout_missing);
         return;
@@ -92,7 +82,7 @@ void BillingRoutes::checkout(const Request& request, Response& response) {
         http::reply_error(response, 400, redirect.error().code, redirect.error().message);
         return;
     }
-    reply(response, service_->checkout(*user, *redirect));
+    reply(response, service_->checkout(user->user_id, *redirect));
 }
 
 void BillingRoutes::webhook(const Request& request, Response& response) {

@@ -12,7 +12,7 @@
 #include "billing/billing_service.hpp"
 #include "clock.hpp"
 #include "http/api.hpp"
-#include "http/authenticator.hpp"
+#include "http/callers.hpp"
 
 namespace tokenmeter::billing {
 
@@ -25,8 +25,7 @@ struct BillingRoutesOptions {
 class BillingRoutes final : public http::RouteSet {
 public:
     // `service` may be null when billing is not configured at all.
-    BillingRoutes(BillingService* service, http::Authenticator& authenticator, const Clock& clock,
-                  BillingRoutesOptions options);
+    BillingRoutes(BillingService* service, http::Callers& callers, BillingRoutesOptions options);
 
     void install(httplib::Server& server,
                  const std::function<void(const std::string& route, int status, double seconds)>& observe) override;
@@ -36,8 +35,7 @@ private:
     void webhook(const httplib::Request& request, httplib::Response& response);
 
     BillingService* service_;
-    http::Authenticator& authenticator_;
-    const Clock& clock_;
+    http::Callers& callers_;
     BillingRoutesOptions options_;
 };
 

@@ -28,7 +28,7 @@ PlanRules plan_rules_of(const config::LemonSqueezySettings& settings) {
 }
 
 BillingParts make_billing(const config::LemonSqueezySettings& settings, ledger::LedgerService& ledger,
-                          http::Authenticator& authenticator, const Clock& clock) {
+                          http::Callers& callers) {
     BillingParts parts;
     BillingRoutesOptions options;
     if (settings.configured()) {
@@ -44,7 +44,7 @@ BillingParts make_billing(const config::LemonSqueezySettings& settings, ledger::
         options.checkout_missing = missing_for_checkout(settings);
         if (settings.webhook_secret.empty()) options.webhook_missing = "LEMONSQUEEZY_WEBHOOK_SECRET not set";
     }
-    parts.routes = std::make_shared<BillingRoutes>(parts.service.get(), authenticator, clock, options);
+    parts.routes = std::make_shared<BillingRoutes>(parts.service.get(), callers, options);
     return parts;
 }
 

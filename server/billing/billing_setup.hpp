@@ -19,7 +19,7 @@ struct BillingParts {
 };
 
 BillingParts make_billing(const config::LemonSqueezySettings& settings, ledger::LedgerService& ledger,
-                          http::Authenticator& authenticator, const Clock& clock);
+                          http::Callers& callers);
 
 // Plan rules from the settings: the pro variant gives the pro plan.
 PlanRules plan_rules_of(const config::LemonSqueezySettings& settings);

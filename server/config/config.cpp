@@ -41,6 +41,9 @@ std::optional<Error> set_integer(std::int64_t& target, const std::string& text, 
     return std::nullopt;
 }
 
+// The highest rate or burst a limit takes (rate_limits.hpp caps the same).
+constexpr std::int64_t rate_max = 1'000'000'000;
+
 // One setting: its file key, its environment variable, and how to apply text.
 struct Setting {
     const char* file_key;
@@ -100,6 +103,28 @@ const std::vector<Setting>& settings() {
         {"streams_per_user_max", "TOKENMETER_STREAMS_PER_USER_MAX",
          [](ServerConfig& c, const std::string& v) {
              return set_integer(c.streams_per_user_max, v, "streams_per_user_max", 0, 1024);
+         }},
+        {"rate_limit_user_per_second", "TOKENMETER_RATE_LIMIT_USER_PER_SECOND",
+         [](ServerConfig& c, const std::string& v) {
+             return set_integer(c.rate_limit_user_per_second, v, "rate_limit_user_per_second", 0, rate_max);
+         }},
+        {"rate_limit_user_burst", "TOKENMETER_RATE_LIMIT_USER_BURST",
+         [](ServerConfig& c, const std::string& v) { return set_integer(c.rate_limit_user_burst, v, "rate_limit_user_burst", 1, rate_max); }},
+        {"rate_limit_service_per_second", "TOKENMETER_RATE_LIMIT_SERVICE_PER_SECOND",
+         [](ServerConfig& c, const std::string& v) {
+             return set_integer(c.rate_limit_service_per_second, v, "rate_limit_service_per_second", 0, rate_max);
+         }},
+        {"rate_limit_service_burst", "TOKENMETER_RATE_LIMIT_SERVICE_BURST",
+         [](ServerConfig& c, const std::string& v) {
+             return set_integer(c.rate_limit_service_burst, v, "rate_limit_service_burst", 1, rate_max);
+         }},
+        {"rate_limit_address_per_second", "TOKENMETER_RATE_LIMIT_ADDRESS_PER_SECOND",
+         [](ServerConfig& c, const std::string& v) {
+             return set_integer(c.rate_limit_address_per_second, v, "rate_limit_address_per_second", 0, rate_max);
+         }},
+        {"rate_limit_address_burst", "TOKENMETER_RATE_LIMIT_ADDRESS_BURST",
+         [](ServerConfig& c, const std::string& v) {
+             return set_integer(c.rate_limit_address_burst, v, "rate_limit_address_burst", 1, rate_max);
          }},
         {"lemonsqueezy_api_base", "LEMONSQUEEZY_API_BASE",
          [](ServerConfig& c, const std::string& v) { return assign(c.lemonsqueezy.api_base, v); }},

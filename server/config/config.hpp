@@ -50,6 +50,14 @@ struct ServerConfig {
     // Live usage streams (server/live/usage_hub.hpp).
     std::int64_t streams_max = 4096;
     std::int64_t streams_per_user_max = 8;
+    // Rate limits (server/http/rate_limits.hpp): requests per second and
+    // burst; 0 per second turns a limit off.
+    std::int64_t rate_limit_user_per_second = 20;
+    std::int64_t rate_limit_user_burst = 60;
+    std::int64_t rate_limit_service_per_second = 50000;
+    std::int64_t rate_limit_service_burst = 100000;
+    std::int64_t rate_limit_address_per_second = 50;
+    std::int64_t rate_limit_address_burst = 200;
     LemonSqueezySettings lemonsqueezy;
     bool demo = false;
     std::string demo_dir = ".tokenmeter-demo";

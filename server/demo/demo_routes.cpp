@@ -73,12 +73,9 @@ private:
 
     // The caller's user id from their bearer token, or a 401 already written.
     std::optional<std::string> user_of(const httplib::Request& request, httplib::Response& response) {
-        auto user = deps_.authenticator.user(request.get_header_value("Authorization"), deps_.clock.now_seconds());
-        if (!user) {
-            reply_error(response, 401, user.error().code, user.error().message);
-            return std::nullopt;
-        }
-        return std::move(user).value();
+        auto user = deps_.callers.user(request, response);
+        if (!user) return std::nullopt;
+        return std::move(user->user_id);
     }
 
     // One call of the service API on this very server, as an app backend makes it.

@@ -16,7 +16,7 @@
 
 #include "clock.hpp"
 #include "http/api.hpp"
-#include "http/authenticator.hpp"
+#include "http/callers.hpp"
 #include "tokenmeter/catalog.hpp"
 #include "tokens/token_counter.hpp"
 
@@ -31,7 +31,7 @@ struct DemoSettings {
 };
 
 struct DemoDependencies {
-    http::Authenticator& authenticator;
+    http::Callers& callers;
     tokens::TokenCounter& tokens;
     const Catalog& catalog;
     const Clock& clock;

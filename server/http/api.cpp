@@ -72,35 +72,13 @@ void Api::reply(Response& response, const ledger::Outcome& outcome) {
 }
 
 std::optional<std::string> Api::require_user(const Request& request, Response& response) {
-    auto session = require_session(request, response);
+    auto session = deps_.callers.user(request, response);
     if (!session) return std::nullopt;
     return std::move(session->user_id);
 }
 
-std::optional<UserSession> Api::require_session(const Request& request, Response& response) {
-    const std::string_view authorization = header(request, "Authorization");
-    auto user = deps_.authenticator.user_session(authorization, deps_.clock.now_seconds());
-    if (user) return std::move(user).value();
-    if (deps_.authenticator.service(authorization)) {
-        reply_error(response, 403, "wrong_scope", "a service key cannot call the user API; use /v1/users/{id}/usage");
-        return std::nullopt;
-    }
-    reply_error(response, 401, user.error().code, user.error().message);
-    response.set_header("WWW-Authenticate", "Bearer");
-    return std::nullopt;
-}
-
 std::optional<std::string> Api::require_service(const Request& request, Response& response) {
-    const std::string_view authorization = header(request, "Authorization");
-    auto caller = deps_.authenticator.service(authorization);
-    if (caller) return std::move(caller).value();
-    if (deps_.authenticator.user(authorization, deps_.clock.now_seconds())) {
-        reply_error(response, 403, "wrong_scope", "a user token cannot call the service API");
-        return std::nullopt;
-    }
-    reply_error(response, 401, caller.error().code, caller.error().message);
-    response.set_header("WWW-Authenticate", "Bearer");
-    return std::nullopt;
+    return deps_.callers.service(request, response);
 }
 
 void Api::healthz(const Request&, Response& response) {
@@ -127,7 +105,7 @@ void Api::my_usage(const Request& request, Response& response) {
 }
 
 void Api::my_usage_stream(const Request& request, Response& response) {
-    auto session = require_session(request, response);
+    auto session = deps_.callers.user(request, response);
     if (!session) return;
     // Watch before reading, so no change between the read and the watch is missed.
     auto subscribed = deps_.hub.subscribe(session->user_id);

@@ -11,6 +11,7 @@
 #include "clock.hpp"
 #include "http/authenticator.hpp"
 #include "http/metrics.hpp"
+#include "http/callers.hpp"
 #include "ledger/ledger_service.hpp"
 #include "live/usage_hub.hpp"
 #include "tokens/token_counter.hpp"
@@ -39,7 +40,7 @@ struct ApiOptions {
 
 struct ApiDependencies {
     ledger::LedgerService& ledger;
-    Authenticator& authenticator;
+    Callers& callers;
     live::UsageHub& hub;
     Metrics& metrics;
     const Clock& clock;
@@ -60,7 +61,6 @@ private:
     Handler timed(std::string route, Handler handler);
 
     std::optional<std::string> require_user(const httplib::Request& request, httplib::Response& response);
-    std::optional<UserSession> require_session(const httplib::Request& request, httplib::Response& response);
     void refuse_stream(httplib::Response& response, live::StreamRefusal refusal);
     std::optional<std::string> require_service(const httplib::Request& request, httplib::Response& response);
 

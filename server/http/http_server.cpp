@@ -112,7 +112,7 @@ HttpServer::HttpServer(HttpServerOptions options) : options_(options) {
         ::setsockopt(socket, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     });
     const std::size_t header_count_max = options_.header_count_max;
-    server_->set_pre_routing_handler([header_count_max](const httplib::Request& request, httplib::Response& response) {
+    server_->set_pre_routing_handler([this, header_count_max](const httplib::Request& request, httplib::Response& response) {
         // httplib adds four headers of its own (REMOTE_ADDR, ...).
         if (request.headers.size() > header_count_max + 4) {
             reply_error(response, 431, "headers_too_large", "too many request headers");
@@ -124,6 +124,7 @@ HttpServer::HttpServer(HttpServerOptions options) : options_(options) {
             reply_error(response, 400, "bad_request", "the request path holds control characters");
             return httplib::Server::HandlerResponse::Handled;
         }
+        if (admission_ && admission_(request, response)) return httplib::Server::HandlerResponse::Handled;
         return httplib::Server::HandlerResponse::Unhandled;
     });
     server_->set_post_routing_handler([](const httplib::Request&, httplib::Response& response) {
@@ -160,6 +161,8 @@ void HttpServer::stop() {
 }
 
 bool HttpServer::is_running() const { return server_->is_running(); }
+
+void HttpServer::set_admission(Admission admission) { admission_ = std::move(admission); }
 
 void HttpServer::notify_streams(const std::vector<std::string>& keys) { loop_->notify(keys); }
 

@@ -24,6 +24,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -33,7 +34,9 @@
 
 namespace httplib {
 class Server;
-}
+struct Request;
+struct Response;
+}  // namespace httplib
 
 namespace tokenmeter::http {
 
@@ -82,6 +85,11 @@ public:
     void stop();
     bool is_running() const;
 
+    // Runs before routing, after the edge's own checks; true when it answered.
+    // Set before start().
+    using Admission = std::function<bool(const httplib::Request&, httplib::Response&)>;
+    void set_admission(Admission admission);
+
     // New events may exist for these stream keys (user ids).
     void notify_streams(const std::vector<std::string>& keys);
 
@@ -98,6 +106,7 @@ private:
     std::unique_ptr<ConnectionLoop> loop_;
     std::unique_ptr<class WorkerPool> pool_;
     std::thread accept_thread_;
+    Admission admission_;
     std::atomic<bool> stopping_{false};
     bool stopped_ = false;
 };

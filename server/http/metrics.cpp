@@ -43,6 +43,11 @@ void Metrics::count_charge(const std::string& model, const std::string& operatio
     charged_[{model, operation}] += tokens;
 }
 
+void Metrics::count_rate_limited(const std::string& scope) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    rate_limited_[scope] += 1;
+}
+
 void Metrics::add_gauge(std::string name, std::string help, Gauge gauge) {
     std::lock_guard<std::mutex> guard(mutex_);
     gauges_[std::move(name)] = {std::move(help), std::move(gauge)};
@@ -74,6 +79,13 @@ std::string Metrics::render() const {
            "# TYPE tokenmeter_authorizations_total counter\n"
         << "tokenmeter_authorizations_total{result=\"granted\"} " << granted_ << "\n"
         << "tokenmeter_authorizations_total{result=\"refused\"} " << refused_ << "\n";
+    out << "# HELP tokenmeter_rate_limited_total Requests refused by a rate limit (429), by the limit's scope.\n"
+           "# TYPE tokenmeter_rate_limited_total counter\n";
+    for (const char* scope : {"user", "service", "address"}) {
+        auto found = rate_limited_.find(scope);
+        out << "tokenmeter_rate_limited_total{scope=\"" << scope << "\"} " << (found == rate_limited_.end() ? 0 : found->second)
+            << "\n";
+    }
     out << "# HELP tokenmeter_tokens_charged_total Charged tokens by model and operation.\n"
            "# TYPE tokenmeter_tokens_charged_total counter\n";
     for (const auto& [key, tokens] : charged_) {

@@ -18,6 +18,8 @@ public:
     void observe_request(const std::string& route, int status, double seconds);
     void count_authorization(bool granted);
     void count_charge(const std::string& model, const std::string& operation, std::int64_t tokens);
+    // A request refused by a rate limit; scope: user, service or address.
+    void count_rate_limited(const std::string& scope);
 
     // Gauges read at scrape time.
     using Gauge = std::function<std::int64_t()>;
@@ -41,6 +43,7 @@ private:
     std::uint64_t granted_ = 0;
     std::uint64_t refused_ = 0;
     std::map<std::pair<std::string, std::string>, std::int64_t> charged_;
+    std::map<std::string, std::uint64_t> rate_limited_;
     std::map<std::string, std::pair<std::string, Gauge>> gauges_;
 };
 
