@@ -11,7 +11,7 @@ packages=(
   build-essential cmake pkg-config git
   emscripten
   libsodium-dev nlohmann-json3-dev libssl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev sqlite3
+  libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev sqlite3 zlib1g-dev
   libpq-dev postgresql libgoogle-perftools-dev
   unicode-data
   autoconf automake libtool dpkg-dev patch xz-utils

@@ -59,6 +59,12 @@ struct Connection {
     bool peer_closed = false;
     RequestHead head;  // of the request in `input`, once complete
     int requests = 0;
+    // The body: when its first byte could arrive, and how many bytes of the
+    // loop's body budget (beyond the small bodies every connection may
+    // hold) this connection has taken.
+    std::int64_t body_started_ms = 0;
+    std::size_t body_budget_bytes = 0;
+    ChunkedProgress chunked;
 
     // Bytes the loop sends (event-stream chunks, its own short replies).
     std::string output;
@@ -67,6 +73,7 @@ struct Connection {
     // Our side is shut after a last reply; what the client still sends is
     // read and dropped until it closes, so the reply is not lost to a reset.
     bool write_shut = false;
+    std::size_t dropped_bytes = 0;  // read and dropped since the last reply
 
     // Set by a handler on a worker; the loop takes the connection over.
     std::optional<EventStream> handover;

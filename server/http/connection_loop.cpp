@@ -31,8 +31,6 @@ constexpr std::size_t read_chunk_bytes = 16 * 1024;
 constexpr std::int64_t linger_ms = 2'000;
 // A stream client sends nothing; one that sends this much is not a browser.
 constexpr std::size_t stream_input_bytes_max = 16 * 1024;
-// What a closing connection's input is drained by per round.
-constexpr std::size_t closing_drop_bytes_max = 256 * 1024;
 
 std::string_view reason_of(int status) {
     switch (status) {
@@ -221,6 +219,7 @@ void ConnectionLoop::drain_inbox() {
         TM_ASSERT(is_borrowed(*connection));
         switch (message) {
             case Message::resume:
+                return_budget(*connection);
                 connection->phase = ConnectionPhase::idle;
                 connection->last_active_ms = time_ms();
                 if (stopping_) {
@@ -229,7 +228,10 @@ void ConnectionLoop::drain_inbox() {
                     advance(*connection);
                 }
                 break;
-            case Message::finish: linger(*connection); break;
+            case Message::finish:
+                return_budget(*connection);
+                linger(*connection);
+                break;
             case Message::stream: begin_stream(*connection); break;
             case Message::adopt: break;
         }
@@ -345,14 +347,13 @@ void ConnectionLoop::handle_event(Connection& connection, std::uint32_t events) 
 // client has nothing to send, so one that sends much is cut off.
 bool ConnectionLoop::drop_input(Connection& connection) {
     std::array<char, read_chunk_bytes> buffer{};
-    const std::size_t drop_max = connection.phase == ConnectionPhase::streaming ? stream_input_bytes_max : closing_drop_bytes_max;
-    std::size_t dropped = 0;
+    const std::size_t drop_max = connection.phase == ConnectionPhase::streaming ? stream_input_bytes_max : closing_drop_bytes_max();
     for (;;) {
+        if (connection.phase == ConnectionPhase::closing && connection.dropped_bytes > drop_max) return true;
         const ssize_t n = ::recv(connection.fd, buffer.data(), buffer.size(), MSG_DONTWAIT);
         if (n > 0) {
-            dropped += static_cast<std::size_t>(n);
-            if (dropped <= drop_max) continue;
-            if (connection.phase == ConnectionPhase::closing) return true;  // the rest on the next round
+            connection.dropped_bytes += static_cast<std::size_t>(n);
+            if (connection.dropped_bytes <= drop_max || connection.phase == ConnectionPhase::closing) continue;
         }
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
@@ -361,8 +362,33 @@ bool ConnectionLoop::drop_input(Connection& connection) {
     }
 }
 
+// How many bytes of input a connection may hold in its current phase: a
+// head (and the start of a small body); then the head and its whole body,
+// framing included, and no more (a pipelined request waits in the socket).
+std::size_t ConnectionLoop::input_cap(const Connection& connection) const {
+    const std::size_t head_cap = options_.head.head_bytes_max + 4 + options_.body_small_bytes_max;
+    if (connection.phase != ConnectionPhase::body) return head_cap;
+    if (connection.head.framing == BodyFraming::length) {
+        return connection.head.head_bytes + static_cast<std::size_t>(connection.head.content_length);
+    }
+    return connection.head.head_bytes + chunked_raw_bytes_max();
+}
+
+// What a closing connection's input is drained by in all: enough for the
+// rest of a refused request's body (most clients read the answer only once
+// they have sent it all), not a stream that never ends. Past it the loop
+// stops reading; the client's sends stall until the close. Dropped bytes
+// cost no memory.
+std::size_t ConnectionLoop::closing_drop_bytes_max() const { return chunked_raw_bytes_max(); }
+
+// Chunk framing can outweigh the data (one-byte chunks take six bytes each);
+// a chunked body's raw bytes are capped at twice the largest body.
+std::size_t ConnectionLoop::chunked_raw_bytes_max() const {
+    return 2 * static_cast<std::size_t>(options_.head.body_bytes_max) + options_.body_small_bytes_max;
+}
+
 void ConnectionLoop::read_input(Connection& connection) {
-    const std::size_t cap = options_.head.head_bytes_max + 4 + options_.body_preread_bytes_max;
+    const std::size_t cap = input_cap(connection);
     std::array<char, read_chunk_bytes> buffer{};
     while (connection.input.size() < cap && !connection.peer_closed) {
         const std::size_t want = std::min(buffer.size(), cap - connection.input.size());
@@ -384,9 +410,8 @@ void ConnectionLoop::read_input(Connection& connection) {
 }
 
 // Moves a connection on by what its input holds: waits for more, answers a
-// refusal, or hands a complete request to a worker.
+// refusal, or hands a complete request (head and body) to a worker.
 void ConnectionLoop::advance(Connection& connection) {
-    const std::int64_t now = time_ms();
     if (connection.phase == ConnectionPhase::idle) {
         // RFC 9112 2.2: an empty line before a request line is ignored.
         std::size_t blank = 0;
@@ -402,7 +427,7 @@ void ConnectionLoop::advance(Connection& connection) {
             return;
         }
         connection.phase = ConnectionPhase::head;
-        connection.deadline_ms = now + options_.head_timeout_ms;
+        connection.deadline_ms = time_ms() + options_.head_timeout_ms;
     }
     if (connection.phase == ConnectionPhase::head) {
         const HeadScanResult scanned = scan_request_head(connection.input, options_.head);
@@ -420,26 +445,102 @@ void ConnectionLoop::advance(Connection& connection) {
             return;
         }
         connection.head = scanned.head;
-        const bool small_body = scanned.head.framing == BodyFraming::length && !scanned.head.expects_continue &&
-                                static_cast<std::uint64_t>(scanned.head.content_length) <= options_.body_preread_bytes_max;
-        if (!small_body) {
+        if (scanned.head.framing == BodyFraming::none) {
+            if (scanned.head.declares_no_length) {
+                static constexpr std::string_view no_body = "Content-Length: 0\r\n";
+                connection.input.insert(scanned.head.head_bytes - 2, no_body);
+                connection.head.head_bytes += no_body.size();
+            }
             dispatch(connection);
             return;
         }
-        connection.phase = ConnectionPhase::body;
-        connection.deadline_ms =
-            now + options_.body_timeout_ms + scanned.head.content_length * 1000 / options_.body_rate_min_bytes_per_second;
+        begin_body(connection);
+        if (connection.phase != ConnectionPhase::body) return;
     }
-    if (connection.phase == ConnectionPhase::body) {
-        const std::size_t needed = connection.head.head_bytes + static_cast<std::size_t>(connection.head.content_length);
-        if (connection.input.size() >= needed) {
-            dispatch(connection);
-        } else if (connection.peer_closed) {
+    if (connection.phase == ConnectionPhase::body) read_body(connection);
+}
+
+void ConnectionLoop::begin_body(Connection& connection) {
+    RequestHead& head = connection.head;
+    if (head.expects_continue) {
+        // The loop answers the 100 itself (the client sends its body only
+        // then) and takes the Expect line out, so httplib sends no second one.
+        connection.input.erase(head.expect_line_offset, head.expect_line_bytes);
+        head.head_bytes -= head.expect_line_bytes;
+        head.expects_continue = false;
+        static constexpr std::string_view go_on = "HTTP/1.1 100 Continue\r\n\r\n";
+        if (::send(connection.fd, go_on.data(), go_on.size(), MSG_DONTWAIT | MSG_NOSIGNAL) != static_cast<ssize_t>(go_on.size())) {
             close(connection);
-        } else {
-            rearm(connection);
+            return;
         }
     }
+    if (head.framing == BodyFraming::length && static_cast<std::size_t>(head.content_length) > options_.body_small_bytes_max &&
+        !take_budget(connection, static_cast<std::size_t>(head.content_length))) {
+        stats_.overloaded += 1;
+        reply(connection, 503, "overloaded", "the server is receiving too many large bodies; retry shortly");
+        return;
+    }
+    connection.phase = ConnectionPhase::body;
+    connection.body_started_ms = time_ms();
+    connection.chunked = ChunkedProgress{};
+}
+
+void ConnectionLoop::read_body(Connection& connection) {
+    const RequestHead& head = connection.head;
+    const std::size_t received = connection.input.size() - head.head_bytes;
+    if (head.framing == BodyFraming::length) {
+        if (received >= static_cast<std::size_t>(head.content_length)) {
+            dispatch(connection);
+            return;
+        }
+    } else {
+        const std::string_view body = std::string_view(connection.input).substr(head.head_bytes);
+        const BodyScanResult scanned = scan_chunked_body(body, options_.head.body_bytes_max, connection.chunked);
+        if (scanned.scan == HeadScan::refused) {
+            reply(connection, scanned.refusal.status, scanned.refusal.code, scanned.refusal.message);
+            return;
+        }
+        if (scanned.scan == HeadScan::complete) {
+            // Anything after the body is the next request: it waits in the
+            // socket only if it did not arrive in the same read.
+            connection.input.resize(head.head_bytes + scanned.body_bytes);
+            dispatch(connection);
+            return;
+        }
+        connection.chunked = scanned.progress;
+        if (received >= chunked_raw_bytes_max()) {
+            reply(connection, 413, "body_too_large", "the request body is too large");
+            return;
+        }
+        if (received > options_.body_small_bytes_max && connection.body_budget_bytes == 0 &&
+            !take_budget(connection, chunked_raw_bytes_max())) {
+            stats_.overloaded += 1;
+            reply(connection, 503, "overloaded", "the server is receiving too many large bodies; retry shortly");
+            return;
+        }
+    }
+    if (connection.peer_closed) {
+        close(connection);
+        return;
+    }
+    // Each byte that arrived earns the time it takes at the minimum rate.
+    connection.deadline_ms = connection.body_started_ms + options_.body_timeout_ms +
+                             static_cast<std::int64_t>(received) * 1000 / options_.body_rate_min_bytes_per_second;
+    rearm(connection);
+}
+
+bool ConnectionLoop::take_budget(Connection& connection, std::size_t bytes) {
+    if (body_budget_used_ + bytes > options_.body_budget_bytes_max) return false;
+    body_budget_used_ += bytes;
+    connection.body_budget_bytes += bytes;
+    return true;
+}
+
+void ConnectionLoop::return_budget(Connection& connection) {
+    body_budget_used_ -= connection.body_budget_bytes;
+    connection.body_budget_bytes = 0;
+    // A large body's buffer is not kept for the rest of a keep-alive connection.
+    if (connection.input.capacity() > options_.body_small_bytes_max) connection.input.shrink_to_fit();
 }
 
 void ConnectionLoop::dispatch(Connection& connection) {
@@ -509,7 +610,9 @@ void ConnectionLoop::reply(Connection& connection, int status, std::string_view 
     const int retry_after = (status == 503) ? options_.retry_after_seconds : 0;
     connection.output = reply_text(status, code, message, retry_after);
     connection.output_sent = 0;
+    connection.dropped_bytes = 0;
     connection.input.clear();
+    return_budget(connection);
     linger(connection);
 }
 
@@ -554,7 +657,8 @@ void ConnectionLoop::send_output(Connection& connection) {
 
 void ConnectionLoop::rearm(Connection& connection) {
     epoll_event event{};
-    event.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+    const bool deaf = connection.phase == ConnectionPhase::closing && connection.dropped_bytes > closing_drop_bytes_max();
+    event.events = (deaf ? 0u : static_cast<std::uint32_t>(EPOLLIN)) | EPOLLRDHUP | EPOLLONESHOT;
     if (connection.output_sent < connection.output.size()) event.events |= EPOLLOUT;
     event.data.ptr = &connection;
     if (::epoll_ctl(epoll_, EPOLL_CTL_MOD, connection.fd, &event) != 0) close(connection);
@@ -573,6 +677,7 @@ void ConnectionLoop::close(Connection& connection) {
         connection.stream.reset();
         stats_.streams -= 1;
     }
+    return_budget(connection);
     ::epoll_ctl(epoll_, EPOLL_CTL_DEL, connection.fd, nullptr);
     ::close(connection.fd);
     connection.phase = ConnectionPhase::closed;

@@ -30,15 +30,18 @@ namespace tokenmeter::http {
 
 struct LoopOptions {
     HeadLimits head;
-    // Bodies up to this many bytes are read by the loop before a worker is
-    // given the request; larger or chunked ones are read by the worker under
-    // a deadline.
-    std::size_t body_preread_bytes_max = 64 * 1024;
+    // The loop reads every request body before a worker sees the request,
+    // so no worker ever waits on a slow client. Each connection may hold a
+    // body this large; larger ones (up to head.body_bytes_max) draw on a
+    // shared budget, and a request that finds it spent is answered 503.
+    std::size_t body_small_bytes_max = 64 * 1024;
+    std::size_t body_budget_bytes_max = 64 << 20;
     // Open connections; beyond it the longest-idle one makes room.
     std::size_t connections_max = 8192;
     // A request head must arrive within this of its first byte.
     std::int64_t head_timeout_ms = 10'000;
-    // A body must arrive within this plus its size at body_rate_min.
+    // A body must start within this, and every byte after earns the time it
+    // takes at body_rate_min: a client that trickles is cut off.
     std::int64_t body_timeout_ms = 10'000;
     std::int64_t body_rate_min_bytes_per_second = 64 * 1024;
     // An idle keep-alive connection is closed after this.
@@ -102,10 +105,17 @@ private:
 
     void take(int fd);
     void make_room();
+    std::size_t input_cap(const Connection& connection) const;
+    std::size_t chunked_raw_bytes_max() const;
+    std::size_t closing_drop_bytes_max() const;
     void read_input(Connection& connection);
     bool drop_input(Connection& connection);
     void advance(Connection& connection);
     void dispatch(Connection& connection);
+    void begin_body(Connection& connection);
+    void read_body(Connection& connection);
+    bool take_budget(Connection& connection, std::size_t bytes);
+    void return_budget(Connection& connection);
     void begin_stream(Connection& connection);
     void pump(Connection& connection);
     void end_stream(Connection& connection);
@@ -135,6 +145,7 @@ private:
     std::multimap<std::string, Connection*, std::less<>> streams_by_key_;
     std::vector<std::unique_ptr<Connection>> closed_;  // freed after the round that closed them
     std::int64_t next_sweep_ms_ = 0;
+    std::size_t body_budget_used_ = 0;
 };
 
 }  // namespace tokenmeter::http

@@ -22,8 +22,8 @@ std::int64_t monotonic_ms() {
         .count();
 }
 
-EdgeStream::EdgeStream(Connection& connection, std::int64_t read_deadline_ms, std::int64_t write_timeout_ms)
-    : connection_(connection), read_deadline_ms_(read_deadline_ms), write_timeout_ms_(write_timeout_ms) {}
+EdgeStream::EdgeStream(Connection& connection, std::int64_t write_timeout_ms)
+    : connection_(connection), write_timeout_ms_(write_timeout_ms) {}
 
 bool EdgeStream::wait(short events, std::int64_t deadline_ms) const {
     for (;;) {
@@ -41,10 +41,7 @@ std::int64_t EdgeStream::write_deadline() {
     return write_deadline_ms_;
 }
 
-bool EdgeStream::is_readable() const {
-    if (consumed_ < connection_.input.size()) return true;
-    return !failed_ && wait(POLLIN, read_deadline_ms_);
-}
+bool EdgeStream::is_readable() const { return consumed_ < connection_.input.size(); }
 
 bool EdgeStream::is_writable() const { return !failed_; }
 
@@ -55,19 +52,9 @@ ssize_t EdgeStream::read(char* ptr, size_t size) {
         consumed_ += n;
         return static_cast<ssize_t>(n);
     }
-    if (failed_ || connection_.peer_closed) return failed_ ? -1 : 0;
-    // A client that waits for our answer before sending more (100-continue)
-    // must see what was gathered first.
-    if (!output_.empty() && !flush()) return -1;
-    for (;;) {
-        const ssize_t n = ::recv(connection_.fd, ptr, size, MSG_DONTWAIT);
-        if (n >= 0) return n;
-        if (errno == EINTR) continue;
-        if ((errno != EAGAIN && errno != EWOULDBLOCK) || !wait(POLLIN, read_deadline_ms_)) {
-            failed_ = true;
-            return -1;
-        }
-    }
+    // The request ends where the loop's framing said it does: past it,
+    // there is nothing for this request to read.
+    return 0;
 }
 
 ssize_t EdgeStream::write(const char* ptr, size_t size) {

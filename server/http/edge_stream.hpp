@@ -1,8 +1,9 @@
-// The httplib::Stream a worker answers one request through: it reads first
-// what the connection loop already received, then the socket, and never
-// waits past absolute deadlines (a client that trickles its body or reads
-// the response a byte a second loses the connection, not a worker). Writes
-// are gathered and sent in few system calls.
+// The httplib::Stream a worker answers one request through. The connection
+// loop has already received the whole request (head and body), so reads come
+// from that buffer and never wait on the socket: a slow client cannot hold a
+// worker by sending slowly. Writes are gathered and sent in few system calls,
+// and a client that does not read its answer within the write timeout loses
+// the connection, not the worker.
 #pragma once
 
 #include <httplib.h>
@@ -19,10 +20,9 @@ std::int64_t monotonic_ms();
 
 class EdgeStream final : public httplib::Stream {
 public:
-    // read_deadline_ms: the latest moment a socket read may wait until.
     // write_timeout_ms: how long the response may take to send, counted
     // from its first byte.
-    EdgeStream(Connection& connection, std::int64_t read_deadline_ms, std::int64_t write_timeout_ms);
+    EdgeStream(Connection& connection, std::int64_t write_timeout_ms);
 
     bool is_readable() const override;
     bool is_writable() const override;
@@ -47,7 +47,6 @@ private:
     Connection& connection_;
     std::size_t consumed_ = 0;
     std::string output_;
-    std::int64_t read_deadline_ms_;
     std::int64_t write_timeout_ms_;
     std::int64_t write_deadline_ms_ = 0;
     bool failed_ = false;

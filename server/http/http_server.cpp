@@ -173,14 +173,7 @@ std::size_t HttpServer::busy_workers() const { return pool_->busy(); }
 // Answers the one request the loop found complete in the connection's input,
 // then gives the connection back: to keep alive, to close, or to stream.
 void HttpServer::serve(Connection& connection) {
-    const std::int64_t now = monotonic_ms();
-    // A body the loop did not read (large, chunked, or after 100-continue)
-    // must arrive at the minimum rate, as the loop's own reads must.
-    const auto body_bytes = connection.head.framing == BodyFraming::chunked
-                                ? static_cast<std::int64_t>(options_.body_bytes_max)
-                                : connection.head.content_length;
-    const std::int64_t read_deadline = now + options_.body_timeout_ms + body_bytes * 1000 / (64 * 1024);
-    EdgeStream stream(connection, read_deadline, options_.write_timeout_ms);
+    EdgeStream stream(connection, options_.write_timeout_ms);
     const bool close = stopping_ || connection.requests + 1 >= options_.keep_alive_requests_max ||
                        connection.head.wants_close || connection.peer_closed;
     bool closed = false;

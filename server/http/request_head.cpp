@@ -56,6 +56,8 @@ struct Framing {
     std::optional<std::int64_t> content_length;
     bool chunked = false;
     bool expects_continue = false;
+    std::size_t expect_line_offset = 0;
+    std::size_t expect_line_bytes = 0;
     bool close = false;
     bool keep_alive = false;
 };
@@ -119,8 +121,8 @@ std::optional<HeadScanResult> apply_header(std::string_view name, std::string_vi
     return std::nullopt;
 }
 
-// One header line (without its CRLF).
-std::optional<HeadScanResult> check_header_line(std::string_view line, Framing& framing) {
+// One header line (without its CRLF), which starts at `offset` in the head.
+std::optional<HeadScanResult> check_header_line(std::string_view line, std::size_t offset, Framing& framing) {
     if (line.front() == ' ' || line.front() == '\t') {
         return refused(400, "bad_request", "folded header lines are not accepted");
     }
@@ -133,6 +135,10 @@ std::optional<HeadScanResult> check_header_line(std::string_view line, Framing& 
         return c == '\t' || static_cast<unsigned char>(c) >= 0x20;
     }) && value.find('\x7f') == std::string_view::npos;
     if (!clean) return refused(400, "bad_request", "a header value holds control characters");
+    if (iequals(line.substr(0, colon), "Expect")) {
+        framing.expect_line_offset = offset;
+        framing.expect_line_bytes = line.size() + 2;
+    }
     return apply_header(line.substr(0, colon), value, framing);
 }
 
@@ -147,7 +153,12 @@ HeadScanResult complete(std::size_t head_bytes, const Framing& framing, bool htt
     result.scan = HeadScan::complete;
     result.head.head_bytes = head_bytes;
     result.head.expects_continue = framing.expects_continue;
+    if (framing.expects_continue) {
+        result.head.expect_line_offset = framing.expect_line_offset;
+        result.head.expect_line_bytes = framing.expect_line_bytes;
+    }
     result.head.wants_close = framing.close || (http10 && !framing.keep_alive);
+    result.head.declares_no_length = !framing.chunked && !framing.content_length;
     if (framing.chunked) {
         result.head.framing = BodyFraming::chunked;
     } else if (framing.content_length && *framing.content_length > 0) {
@@ -157,7 +168,119 @@ HeadScanResult complete(std::size_t head_bytes, const Framing& framing, bool htt
     return result;
 }
 
+// A chunk-size line is hex digits and an optional extension; no real client
+// sends a long one.
+constexpr std::size_t chunk_line_bytes_max = 256;
+constexpr std::size_t chunk_size_digits_max = 15;  // below 2^60: no overflow
+constexpr std::size_t trailer_count_max = 64;
+constexpr std::size_t trailer_line_bytes_max = 8 * 1024;
+
+BodyScanResult body_refused(int status, std::string_view code, std::string_view message) {
+    BodyScanResult result;
+    result.scan = HeadScan::refused;
+    result.refusal = HeadRefusal{status, code, message};
+    return result;
+}
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// The line at `pos` (without CRLF); nullopt when its CRLF has not arrived.
+// `bad` is set when the line is longer than `max` or holds a bare CR or LF.
+std::optional<std::string_view> line_at(std::string_view bytes, std::size_t pos, std::size_t max, bool& bad) {
+    const std::size_t end = std::min(bytes.size(), pos + max + 2);
+    for (std::size_t i = pos; i < end; ++i) {
+        if (bytes[i] == '\n') {
+            bad = true;
+            return std::nullopt;
+        }
+        if (bytes[i] != '\r') continue;
+        if (i + 1 == bytes.size()) return std::nullopt;
+        if (bytes[i + 1] != '\n') {
+            bad = true;
+            return std::nullopt;
+        }
+        return bytes.substr(pos, i - pos);
+    }
+    bad = end - pos > max + 1;
+    return std::nullopt;
+}
+
+// The size of a chunk-size line, or -1 when it is not one.
+std::int64_t chunk_size_of(std::string_view line) {
+    std::size_t digits = 0;
+    std::int64_t size = 0;
+    while (digits < line.size() && hex_value(line[digits]) >= 0) {
+        if (digits == chunk_size_digits_max) return -1;
+        size = size * 16 + hex_value(line[digits]);
+        ++digits;
+    }
+    if (digits == 0) return -1;
+    const std::string_view extension = line.substr(digits);
+    if (!extension.empty() && extension.front() != ';') return -1;
+    const bool visible = std::all_of(extension.begin(), extension.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+    return visible ? size : -1;
+}
+
+BodyScanResult chunked_trailers(std::string_view bytes, std::size_t pos) {
+    for (std::size_t count = 0;; ++count) {
+        bool bad = false;
+        auto line = line_at(bytes, pos, trailer_line_bytes_max, bad);
+        if (bad) return body_refused(400, "bad_request", "a chunked body's trailer is malformed");
+        if (!line) return BodyScanResult{};
+        pos += line->size() + 2;
+        if (line->empty()) {
+            BodyScanResult result;
+            result.scan = HeadScan::complete;
+            result.body_bytes = pos;
+            return result;
+        }
+        if (count == trailer_count_max) return body_refused(431, "headers_too_large", "too many trailer fields");
+    }
+}
+
 }  // namespace
+
+BodyScanResult scan_chunked_body(std::string_view bytes, std::int64_t data_bytes_max, ChunkedProgress progress) {
+    std::size_t pos = progress.pos;
+    std::int64_t data_bytes = progress.data_bytes;
+    auto incomplete = [&] {
+        BodyScanResult result;
+        result.progress = ChunkedProgress{pos, data_bytes};
+        return result;
+    };
+    for (;;) {
+        bool bad = false;
+        auto line = line_at(bytes, pos, chunk_line_bytes_max, bad);
+        if (bad) return body_refused(400, "bad_request", "a chunk-size line is malformed");
+        if (!line) return incomplete();
+        const std::int64_t size = chunk_size_of(*line);
+        if (size < 0) return body_refused(400, "bad_request", "a chunk-size line is malformed");
+        pos += line->size() + 2;
+        if (size == 0) {
+            BodyScanResult result = chunked_trailers(bytes, pos);
+            if (result.scan == HeadScan::incomplete) {
+                result.progress = ChunkedProgress{pos - line->size() - 2, data_bytes};
+            }
+            return result;
+        }
+        if (size > data_bytes_max - data_bytes) return body_refused(413, "body_too_large", "the request body is too large");
+        const auto chunk_end = pos + static_cast<std::size_t>(size);
+        if (bytes.size() < chunk_end + 2) {
+            pos -= line->size() + 2;  // resume at this chunk's size line
+            return incomplete();
+        }
+        data_bytes += size;
+        if (bytes.compare(chunk_end, 2, "\r\n") != 0) {
+            return body_refused(400, "bad_request", "a chunk is not followed by CRLF");
+        }
+        pos = chunk_end + 2;
+    }
+}
 
 HeadScanResult scan_request_head(std::string_view bytes, const HeadLimits& limits) {
     // Never look past what a valid head could hold.
@@ -182,7 +305,7 @@ HeadScanResult scan_request_head(std::string_view bytes, const HeadLimits& limit
             if (++header_count > limits.header_count_max) {
                 return refused(431, "headers_too_large", "too many request headers");
             }
-            if (auto refusal = check_header_line(line, framing)) return *refusal;
+            if (auto refusal = check_header_line(line, line_start, framing)) return *refusal;
         }
         line_start = i + 2;
         ++i;

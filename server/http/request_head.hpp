@@ -35,8 +35,17 @@ struct RequestHead {
     std::size_t head_bytes = 0;  // through the CRLF CRLF that ends the head
     BodyFraming framing = BodyFraming::none;
     std::int64_t content_length = 0;  // for BodyFraming::length
-    bool expects_continue = false;    // Expect: 100-continue: the client waits before sending its body
-    bool wants_close = false;         // Connection: close, or HTTP/1.0 without keep-alive
+    // Expect: 100-continue: the client waits for a 100 before sending its
+    // body. Where that header line is (with its CRLF), so the edge, which
+    // answers the 100 itself, can take it out before httplib sees the head.
+    bool expects_continue = false;
+    std::size_t expect_line_offset = 0;
+    std::size_t expect_line_bytes = 0;
+    bool wants_close = false;  // Connection: close, or HTTP/1.0 without keep-alive
+    // Neither Content-Length nor Transfer-Encoding: no body (RFC 9112 §6.3).
+    // httplib would read such a request's body until the connection closes,
+    // so the edge adds "Content-Length: 0" to the head for it.
+    bool declares_no_length = false;
 };
 
 struct HeadRefusal {
@@ -56,6 +65,28 @@ struct HeadScanResult {
     RequestHead head;
     HeadRefusal refusal;
 };
+
+// Where a scan of a chunked body stopped: at the start of a chunk-size
+// line, with this much chunk data before it. Scanning again from here reads
+// only what is new, so a body sent in many small pieces costs linear time.
+struct ChunkedProgress {
+    std::size_t pos = 0;
+    std::int64_t data_bytes = 0;
+};
+
+struct BodyScanResult {
+    HeadScan scan = HeadScan::incomplete;
+    std::size_t body_bytes = 0;  // when complete: the framed body's bytes, through its last CRLF
+    ChunkedProgress progress;    // when incomplete: where to resume
+    HeadRefusal refusal;
+};
+
+// Scans a chunked body (RFC 9112 §7.1) at the start of `bytes`, from
+// `progress`: chunk sizes in hex with optional extensions, each chunk's CRLF,
+// the last chunk, a bounded trailer section and the final CRLF. Refuses a
+// body whose data would pass `data_bytes_max` (413) or whose framing is
+// broken (400).
+BodyScanResult scan_chunked_body(std::string_view bytes, std::int64_t data_bytes_max, ChunkedProgress progress = {});
 
 // Scans the start of `bytes` for one request head. Pure and bounded: it reads
 // at most limits.head_bytes_max + 4 bytes whatever the input, and refuses as
