@@ -167,6 +167,7 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
     ledger_config.catalog = &app->catalog_;
     ledger_config.signing_key = app->signing_key_.get();
     ledger_config.reservation_ttl_seconds = c.reservation_ttl_seconds;
+    ledger_config.late_commit_grace_seconds = c.late_commit_grace_seconds;
     ledger_config.upgrade_url = c.upgrade_url;
     App* raw = app.get();
     app->hub_ = std::make_unique<live::UsageHub>(live::StreamLimits{static_cast<std::size_t>(c.streams_max),

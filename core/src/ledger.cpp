@@ -43,16 +43,42 @@ std::optional<Refusal> refuse_over_limit(const Balance& balance, const Amount& a
     return std::nullopt;
 }
 
-// Refuses a reservation that can no longer be settled by the client.
-std::optional<Refusal> refuse_unsettleable(const Reservation* reservation, std::int64_t now_seconds) {
+// Whether a reservation is past its expiry: expired lazily already, or open
+// and due.
+bool past_expiry(const Reservation& reservation, std::int64_t now_seconds) {
+    return reservation.state == ReservationState::expired || now_seconds >= reservation.expires_at_seconds;
+}
+
+// Refuses a reservation that is missing or that the client already settled.
+std::optional<Refusal> refuse_settled(const Reservation* reservation) {
     if (reservation == nullptr) return Refusal{RefusalCode::reservation_unknown, 0, 0};
     switch (reservation->state) {
         case ReservationState::committed:
         case ReservationState::released: return Refusal{RefusalCode::reservation_settled, 0, 0};
-        case ReservationState::expired: return Refusal{RefusalCode::reservation_expired, 0, 0};
+        case ReservationState::expired:
         case ReservationState::open: break;
     }
-    if (now_seconds >= reservation->expires_at_seconds) return Refusal{RefusalCode::reservation_expired, 0, 0};
+    return std::nullopt;
+}
+
+// Refuses a release of a reservation that is settled or past its expiry:
+// expiry gives the amount back, so there is nothing left to release.
+std::optional<Refusal> refuse_unreleasable(const Reservation* reservation, std::int64_t now_seconds) {
+    if (auto refusal = refuse_settled(reservation)) return refusal;
+    if (past_expiry(*reservation, now_seconds)) return Refusal{RefusalCode::reservation_expired, 0, 0};
+    return std::nullopt;
+}
+
+// Refuses a commit of a reservation that is settled, or past its expiry by
+// the grace or more. A reservation that another server (whose clock ran
+// ahead) expired before this clock reached its expiry is late by nothing,
+// not by a negative time.
+std::optional<Refusal> refuse_uncommittable(const Reservation* reservation, std::int64_t now_seconds,
+                                            std::int64_t late_grace_seconds) {
+    if (auto refusal = refuse_settled(reservation)) return refusal;
+    if (!past_expiry(*reservation, now_seconds)) return std::nullopt;
+    const std::int64_t late_by_seconds = std::max<std::int64_t>(0, now_seconds - reservation->expires_at_seconds);
+    if (late_by_seconds >= late_grace_seconds) return Refusal{RefusalCode::reservation_expired, 0, 0};
     return std::nullopt;
 }
 
@@ -71,6 +97,16 @@ Settlement settle(const Balance& balance, const Reservation& reservation, Reserv
     Balance next = without_reservation(balance, reservation.amount);
     assert_balance(next);
     return Settlement{next, resolved};
+}
+
+// Resolves a reservation being committed: an open one gives its amount back
+// now, an expired one gave it back when it expired.
+Settlement settle_commit(const Balance& balance, const Reservation& reservation) {
+    if (reservation.state == ReservationState::open) return settle(balance, reservation, ReservationState::committed);
+    TM_ASSERT(reservation.state == ReservationState::expired);
+    Reservation resolved = reservation;
+    resolved.state = ReservationState::committed;
+    return Settlement{balance, resolved};
 }
 
 }  // namespace
@@ -149,26 +185,30 @@ Result<Settlement, Refusal> authorize(const Balance& balance, Amount amount, std
     return result;
 }
 
-Result<Settlement, Refusal> commit(const Balance& balance, const Reservation* reservation, Amount actual,
-                                   std::int64_t now_seconds) {
+Result<Commitment, Refusal> commit(const Balance& balance, const Reservation* reservation, Amount actual,
+                                   std::int64_t now_seconds, std::int64_t late_grace_seconds) {
     assert_balance(balance);
     assert_amount(actual);
-    if (auto refusal = refuse_unsettleable(reservation, now_seconds)) return unexpected(*refusal);
+    TM_ASSERT(late_grace_seconds >= limits::late_commit_grace_min);
+    TM_ASSERT(late_grace_seconds <= limits::late_commit_grace_max);
+    if (auto refusal = refuse_uncommittable(reservation, now_seconds, late_grace_seconds)) return unexpected(*refusal);
     if (balance.tokens_used > limits::count_max - actual.tokens ||
         balance.avatars_used > limits::count_max - actual.avatars) {
         return unexpected(Refusal{RefusalCode::count_overflow, actual.tokens, 0});
     }
-    Settlement result = settle(balance, *reservation, ReservationState::committed);
+    const Settlement settled = settle_commit(balance, *reservation);
+    Commitment result{settled.balance, settled.reservation, past_expiry(*reservation, now_seconds)};
     result.balance.tokens_used += actual.tokens;
     result.balance.avatars_used += actual.avatars;
     assert_balance(result.balance);
+    TM_ASSERT(result.reservation.state == ReservationState::committed);
     return result;
 }
 
 Result<Settlement, Refusal> release(const Balance& balance, const Reservation* reservation,
                                     std::int64_t now_seconds) {
     assert_balance(balance);
-    if (auto refusal = refuse_unsettleable(reservation, now_seconds)) return unexpected(*refusal);
+    if (auto refusal = refuse_unreleasable(reservation, now_seconds)) return unexpected(*refusal);
     return settle(balance, *reservation, ReservationState::released);
 }
 

@@ -80,6 +80,11 @@ const std::vector<Setting>& settings() {
              return set_integer(c.reservation_ttl_seconds, v, "reservation_ttl_seconds", limits::reservation_ttl_min,
                                 limits::reservation_ttl_max);
          }},
+        {"late_commit_grace_seconds", "TOKENMETER_LATE_COMMIT_GRACE_SECONDS",
+         [](ServerConfig& c, const std::string& v) {
+             return set_integer(c.late_commit_grace_seconds, v, "late_commit_grace_seconds",
+                                limits::late_commit_grace_min, limits::late_commit_grace_max);
+         }},
         {"body_bytes_max", "TOKENMETER_BODY_BYTES_MAX",
          [](ServerConfig& c, const std::string& v) { return set_integer(c.body_bytes_max, v, "body_bytes_max", 1024, 64 << 20); }},
         {"http_threads", "TOKENMETER_HTTP_THREADS",

@@ -40,6 +40,10 @@ struct ServerConfig {
     std::string web_root;           // static files served at / (the demo app)
     std::string upgrade_url = "/v1/me/checkout";
     std::int64_t reservation_ttl_seconds = 600;
+    // How long after a reservation's expiry its commit is still charged (a
+    // late commit); 0: not at all. A day covers a backend that retries its
+    // commits through an outage of the server or of its own.
+    std::int64_t late_commit_grace_seconds = 24 * 3600;
     std::int64_t body_bytes_max = 4 << 20;
     // The edge (server/http/http_server.hpp says why these defaults).
     std::int64_t http_threads = 64;  // workers answering complete requests

@@ -29,6 +29,8 @@ struct LedgerConfig {
     const Catalog* catalog = nullptr;
     const SigningKey* signing_key = nullptr;
     std::int64_t reservation_ttl_seconds = 600;
+    // A commit up to this long after the reservation's expiry is charged late.
+    std::int64_t late_commit_grace_seconds = 24 * 3600;
     std::string default_plan = "free";
     std::string upgrade_url = "/v1/me/checkout";
 };

@@ -174,8 +174,11 @@ Outcome commit(AccountChanges& changes, const CommitRequest& request) {
     storage::StoredReservation stored = *changes.transaction().load_reservation(request.reservation_id);
     auto charge = actual_charge(stored, request);
     if (!charge) return bad_input(charge.error());
+    // Opening the account expired the reservation if it was due; within the
+    // grace it is still charged, marked late.
     auto settled = tokenmeter::commit(account.balance, &stored.reservation,
-                                      Amount{charge->charged_tokens, charge->avatars}, changes.now());
+                                      Amount{charge->charged_tokens, charge->avatars}, changes.now(),
+                                      changes.config().late_commit_grace_seconds);
     if (!settled) return refused(changes, account, settled.error());
     stored.reservation = settled->reservation;
     stored.settled_at = changes.now();
@@ -184,6 +187,7 @@ Outcome commit(AccountChanges& changes, const CommitRequest& request) {
     event.catalog_version = stored.catalog_version;
     event.reservation_id = stored.id;
     event.idempotency_key = request.idempotency_key;
+    event.late = settled->late;
     changes.transaction().insert_usage(event);
     account.balance = settled->balance;
     changes.commit_change(account, "commit");

@@ -44,7 +44,8 @@ nlohmann::json event_object(const storage::UsageEvent& e) {
                             {"avatars", e.avatars},
                             {"catalog_version", e.catalog_version},
                             {"period_start", format_rfc3339(e.period_start)},
-                            {"created_at", format_rfc3339(e.created_at)}};
+                            {"created_at", format_rfc3339(e.created_at)},
+                            {"late", e.late}};
     event["reservation_id"] = e.reservation_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.reservation_id);
     return event;
 }

@@ -14,6 +14,17 @@ Outcome storage_unavailable() {
                    false, {}};
 }
 
+// How many idempotency records a batch's jobs stored: every keyed job whose
+// answer is remembered (replays, reused keys and bad input store none).
+template <typename Pendings>
+int records_stored(const Pendings& batch, const std::vector<Outcome>& outcomes) {
+    int stored = 0;
+    for (std::size_t i = 0; i < outcomes.size(); ++i) {
+        if (batch[i].idempotency && outcomes[i].remember) stored += 1;
+    }
+    return stored;
+}
+
 }  // namespace
 
 std::string error_body(std::string_view code, std::string_view message) {
@@ -119,10 +130,21 @@ Outcome Writer::run_one(storage::LedgerTransaction& transaction, Pending& pendin
     }
 }
 
+std::optional<Writer::Prune> Writer::prune_idempotency(storage::LedgerTransaction& transaction, int stored) {
+    const std::int64_t before = now_() - options_.idempotency_retention_seconds;
+    // A prune that deleted less than it could left nothing created before
+    // its cutoff; until the clock moves the cutoff on, another finds nothing.
+    // So an idle or slow writer prunes at most once per second.
+    if (!prune_backlog_ && before <= pruned_before_) return std::nullopt;
+    const int max = std::max(2 * stored, options_.idempotency_prune_min);
+    return Prune{before, max, transaction.prune_idempotency(before, max)};
+}
+
 void Writer::run_batch(std::vector<Pending>& batch) {
     std::vector<Outcome> outcomes;
     outcomes.reserve(batch.size());
     bool durable = false;
+    std::optional<Prune> pruned;
     // A conflict with another server process on the same database (deadlock,
     // serialization failure, a row it inserted first) rolled the whole
     // transaction back, so running every job again applies each exactly once.
@@ -131,11 +153,7 @@ void Writer::run_batch(std::vector<Pending>& batch) {
         try {
             auto transaction = store_.begin();
             for (Pending& pending : batch) outcomes.push_back(run_one(*transaction, pending));
-            const std::int64_t now = now_();
-            if (now - last_prune_ > 60) {
-                transaction->prune_idempotency(now - options_.idempotency_retention_seconds, 1000);
-                last_prune_ = now;
-            }
+            pruned = prune_idempotency(*transaction, records_stored(batch, outcomes));
             transaction->commit();
             durable = true;
         } catch (const storage::StorageConflict& error) {
@@ -149,6 +167,11 @@ void Writer::run_batch(std::vector<Pending>& batch) {
             std::cerr << "tokenmeter: storage failure, batch of " << batch.size() << " refused: " << error.what() << "\n";
             break;
         }
+    }
+    // Only a durable prune says what is left; a rolled-back one changed nothing.
+    if (durable && pruned) {
+        pruned_before_ = pruned->before;
+        prune_backlog_ = pruned->deleted >= pruned->max;
     }
     std::vector<PublishedReceipt> published;
     {

@@ -10,9 +10,12 @@
 // Idempotency is enforced here, in the same transaction as the change: the
 // stored response of a key is returned on replay, a different request under
 // the same key is 422, and a repeat while the first is queued or running is
-// 409 (tracked in memory, per process).
+// 409 (tracked in memory, per process). Records are kept for the retention
+// (at least 24 hours, DESIGN.md §5) and then pruned by the batches
+// themselves, as fast as they are made (see WriterOptions).
 #pragma once
 
+#include <climits>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -82,6 +85,12 @@ using PublishFn = std::function<void(const std::vector<PublishedReceipt>&)>;
 struct WriterOptions {
     std::size_t batch_max = 256;  // jobs per transaction
     std::int64_t idempotency_retention_seconds = 48 * 3600;
+    // Every batch deletes up to twice as many records past the retention as
+    // it stored, and at least this many. Deleting faster than records are
+    // made drains any backlog at any write rate (a fixed quota per minute
+    // lets the table grow without bound once writes outpace it), and a chunk
+    // bounded by the batch's size never stalls the batch's jobs for long.
+    int idempotency_prune_min = 128;
     // Runs of a batch that collides with another process (StorageConflict)
     // before its jobs fail with 503.
     int conflict_attempts_max = 8;
@@ -116,8 +125,16 @@ private:
         std::promise<Outcome> done;
     };
 
+    // One prune of idempotency records inside a batch's transaction.
+    struct Prune {
+        std::int64_t before = 0;  // records created before this were due
+        int max = 0;
+        int deleted = 0;
+    };
+
     void loop();
     void run_batch(std::vector<Pending>& batch);
+    std::optional<Prune> prune_idempotency(storage::LedgerTransaction& transaction, int stored);
     Outcome run_one(storage::LedgerTransaction& transaction, Pending& pending);
     bool claim(const IdempotencyScope& scope);
     void unclaim(const IdempotencyScope& scope);
@@ -133,7 +150,11 @@ private:
     std::set<std::pair<std::string, std::string>> in_flight_;
     bool stopping_ = false;
     WriterStats stats_;
-    std::int64_t last_prune_ = 0;
+    // The writer thread's own: the cutoff of the newest durable prune, and
+    // whether that prune may have left records older than it (it deleted as
+    // many as it was allowed to).
+    std::int64_t pruned_before_ = INT64_MIN;
+    bool prune_backlog_ = true;
     std::thread thread_;
 };
 

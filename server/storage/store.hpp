@@ -86,6 +86,8 @@ struct UsageEvent {
     std::string idempotency_key;
     std::string catalog_version;
     std::int64_t created_at = 0;
+    // A commit after the reservation's expiry (within the grace period).
+    bool late = false;
 };
 
 struct IdempotencyRecord {

@@ -18,12 +18,6 @@ using nlohmann::json;
 using test::body_of;
 using test::TestServer;
 
-std::string catalog_with_free_limit(std::int64_t tokens) {
-    json catalog = json::parse(std::string(default_catalog_json()));
-    catalog["plans"][0]["tokens_per_period"] = tokens;
-    return catalog.dump();
-}
-
 TEST(Invariants, ConcurrentReservationsNeverOverspend) {
     constexpr int threads = 32;
     constexpr int per_thread = 250;
@@ -40,7 +34,7 @@ TEST(Invariants, ConcurrentReservationsNeverOverspend) {
     }
     const std::int64_t limit = demand / 4;
     test::TestServerOptions options;
-    options.catalog_json = catalog_with_free_limit(limit);
+    options.catalog_json = test::catalog_with_free_limit(limit);
     TestServer server(options);
     std::atomic<std::int64_t> granted{0};
     std::atomic<int> granted_count{0};

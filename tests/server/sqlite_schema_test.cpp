@@ -97,6 +97,40 @@ TEST(SqliteSchema, UpgradeFromVersionTwoKeepsIdempotencyRecords) {
     sqlite3_close(db);
 }
 
+TEST(SqliteSchema, UpgradeFromVersionThreeKeepsChargesAsOnTime) {
+    const std::string path = fresh_path("v3.db");
+    write_database_at_version(path, 3);
+    {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+        exec(db, "INSERT INTO token_usage (event_id, user_id, period_start, operation, model, input_tokens, "
+                 "output_tokens, raw_tokens, multiplier, charged_tokens, avatars, catalog_version, created_at) "
+                 "VALUES ('evt_old', 'ulla', 100, 'chat', 'gpt-4o', 10, 5, 15, '3', 45, 0, 'v', 200)");
+        sqlite3_close(db);
+    }
+    storage::sqlite::SqliteStore store({path});
+    EXPECT_EQ(store.schema_version(), 4);
+    auto transaction = store.begin();
+    storage::UsageEvent late;
+    late.event_id = "evt_late";
+    late.user_id = "ulla";
+    late.period_start = 100;
+    late.model = "gpt-4o";
+    late.catalog_version = "v";
+    late.created_at = 300;
+    late.late = true;
+    transaction->insert_usage(late);
+    transaction->commit();
+
+    const auto events = store.read_events("ulla", 0, 10);  // newest first
+    ASSERT_EQ(events.size(), 2U);
+    EXPECT_EQ(events[0].event_id, "evt_late");
+    EXPECT_TRUE(events[0].late);
+    EXPECT_EQ(events[1].event_id, "evt_old");
+    EXPECT_FALSE(events[1].late) << "a charge from before the upgrade was on time";
+    EXPECT_EQ(events[1].charged_tokens, 45);
+}
+
 TEST(SqliteSchema, OpeningTwiceAppliesNothingAgain) {
     const std::string path = fresh_path("twice.db");
     EXPECT_EQ(storage::sqlite::SqliteStore::migrate(path).size(), storage::sqlite::migrations().size());

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <thread>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -42,6 +43,13 @@ inline std::string mint_user_token(const std::string& sub, std::int64_t now, std
     return input + "." + base64url_encode(mac, sizeof mac);
 }
 
+// The built-in catalog with the free plan's token limit set to `tokens`.
+inline std::string catalog_with_free_limit(std::int64_t tokens) {
+    nlohmann::json catalog = nlohmann::json::parse(std::string(default_catalog_json()));
+    catalog["plans"][0]["tokens_per_period"] = tokens;
+    return catalog.dump();
+}
+
 inline std::string make_temp_dir() {
     std::string pattern = (std::filesystem::temp_directory_path() / "tokenmeter-test-XXXXXX").string();
     const char* made = ::mkdtemp(pattern.data());
@@ -50,6 +58,7 @@ inline std::string make_temp_dir() {
 
 struct TestServerOptions {
     std::int64_t reservation_ttl_seconds = 600;
+    std::optional<std::int64_t> late_commit_grace_seconds;  // absent: the server's default
     std::string catalog_json;  // empty: built-in
     std::string db;            // empty: sqlite in the temp dir, or a fresh PostgreSQL database
     std::string jwks;          // user-token keys (file or URL) besides the JWT secret
@@ -75,6 +84,7 @@ public:
         config.jwks = options.jwks;
         config.signing_key_file = dir_ + "/signing.jwk";
         config.reservation_ttl_seconds = options.reservation_ttl_seconds;
+        if (options.late_commit_grace_seconds) config.late_commit_grace_seconds = *options.late_commit_grace_seconds;
         if (options.lemonsqueezy) config.lemonsqueezy = *options.lemonsqueezy;
         (void)keys::generate_signing_key_file(config.signing_key_file);
         if (!options.catalog_json.empty()) {

@@ -12,7 +12,10 @@
 //   I2: used + reserved <= limit after authorize and record (tokens and
 //       avatars); only a commit of authorized work may push used past limit,
 //       and a plan change may lower the limit under what is already used.
-// A reservation resolves at most once: open -> committed | released | expired.
+// A reservation resolves at most once: open -> committed | released | expired,
+// except that an expired one may still be committed late (expired ->
+// committed) within a grace period after its expiry: work that was
+// authorized is always charged (DESIGN.md §5).
 #pragma once
 
 #include <cstdint>
@@ -73,7 +76,8 @@ enum class RefusalCode : std::uint8_t {
     reservation_unknown = 1,
     // The reservation is already committed or released.
     reservation_settled = 2,
-    // The reservation expired (or is past its expiry and must be expired).
+    // The reservation expired (or is past its expiry and must be expired);
+    // for a commit, the grace period after the expiry is over too.
     reservation_expired = 3,
     // The reservation is open and not yet due, so it cannot be expired.
     reservation_not_due = 4,
@@ -103,13 +107,25 @@ struct Settlement {
 Result<Settlement, Refusal> authorize(const Balance& balance, Amount amount, std::int64_t now_seconds,
                                       std::int64_t ttl_seconds);
 
+// The result of a commit: the settlement, and whether it came after the
+// reservation's expiry (a late charge, which the usage row is marked with).
+struct Commitment {
+    Balance balance;
+    Reservation reservation;
+    bool late = false;
+};
+
 // A null reservation is reservation_unknown for the three calls below.
 
-// Settles an open, unexpired reservation with the actual amount: the
-// reservation is released and the actual amount charged in full, even past
-// the limit (work that was authorized is always charged).
-Result<Settlement, Refusal> commit(const Balance& balance, const Reservation* reservation, Amount actual,
-                                   std::int64_t now_seconds);
+// Settles a reservation with the actual amount, charged in full even past the
+// limit (work that was authorized is always charged). An open reservation
+// before its expiry is released and charged. One past its expiry is charged
+// late while now < expires_at + grace: if still open, its amount is released
+// too; if already expired, that happened at expiry and only the charge is
+// left. After the grace, or at once when the grace is 0, the commit is
+// refused as reservation_expired and nothing is charged.
+Result<Commitment, Refusal> commit(const Balance& balance, const Reservation* reservation, Amount actual,
+                                   std::int64_t now_seconds, std::int64_t late_grace_seconds);
 
 // Cancels an open reservation; nothing is charged. A reservation past its
 // expiry is refused as expired, so that expiry stays the one way it ends.

@@ -46,6 +46,16 @@ inline constexpr std::size_t jwks_keys_max = 16;
 inline constexpr std::int64_t reservation_ttl_min = 1;
 inline constexpr std::int64_t reservation_ttl_max = 24 * 3600;
 
+// How long after its expiry a reservation may still be committed (a late
+// commit: the work was authorized, so it is charged), seconds. 0 means no
+// grace: a commit past the expiry is refused. A month covers a client that
+// retries a commit across a long outage; longer would keep a user's past
+// reservations chargeable indefinitely.
+inline constexpr std::int64_t late_commit_grace_min = 0;
+inline constexpr std::int64_t late_commit_grace_max = 30 * 24 * 3600;
+// An expiry plus the grace stays far inside int64 for any accepted instant.
+static_assert(instant_end + reservation_ttl_max + late_commit_grace_max < INT64_MAX / 2);
+
 // Text the tokenizer takes in one call. Counting holds ids only for the piece
 // at hand, but encode_ordinary returns up to one 4-byte id per input byte, so
 // this bounds its result at 256 MiB. The largest context windows are about a million

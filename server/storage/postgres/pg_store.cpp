@@ -206,12 +206,14 @@ public:
         static const std::string sql =
             "INSERT INTO token_usage (event_id, user_id, period_start, operation, model, input_tokens, output_tokens, "
             "raw_tokens, multiplier, charged_tokens, avatars, reservation_id, idempotency_key, catalog_version, "
-            "created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id";
+            "created_at, late) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
+            "RETURNING id";
         const Rows rows = lease_->run(
             sql, Params().add(e.event_id).add(e.user_id).add(e.period_start).add(to_string(e.operation)).add(e.model)
                      .add(e.input_tokens).add(e.output_tokens).add(e.raw_tokens).add(to_string(e.multiplier))
                      .add(e.charged_tokens).add(e.avatars).add_or_null(e.reservation_id)
-                     .add_or_null(e.idempotency_key).add(e.catalog_version).add(e.created_at));
+                     .add_or_null(e.idempotency_key).add(e.catalog_version).add(e.created_at)
+                     .add(e.late ? "true" : "false"));
         e.id = rows.int64(0, 0);
     }
 
@@ -364,7 +366,8 @@ std::vector<UsageEvent> PgStore::read_events(std::string_view user_id, std::int6
         const Rows rows = connection.run(
             "SELECT id, event_id, user_id, period_start, operation, model, input_tokens, output_tokens, raw_tokens, "
             "multiplier, charged_tokens, avatars, COALESCE(reservation_id, ''), COALESCE(idempotency_key, ''), "
-            "catalog_version, created_at FROM token_usage WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+            "catalog_version, created_at, late FROM token_usage WHERE user_id = $1 AND id < $2 ORDER BY id DESC "
+            "LIMIT $3",
             Params().add(user_id).add(before_id > 0 ? before_id : std::int64_t{INT64_MAX}).add(limit));
         std::vector<UsageEvent> events;
         for (int i = 0; i < rows.size(); ++i) {
@@ -385,6 +388,7 @@ std::vector<UsageEvent> PgStore::read_events(std::string_view user_id, std::int6
             e.idempotency_key = rows.text(i, 13);
             e.catalog_version = rows.text(i, 14);
             e.created_at = rows.int64(i, 15);
+            e.late = rows.text(i, 16) == "t";
             events.push_back(std::move(e));
         }
         return events;

@@ -158,10 +158,18 @@ CREATE TABLE billing_orders (
 );
 )sql";
 
+// A charge from a commit that came after its reservation's expiry, within
+// the grace period (DESIGN.md §5: authorized work is always charged). Rows
+// written before this are on-time charges: late commits did not exist.
+constexpr const char* late_charges = R"sql(
+ALTER TABLE token_usage ADD COLUMN late INTEGER NOT NULL DEFAULT 0 CHECK (late IN (0, 1));
+)sql";
+
 constexpr Migration all[] = {
     {1, "ledger tables", ledger_tables},
     {2, "billing: subscriptions, webhook events, orders", billing_tables},
     {3, "idempotency records in a rowid table", idempotency_rowid},
+    {4, "token_usage.late: charges of commits after the reservation's expiry", late_charges},
 };
 
 }  // namespace

@@ -170,13 +170,13 @@ public:
         auto insert = connection_.prepare(
             "INSERT INTO token_usage (event_id, user_id, period_start, operation, model, input_tokens, output_tokens, "
             "raw_tokens, multiplier, charged_tokens, avatars, reservation_id, idempotency_key, catalog_version, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+            "created_at, late) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
         insert->bind(1, e.event_id).bind(2, e.user_id).bind(3, e.period_start).bind(4, to_string(e.operation));
         insert->bind(5, e.model).bind(6, e.input_tokens).bind(7, e.output_tokens).bind(8, e.raw_tokens);
         insert->bind(9, to_string(e.multiplier)).bind(10, e.charged_tokens).bind(11, e.avatars);
         if (e.reservation_id.empty()) insert->bind_null(12); else insert->bind(12, e.reservation_id);
         if (e.idempotency_key.empty()) insert->bind_null(13); else insert->bind(13, e.idempotency_key);
-        insert->bind(14, e.catalog_version).bind(15, e.created_at).run();
+        insert->bind(14, e.catalog_version).bind(15, e.created_at).bind(16, std::int64_t{e.late ? 1 : 0}).run();
         e.id = connection_.last_insert_rowid();
     }
 
@@ -296,7 +296,7 @@ std::vector<UsageEvent> SqliteStore::read_events(std::string_view user_id, std::
     auto rows = reader->prepare(
         "SELECT id, event_id, user_id, period_start, operation, model, input_tokens, output_tokens, raw_tokens, "
         "multiplier, charged_tokens, avatars, COALESCE(reservation_id, ''), COALESCE(idempotency_key, ''), "
-        "catalog_version, created_at FROM token_usage WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?");
+        "catalog_version, created_at, late FROM token_usage WHERE user_id = ? AND id < ? ORDER BY id DESC LIMIT ?");
     rows->bind(1, user_id).bind(2, before_id > 0 ? before_id : INT64_MAX).bind(3, std::int64_t{limit});
     std::vector<UsageEvent> events;
     while (rows->step()) {
@@ -317,6 +317,7 @@ std::vector<UsageEvent> SqliteStore::read_events(std::string_view user_id, std::
         e.idempotency_key = rows->text(13);
         e.catalog_version = rows->text(14);
         e.created_at = rows->int64(15);
+        e.late = rows->int64(16) != 0;
         events.push_back(std::move(e));
     }
     return events;

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 
+#include "storage/postgres/migrations.hpp"
 #include "storage/postgres/pg_store.hpp"
 #include "test_database.hpp"
 #include "test_server.hpp"
@@ -32,9 +33,9 @@ TEST(PostgresSchema, MigratesAnEmptyDatabaseAndRerunsAsANoOp) {
     test::ScratchDatabase database(test::postgres_server_url());
     auto [status, output] = migrate(database.url());
     EXPECT_EQ(status, 0) << output;
-    EXPECT_EQ(output, "tokenmeter migrate: 3 migration(s) applied 1 2 3\n");
+    EXPECT_EQ(output, "tokenmeter migrate: 4 migration(s) applied 1 2 3 4\n");
     EXPECT_EQ(one_value(database.url(), "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations"),
-              "1,2,3");
+              "1,2,3,4");
     // The original system's two tables keep their names.
     EXPECT_EQ(one_value(database.url(), "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' "
                                         "AND table_name IN ('usage_limits', 'token_usage')"),
@@ -46,9 +47,9 @@ TEST(PostgresSchema, MigratesAnEmptyDatabaseAndRerunsAsANoOp) {
     test::TestServerOptions options;
     options.db = database.url();
     test::TestServer server(options);
-    EXPECT_EQ(server.app().store().schema_version(), 3);
+    EXPECT_EQ(server.app().store().schema_version(), 4);
     EXPECT_EQ(server.post("/v1/usage/record", {{"user_id", "u1"}, {"operation", "avatar"}})->status, 200);
-    EXPECT_EQ(one_value(database.url(), "SELECT count(*) FROM schema_migrations"), "3");
+    EXPECT_EQ(one_value(database.url(), "SELECT count(*) FROM schema_migrations"), "4");
 }
 
 TEST(PostgresSchema, ConcurrentFirstStartsMigrateOnce) {
@@ -59,7 +60,7 @@ TEST(PostgresSchema, ConcurrentFirstStartsMigrateOnce) {
         starts.emplace_back([&] {
             try {
                 storage::postgres::PgStore store(storage::postgres::PgOptions{database.url()});
-                if (store.schema_version() != 3) failures += 1;
+                if (store.schema_version() != 4) failures += 1;
             } catch (const storage::StorageError& error) {
                 ADD_FAILURE() << error.what();
                 failures += 1;
@@ -68,7 +69,46 @@ TEST(PostgresSchema, ConcurrentFirstStartsMigrateOnce) {
     }
     for (auto& start : starts) start.join();
     EXPECT_EQ(failures.load(), 0);
-    EXPECT_EQ(one_value(database.url(), "SELECT count(*) FROM schema_migrations"), "3");
+    EXPECT_EQ(one_value(database.url(), "SELECT count(*) FROM schema_migrations"), "4");
+}
+
+// A database as the release before late commits left it (migrations 1 to 3)
+// upgrades in place: its charges stay, marked on time.
+TEST(PostgresSchema, UpgradeFromVersionThreeKeepsChargesAsOnTime) {
+    test::ScratchDatabase database(test::postgres_server_url());
+    std::string sql = "CREATE TABLE schema_migrations (version integer PRIMARY KEY, description text NOT NULL, "
+                      "applied_at bigint NOT NULL);";
+    for (const auto& migration : storage::postgres::migrations()) {
+        if (migration.version > 3) break;
+        sql += std::string(migration.sql) + ";INSERT INTO schema_migrations VALUES (" +
+               std::to_string(migration.version) + ", 'old', 0);";
+    }
+    sql += "INSERT INTO token_usage (event_id, user_id, period_start, operation, model, input_tokens, output_tokens, "
+           "raw_tokens, multiplier, charged_tokens, avatars, catalog_version, created_at) VALUES ('evt_old', 'ulla', "
+           "100, 'chat', 'gpt-4o', 10, 5, 15, '3', 45, 0, 'v', 200)";
+    test::run_admin_sql(database.url(), sql);
+
+    storage::postgres::PgStore store(storage::postgres::PgOptions{database.url()});
+    EXPECT_EQ(store.schema_version(), 4);
+    auto transaction = store.begin();
+    storage::UsageEvent late;
+    late.event_id = "evt_late";
+    late.user_id = "ulla";
+    late.period_start = 100;
+    late.model = "gpt-4o";
+    late.catalog_version = "v";
+    late.created_at = 300;
+    late.late = true;
+    transaction->insert_usage(late);
+    transaction->commit();
+
+    const auto events = store.read_events("ulla", 0, 10);  // newest first
+    ASSERT_EQ(events.size(), 2U);
+    EXPECT_EQ(events[0].event_id, "evt_late");
+    EXPECT_TRUE(events[0].late);
+    EXPECT_EQ(events[1].event_id, "evt_old");
+    EXPECT_FALSE(events[1].late) << "a charge from before the upgrade was on time";
+    EXPECT_EQ(events[1].charged_tokens, 45);
 }
 
 TEST(PostgresSchema, ASignedInUserReadsOnlyTheirOwnRowsAndWritesNothing) {

@@ -1,0 +1,161 @@
+// Idempotency records are pruned as fast as they are made (DESIGN.md §5:
+// keys are kept at least 24 hours, and then must not pile up). A fixed quota
+// of 1,000 records a minute let the table grow without bound once writes
+// passed about 17 a second; these tests write faster than that, move the
+// ManualClock past the retention, and count what is left in the database, on
+// SQLite and on PostgreSQL.
+#include <gtest/gtest.h>
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ledger/writer.hpp"
+#include "test_server.hpp"
+
+namespace tokenmeter {
+namespace {
+
+using nlohmann::json;
+using test::TestServer;
+
+// One integer a query answers, read from the server's database directly.
+std::int64_t query_integer(const TestServer& server, const std::string& sql) {
+    const std::string& db = server.db();
+    if (db.rfind("sqlite:", 0) != 0) return std::stoll(test::query_rows(db, sql).at(0).at(0));
+    sqlite3* handle = nullptr;
+    std::int64_t value = -1;
+    if (sqlite3_open_v2(db.substr(7).c_str(), &handle, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+        sqlite3_stmt* statement = nullptr;
+        if (sqlite3_prepare_v2(handle, sql.c_str(), -1, &statement, nullptr) == SQLITE_OK &&
+            sqlite3_step(statement) == SQLITE_ROW) {
+            value = sqlite3_column_int64(statement, 0);
+        }
+        sqlite3_finalize(statement);
+    }
+    sqlite3_close(handle);
+    if (value < 0) throw std::runtime_error("query failed: " + sql);
+    return value;
+}
+
+std::int64_t records_created_before(const TestServer& server, std::int64_t instant) {
+    return query_integer(server, "SELECT COUNT(*) FROM idempotency_keys WHERE created_at < " + std::to_string(instant));
+}
+
+std::int64_t records_with_prefix(const TestServer& server, const std::string& prefix) {
+    return query_integer(server, "SELECT COUNT(*) FROM idempotency_keys WHERE key LIKE '" + prefix + "%'");
+}
+
+const json small_charge = {{"user_id", "pia"}, {"operation", "chat"}, {"model", "gpt-4o-mini"},
+                           {"input_tokens", 1}, {"output_tokens", 0}};
+
+httplib::Result charge_with_key(TestServer& server, const std::string& key) {
+    return server.client().Post("/v1/usage/record", server.as_service(key), small_charge.dump(), "application/json");
+}
+
+// The server's own retention (App runs the writer with WriterOptions{}).
+TEST(IdempotencyPruning, RecordsPastTheRetentionGoWhileYoungerOnesStayAndReplay) {
+    const std::int64_t retention = ledger::WriterOptions{}.idempotency_retention_seconds;
+    ASSERT_GE(retention, 24 * 3600) << "DESIGN.md §5 keeps keys at least 24 hours";
+    TestServer server;
+    const std::int64_t t0 = server.clock().now_seconds();
+
+    // A burst of 3,000 records in one second, three times the old quota of a
+    // minute, stored as a batch of the writer would store them.
+    {
+        auto transaction = server.app().store().begin();
+        for (int i = 0; i < 3000; ++i) {
+            transaction->insert_idempotency({"service", "burst-" + std::to_string(i), "hash", 200, "{}", t0});
+        }
+        transaction->commit();
+    }
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(charge_with_key(server, "old-" + std::to_string(i))->status, 200);
+
+    // Records younger than the retention: older than a day, and a second old.
+    std::vector<std::pair<std::string, std::string>> young;  // key, first response
+    auto make_young = [&](const std::string& prefix) {
+        for (int i = 0; i < 10; ++i) {
+            const std::string key = prefix + std::to_string(i);
+            auto response = charge_with_key(server, key);
+            ASSERT_TRUE(response);
+            ASSERT_EQ(response->status, 200);
+            young.emplace_back(key, response->body);
+        }
+    };
+    server.clock().set(t0 + 20 * 3600);
+    make_young("young-a-");
+    server.clock().set(t0 + retention);
+    make_young("young-b-");
+    ASSERT_EQ(records_created_before(server, t0 + 1), 3003) << "nothing is pruned before the retention is over";
+
+    // One second on, the burst and the first requests are past the
+    // retention. The next batches, each a request of one record, delete them
+    // all, a bounded chunk at a time; the old quota stopped at 1,000.
+    server.clock().set(t0 + retention + 1);
+    const std::int64_t due_before = server.clock().now_seconds() - retention;
+    int batches = 0;
+    for (; batches < 100 && records_created_before(server, due_before) > 0; ++batches) {
+        ASSERT_EQ(charge_with_key(server, "drive-" + std::to_string(batches))->status, 200);
+    }
+    EXPECT_EQ(records_created_before(server, due_before), 0) << "after " << batches << " batches";
+    EXPECT_GT(batches, 1) << "a bounded chunk per batch, not everything at once";
+    std::cout << "3,003 records past the retention pruned in " << batches << " batches\n";
+
+    // Everything younger than the retention stayed, and still replays: the
+    // same answer, and no second charge.
+    EXPECT_EQ(records_with_prefix(server, "young-"), 20);
+    const std::int64_t used = server.usage_of("pia")["tokens"]["used"].get<std::int64_t>();
+    for (const auto& [key, first] : young) {
+        auto replay = charge_with_key(server, key);
+        ASSERT_TRUE(replay);
+        EXPECT_EQ(replay->status, 200);
+        EXPECT_EQ(replay->body, first) << key;
+    }
+    EXPECT_EQ(server.usage_of("pia")["tokens"]["used"], used);
+    EXPECT_EQ(server.app().store().read_events("pia", 0, 1000).size(), static_cast<std::size_t>(3 + 20 + batches));
+}
+
+// Writes at 1,500 a minute, simulated for several retentions: after each
+// minute's writes nothing past the retention is left, so the table holds at
+// most the records of one retention. A writer of its own on the server's
+// store, with a short retention, so the clock need not cross days per step.
+TEST(IdempotencyPruning, TheTableStaysBoundedWhenWritesOutpaceTheOldQuota) {
+    TestServer server;
+    constexpr std::int64_t retention = 120;
+    constexpr int threads = 30;
+    constexpr int per_thread = 50;
+    constexpr int per_minute = threads * per_thread;
+    std::atomic<std::int64_t> now{server.clock().now_seconds()};
+    ledger::WriterOptions options;
+    options.idempotency_retention_seconds = retention;
+    ledger::Writer writer(server.app().store(), options, [&now] { return now.load(); }, nullptr);
+    auto write_a_minute = [&](int minute) {
+        std::atomic<int> failures{0};
+        std::vector<std::thread> writers;
+        for (int t = 0; t < threads; ++t) {
+            writers.emplace_back([&, t] {
+                for (int i = 0; i < per_thread; ++i) {
+                    const std::string key = "m" + std::to_string(minute) + "-" + std::to_string(t) + "-" + std::to_string(i);
+                    ledger::Outcome outcome = writer.run([](storage::LedgerTransaction&) { return ledger::Outcome{200, "{}"}; },
+                                                         ledger::IdempotencyScope{"service", key, "hash"});
+                    if (outcome.status != 200) failures += 1;
+                }
+            });
+        }
+        for (auto& w : writers) w.join();
+        return failures.load();
+    };
+    for (int minute = 0; minute < 8; ++minute) {
+        ASSERT_EQ(write_a_minute(minute), 0) << "minute " << minute;
+        EXPECT_EQ(records_created_before(server, now.load() - retention), 0) << "minute " << minute;
+        EXPECT_LE(records_created_before(server, now.load() + 1), (retention / 60 + 1) * per_minute) << "minute " << minute;
+        now += 60;
+    }
+    writer.stop();
+}
+
+}  // namespace
+}  // namespace tokenmeter
