@@ -9,7 +9,10 @@
 #include <stdlib.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <memory>
@@ -151,8 +154,11 @@ public:
         reader_ = std::thread([this, user] {
             auto client = server_.client();
             client.Get("/v1/me/usage/stream", server_.as_user(user), [this](const char* data, std::size_t size) {
-                std::lock_guard<std::mutex> guard(mutex_);
-                received_.append(data, size);
+                {
+                    std::lock_guard<std::mutex> guard(mutex_);
+                    received_.append(data, size);
+                }
+                arrived_.notify_all();
                 return !stop_.load();
             });
         });
@@ -171,9 +177,26 @@ public:
         return received_;
     }
 
+    // Waits until what was received satisfies `done`; whether it did. The
+    // patience is for a hang only, not a performance bound: a change reaches
+    // the stream in milliseconds, but a busy machine can take seconds.
+    bool wait_for(const std::function<bool(const std::string&)>& done,
+                  std::chrono::seconds patience = std::chrono::seconds(10)) const {
+        std::unique_lock<std::mutex> lock(mutex_);
+        return arrived_.wait_for(lock, patience, [&] { return done(received_); });
+    }
+
+    // How many `usage` events were received so far.
+    static std::size_t usage_events(const std::string& received) {
+        std::size_t n = 0;
+        for (auto at = received.find("event: usage"); at != std::string::npos; at = received.find("event: usage", at + 1)) ++n;
+        return n;
+    }
+
 private:
     TestServer& server_;
     mutable std::mutex mutex_;
+    mutable std::condition_variable arrived_;
     std::string received_;
     std::atomic<bool> stop_{false};
     std::thread reader_;
