@@ -165,6 +165,7 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
     api_options.jwks_json = jwks_json(public_keys);
     api_options.catalog_json = catalog_to_json(app->catalog_);
     api_options.metrics_token = c.metrics_token;
+    api_options.sse_heartbeat_ms = c.sse_heartbeat_seconds * 1000;
     app->api_ = std::make_unique<http::Api>(
         http::ApiDependencies{*app->ledger_, *app->authenticator_, app->hub_, app->metrics_, *app->clock_,
                               *app->token_counter_, app->catalog_},

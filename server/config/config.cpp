@@ -81,6 +81,10 @@ const std::vector<Setting>& settings() {
          [](ServerConfig& c, const std::string& v) { return set_integer(c.body_bytes_max, v, "body_bytes_max", 1024, 64 << 20); }},
         {"http_threads", "TOKENMETER_HTTP_THREADS",
          [](ServerConfig& c, const std::string& v) { return set_integer(c.http_threads, v, "http_threads", 4, 4096); }},
+        {"sse_heartbeat_seconds", "TOKENMETER_SSE_HEARTBEAT_SECONDS",
+         [](ServerConfig& c, const std::string& v) {
+             return set_integer(c.sse_heartbeat_seconds, v, "sse_heartbeat_seconds", 1, 3600);
+         }},
         {"lemonsqueezy_api_base", "LEMONSQUEEZY_API_BASE",
          [](ServerConfig& c, const std::string& v) { return assign(c.lemonsqueezy.api_base, v); }},
         {"lemonsqueezy_api_key", "LEMONSQUEEZY_API_KEY",

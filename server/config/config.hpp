@@ -42,6 +42,10 @@ struct ServerConfig {
     std::int64_t reservation_ttl_seconds = 600;
     std::int64_t body_bytes_max = 4 << 20;
     std::int64_t http_threads = 128;
+    // An idle live stream sends a heartbeat comment this often, so proxies
+    // and browsers keep it open; changes are pushed as they happen, not on
+    // this timer.
+    std::int64_t sse_heartbeat_seconds = 15;
     LemonSqueezySettings lemonsqueezy;
     bool demo = false;
     std::string demo_dir = ".tokenmeter-demo";

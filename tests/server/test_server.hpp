@@ -53,6 +53,7 @@ inline std::string make_temp_dir() {
 
 struct TestServerOptions {
     std::int64_t reservation_ttl_seconds = 600;
+    std::int64_t sse_heartbeat_seconds = 15;
     std::string catalog_json;  // empty: built-in
     std::string db;            // empty: sqlite in the temp dir, or a fresh PostgreSQL database
     std::string jwks;          // user-token keys (file or URL) besides the JWT secret
@@ -78,6 +79,7 @@ public:
         config.jwks = options.jwks;
         config.signing_key_file = dir_ + "/signing.jwk";
         config.reservation_ttl_seconds = options.reservation_ttl_seconds;
+        config.sse_heartbeat_seconds = options.sse_heartbeat_seconds;
         if (options.lemonsqueezy) config.lemonsqueezy = *options.lemonsqueezy;
         (void)keys::generate_signing_key_file(config.signing_key_file);
         if (!options.catalog_json.empty()) {
