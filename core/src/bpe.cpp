@@ -178,16 +178,18 @@ private:
 
 }  // namespace
 
-void backtrack_encode(const Vocabulary& vocabulary, const BacktrackTables& tables, const std::uint8_t* piece,
-                      std::size_t n, std::vector<Rank>& out) {
+std::size_t backtrack_encode(const Vocabulary& vocabulary, const BacktrackTables& tables, const std::uint8_t* piece,
+                             std::size_t n, std::vector<Rank>& out) {
     const std::size_t base = out.size();
     Bitfield reachable(n + 1);
     std::size_t pos = 0;
+    std::size_t tried = 0;
     Rank next = n > 0 ? tables.longest_match(piece, n) : no_rank;
     while (next != no_rank) {
         Rank token = next;
         const Rank last = out.size() > base ? out.back() : no_rank;
         for (;;) {
+            ++tried;
             const std::size_t end = pos + vocabulary.token_length(token);
             if (reachable.is_set(end) && (last == no_rank || compatible(vocabulary, tables, last, token))) {
                 out.push_back(token);
@@ -211,6 +213,7 @@ void backtrack_encode(const Vocabulary& vocabulary, const BacktrackTables& table
         }
     }
     TM_ASSERT(pos == n);
+    return tried;
 }
 
 }  // namespace tokenmeter::bpe

@@ -113,8 +113,12 @@ private:
 };
 
 // Appends the encoding of piece[0, n) to `out`. Linear in n (times at most
-// token_bytes_max candidate tokens per position).
-void backtrack_encode(const Vocabulary& vocabulary, const BacktrackTables& tables, const std::uint8_t* piece,
-                      std::size_t n, std::vector<Rank>& out);
+// token_bytes_max candidate tokens per position). Returns how many candidate
+// tokens it tried, each a bounded amount of work (a longest match of at most
+// token_bytes_max bytes, a compatibility check at most as deep as the two
+// tokens are long): the tests bound this count, which unlike a time does not
+// depend on how busy the machine is.
+std::size_t backtrack_encode(const Vocabulary& vocabulary, const BacktrackTables& tables, const std::uint8_t* piece,
+                             std::size_t n, std::vector<Rank>& out);
 
 }  // namespace tokenmeter::bpe

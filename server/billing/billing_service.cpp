@@ -81,11 +81,32 @@ Outcome billing_storage_missing() {
 BillingService::BillingService(ledger::LedgerService& ledger, PaymentProvider& provider, PlanRules rules)
     : ledger_(ledger), provider_(provider), rules_(std::move(rules)) {}
 
+namespace {
+
+// What a caller of the API is told about a provider failure. The provider's
+// own message stays in the server's log: it names LEMONSQUEEZY_API_BASE
+// (which may be an internal proxy) and quotes the provider's answers, and
+// the checkout route answers browsers. `reason` says what kind of failure
+// it was, which is all a client can act on.
+std::string_view public_message(std::string_view reason) {
+    if (reason == provider_reason::timeout) return "the payment provider did not answer in time; try again";
+    if (reason == provider_reason::rate_limited) return "the payment provider is busy; try again shortly";
+    if (reason == provider_reason::unreachable) return "the payment provider cannot be reached; try again later";
+    if (reason == provider_reason::rejected || reason == provider_reason::not_found) {
+        return "the payment provider refused the request";
+    }
+    if (reason == provider_reason::bad_response) return "the payment provider's answer could not be read";
+    return "the payment provider failed";
+}
+
+}  // namespace
+
 Outcome provider_failure(std::string_view code, const ProviderError& error) {
     int status = 502;
     if (error.reason == provider_reason::rate_limited) status = 503;
     if (error.reason == provider_reason::timeout) status = 504;
-    Json body = {{"error", {{"code", code}, {"message", error.message}, {"reason", error.reason}}}};
+    std::cerr << "tokenmeter: billing: " << code << " (" << error.reason << "): " << error.message << std::endl;
+    Json body = {{"error", {{"code", code}, {"message", public_message(error.reason)}, {"reason", error.reason}}}};
     if (error.provider_status != 0) body["error"]["provider_status"] = error.provider_status;
     if (error.reason == provider_reason::rate_limited) {
         body["error"]["retry_after_seconds"] = error.retry_after_seconds > 0 ? error.retry_after_seconds : 1;

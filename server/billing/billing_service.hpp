@@ -69,7 +69,8 @@ private:
     PlanRules rules_;
 };
 
-// The JSON error body of a provider failure (checkout_failed and friends).
+// The JSON error body of a provider failure (checkout_failed and friends):
+// the reason and a generic message; the provider's detail goes to stderr.
 ledger::Outcome provider_failure(std::string_view code, const ProviderError& error);
 
 }  // namespace tokenmeter::billing

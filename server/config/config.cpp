@@ -131,6 +131,10 @@ const std::vector<Setting>& settings() {
          [](ServerConfig& c, const std::string& v) {
              return set_integer(c.rate_limit_address_burst, v, "rate_limit_address_burst", 1, rate_max);
          }},
+        {"sse_heartbeat_seconds", "TOKENMETER_SSE_HEARTBEAT_SECONDS",
+         [](ServerConfig& c, const std::string& v) {
+             return set_integer(c.sse_heartbeat_seconds, v, "sse_heartbeat_seconds", 1, 3600);
+         }},
         {"lemonsqueezy_api_base", "LEMONSQUEEZY_API_BASE",
          [](ServerConfig& c, const std::string& v) { return assign(c.lemonsqueezy.api_base, v); }},
         {"lemonsqueezy_api_key", "LEMONSQUEEZY_API_KEY",

@@ -62,6 +62,10 @@ struct ServerConfig {
     std::int64_t rate_limit_service_burst = 100000;
     std::int64_t rate_limit_address_per_second = 50;
     std::int64_t rate_limit_address_burst = 200;
+    // An idle live stream sends a heartbeat comment this often, so proxies
+    // and browsers keep it open; changes are pushed as they happen, not on
+    // this timer.
+    std::int64_t sse_heartbeat_seconds = 15;
     LemonSqueezySettings lemonsqueezy;
     bool demo = false;
     std::string demo_dir = ".tokenmeter-demo";

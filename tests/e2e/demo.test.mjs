@@ -3,13 +3,12 @@
 // serving the built web-demo. A screenshot of every step goes to build/e2e/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { spawnListening } from '../support/spawn_listening.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const binary = process.env.TM_BINARY ?? path.join(repoRoot, 'build/native/server/tokenmeter');
@@ -20,57 +19,37 @@ const shots = path.join(repoRoot, 'build/e2e');
 const chromiumPath = process.env.TM_CHROMIUM ?? '/usr/bin/chromium';
 const timeout = 15000;
 
-const freePort = () => new Promise((resolve, reject) => {
-  const server = net.createServer().once('error', reject);
-  server.listen(0, '127.0.0.1', () => {
-    const { port } = server.address();
-    server.close(() => resolve(port));
-  });
-});
-
-async function waitUntilUp(url, child, log) {
-  for (let i = 0; i < 100; i += 1) {
-    if (child.exitCode !== null) throw new Error(`${url}: exited:\n${log()}`);
-    try {
-      if ((await fetch(url)).status < 500) return;
-    } catch { /* not up yet */ }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${url} did not come up:\n${log()}`);
-}
-
 // One `tokenmeter serve --demo` in a temporary directory, restartable on the
-// same port, with the LemonSqueezy stand-in beside it.
+// same port, with the LemonSqueezy stand-in beside it. Both take a free port
+// (port 0) and say which on stdout; the stand-in starts first, and learns
+// where to send webhooks once the server has said where it listens.
 class DemoServer {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenmeter-e2e-'));
   child = null;
   standin = null;
-  log = '';
+  port = 0;
   async startStandin() {
-    this.standinPort = await freePort();
-    this.standin = spawn(standinBinary, ['--listen', `127.0.0.1:${this.standinPort}`,
-      '--webhook-url', `${this.url}/v1/webhooks/lemonsqueezy`, '--webhook-secret', webhookSecret, '--store-id', '1', '--variant-id', '1'],
-    { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    this.standin.stderr.on('data', (chunk) => (log += chunk));
-    await waitUntilUp(`http://127.0.0.1:${this.standinPort}/`, this.standin, () => log);
+    const started = await spawnListening(standinBinary, ['--listen', '127.0.0.1:0',
+      '--webhook-secret', webhookSecret, '--store-id', '1', '--variant-id', '1']);
+    this.standin = started.child;
+    this.standinUrl = started.url;
   }
+  // The first start takes a free port; a restart binds the same one again,
+  // since the page and the stand-in hold the URL.
   async start() {
-    this.port ??= await freePort();
     if (!this.standin) await this.startStandin();
-    this.child = spawn(binary, ['serve', '--demo', '--listen', `127.0.0.1:${this.port}`, '--web-root', webRoot],
-      { cwd: this.dir, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env,
-        LEMONSQUEEZY_API_BASE: `http://127.0.0.1:${this.standinPort}`, LEMONSQUEEZY_API_KEY: 'e2e-key',
-        LEMONSQUEEZY_STORE_ID: '1', LEMONSQUEEZY_PRO_VARIANT_ID: '1', LEMONSQUEEZY_WEBHOOK_SECRET: webhookSecret } });
-    this.child.stderr.on('data', (chunk) => (this.log += chunk));
-    for (let i = 0; i < 100; i += 1) {
-      if (this.child.exitCode !== null) throw new Error(`tokenmeter serve exited:\n${this.log}`);
-      try {
-        if ((await fetch(`${this.url}/healthz`)).ok) return;
-      } catch { /* not up yet */ }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error(`tokenmeter serve did not come up:\n${this.log}`);
+    const started = await spawnListening(binary, ['serve', '--demo', '--listen', `127.0.0.1:${this.port}`, '--web-root', webRoot], {
+      cwd: this.dir,
+      env: { ...process.env,
+        LEMONSQUEEZY_API_BASE: this.standinUrl, LEMONSQUEEZY_API_KEY: 'e2e-key',
+        LEMONSQUEEZY_STORE_ID: '1', LEMONSQUEEZY_PRO_VARIANT_ID: '1', LEMONSQUEEZY_WEBHOOK_SECRET: webhookSecret },
+    });
+    this.child = started.child;
+    this.port = started.port;
+    const told = await fetch(`${this.standinUrl}/_standin/webhook-url`, {
+      method: 'PUT', body: JSON.stringify({ url: `${this.url}/v1/webhooks/lemonsqueezy` }),
+    });
+    assert.ok(told.ok, `the stand-in refused the webhook URL: ${told.status}`);
   }
   get url() { return `http://127.0.0.1:${this.port}`; }
   // The server goes away at once (SIGKILL): what a crash or a cut network looks like to the page.

@@ -1,41 +1,17 @@
 // A real `tokenmeter serve --demo` for the hook's tests: a temporary
-// directory, a free loopback port, and helpers for the calls an app's backend
-// makes (service key) and the tokens a user holds (dev-token).
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+// directory, a loopback port of its own choosing, and helpers for the calls
+// an app's backend makes (service key) and the tokens a user holds
+// (dev-token).
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnListening } from '../support/spawn_listening.mjs';
 
 const repoRoot = path.resolve(__dirname, '../..');
 export const tokenmeterBinary = process.env.TM_BINARY ?? path.join(repoRoot, 'build/native/server/tokenmeter');
 export const standinBinary = process.env.TM_STANDIN_BINARY ?? path.join(repoRoot, 'build/native/tools/lemonsqueezy-standin/lemonsqueezy_standin');
 const webhookSecret = 'hook-tests-webhook-secret-0123456789';
-
-async function waitUntilUp(url: string, child: ChildProcess, log: () => string) {
-  for (let attempt = 0; attempt < 100; attempt += 1) {
-    if (child.exitCode !== null) throw new Error(`${url}: the process exited: ${log()}`);
-    try {
-      await fetch(url);
-      return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${url} did not come up: ${log()}`);
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export class TestServer {
   readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenmeter-hook-'));
@@ -45,46 +21,41 @@ export class TestServer {
   standinPort = 0;
 
   get baseUrl() { return `http://127.0.0.1:${this.port}`; }
+  private get standinUrl() { return `http://127.0.0.1:${this.standinPort}`; }
   private secret(name: string) { return fs.readFileSync(path.join(this.dir, '.tokenmeter-demo', name), 'utf8').trim(); }
   get serviceKey() { return this.secret('service-key'); }
   get signingKeyJwk() { return JSON.parse(fs.readFileSync(path.join(this.dir, '.tokenmeter-demo', 'signing-key.jwk'), 'utf8')); }
 
   // The LemonSqueezy stand-in, whose Pay button sends signed webhooks here.
+  // It starts first, on a port it picks; the server's URL is known only once
+  // the server has started, so start() tells the stand-in where to send.
   private async startStandin() {
-    this.standinPort ||= await freePort();
-    const child = spawn(standinBinary, ['--listen', `127.0.0.1:${this.standinPort}`,
-      '--webhook-url', `${this.baseUrl}/v1/webhooks/lemonsqueezy`, '--webhook-secret', webhookSecret,
-      '--store-id', '1', '--variant-id', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    child.stderr!.on('data', (chunk) => (log += chunk));
-    this.standin = child;
-    await waitUntilUp(`http://127.0.0.1:${this.standinPort}/`, child, () => log);
+    const started = await spawnListening(standinBinary, ['--listen', '127.0.0.1:0',
+      '--webhook-secret', webhookSecret, '--store-id', '1', '--variant-id', '1']);
+    this.standin = started.child;
+    this.standinPort = started.port;
   }
 
+  // The first start takes a free port (port 0) and reads which from the
+  // server's "listening on" line; a restart binds that same port again,
+  // since clients and the stand-in hold the URL.
   async start(extraArgs: string[] = []): Promise<void> {
-    this.port ||= await freePort();
     if (!this.standin) await this.startStandin();
-    const child = spawn(tokenmeterBinary, ['serve', '--demo', '--listen', `127.0.0.1:${this.port}`, ...extraArgs], {
-      cwd: this.dir, stdio: ['ignore', 'ignore', 'pipe'],
+    const started = await spawnListening(tokenmeterBinary, ['serve', '--demo', '--listen', `127.0.0.1:${this.port}`, ...extraArgs], {
+      cwd: this.dir,
       env: {
         ...process.env,
-        LEMONSQUEEZY_API_BASE: `http://127.0.0.1:${this.standinPort}`, LEMONSQUEEZY_API_KEY: 'hook-tests-key',
+        LEMONSQUEEZY_API_BASE: this.standinUrl, LEMONSQUEEZY_API_KEY: 'hook-tests-key',
         LEMONSQUEEZY_STORE_ID: '1', LEMONSQUEEZY_PRO_VARIANT_ID: '1', LEMONSQUEEZY_WEBHOOK_SECRET: webhookSecret,
       },
     });
-    let log = '';
-    child.stderr!.on('data', (chunk) => (log += chunk));
-    this.process = child;
-    for (let attempt = 0; attempt < 100; attempt += 1) {
-      if (child.exitCode !== null) throw new Error(`tokenmeter serve exited: ${log}`);
-      try {
-        if ((await fetch(`${this.baseUrl}/healthz`)).ok) return;
-      } catch {
-        // not listening yet
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error(`tokenmeter serve did not come up: ${log}`);
+    this.process = started.child;
+    this.port = started.port;
+    const told = await fetch(`${this.standinUrl}/_standin/webhook-url`, {
+      method: 'PUT',
+      body: JSON.stringify({ url: `${this.baseUrl}/v1/webhooks/lemonsqueezy` }),
+    });
+    if (!told.ok) throw new Error(`the stand-in refused the webhook URL: ${told.status}`);
   }
 
   // SIGKILL by default: the server going away at once. (A graceful SIGTERM

@@ -3,14 +3,14 @@
 // a receipt any client library can check is the point of using JWS.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as jose from 'jose';
+import { spawnListening } from '../support/spawn_listening.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tokenmeter = path.join(root, 'build/native/server/tokenmeter');
@@ -19,40 +19,23 @@ let server;
 let baseUrl;
 let work;
 
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-
 before(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenmeter-jose-'));
   const keygen = spawnSync(tokenmeter, ['keygen', '--out', path.join(work, 'key.json')]);
   assert.equal(keygen.status, 0, String(keygen.stderr));
-  const port = await freePort();
   fs.writeFileSync(
     path.join(work, 'config.json'),
     JSON.stringify({
       db: `sqlite:${path.join(work, 'ledger.db')}`,
-      listen: `127.0.0.1:${port}`,
       jwt_secret: 'interop-jwt-secret-0123456789abcdefghijkl',
       service_keys: serviceKey,
       signing_key_file: path.join(work, 'key.json'),
     }),
   );
-  server = spawn(tokenmeter, ['serve', '--config', path.join(work, 'config.json')], { stdio: 'ignore' });
-  baseUrl = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i += 1) {
-    try {
-      if ((await fetch(`${baseUrl}/healthz`)).ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('tokenmeter serve did not start');
+  // Port 0: the server takes a free port and says which.
+  const started = await spawnListening(tokenmeter, ['serve', '--config', path.join(work, 'config.json'), '--listen', '127.0.0.1:0']);
+  server = started.child;
+  baseUrl = started.url;
 });
 
 after(() => {

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app.hpp"
+#include "guarded_bytes.hpp"
 #include "test_server.hpp"
 #include "tokenmeter/base64url.hpp"
 
@@ -65,6 +66,16 @@ inline std::unique_ptr<http::Authenticator> authenticator_for(const config::Serv
 inline std::string user_outcome(http::Authenticator& authenticator, const std::string& token,
                                 std::int64_t now = auth_now) {
     auto user = authenticator.user("Bearer " + token, now);
+    return user ? "accepted:" + *user : user.error().code;
+}
+
+// user_outcome, where checking the token may read at most its first
+// `token_bytes_readable` bytes: reading more stops the test (GuardedBytes).
+inline std::string user_outcome_reading_at_most(http::Authenticator& authenticator, const std::string& token,
+                                                std::size_t token_bytes_readable, std::int64_t now = auth_now) {
+    const std::string scheme = "Bearer ";
+    const GuardedBytes authorization(scheme + token, scheme.size() + token_bytes_readable);
+    auto user = authenticator.user(authorization.view(), now);
     return user ? "accepted:" + *user : user.error().code;
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -135,6 +136,35 @@ TEST(SqliteSchema, OpeningTwiceAppliesNothingAgain) {
     const std::string path = fresh_path("twice.db");
     EXPECT_EQ(storage::sqlite::SqliteStore::migrate(path).size(), storage::sqlite::migrations().size());
     EXPECT_TRUE(storage::sqlite::SqliteStore::migrate(path).empty());
+}
+
+// The permission bits of a file, or -1 when it does not exist.
+int mode_of(const std::string& path) {
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0) return -1;
+    return static_cast<int>(info.st_mode & 07777);
+}
+
+TEST(SqliteSchema, TheDatabaseAndItsWalAndShmAreReadableByTheOwnerOnly) {
+    const std::string path = fresh_path("private.db");
+    // The usual umask, which leaves SQLite's own default (0644) group- and
+    // world-readable; a umask of 077 would hide a missing fix.
+    const mode_t previous = ::umask(022);
+    {
+        // Opening applies the migrations, which write through the WAL, so
+        // the -wal and -shm exist while the store is open.
+        storage::sqlite::SqliteStore store({path});
+        for (const std::string& file : {path, path + "-wal", path + "-shm"}) {
+            EXPECT_EQ(mode_of(file), 0600) << file;
+        }
+    }
+    ::umask(previous);
+    // An existing file keeps the mode its operator gave it.
+    const std::string shared = fresh_path("shared.db");
+    ASSERT_EQ(storage::sqlite::SqliteStore::migrate(shared).size(), storage::sqlite::migrations().size());
+    ASSERT_EQ(::chmod(shared.c_str(), 0640), 0);
+    EXPECT_TRUE(storage::sqlite::SqliteStore::migrate(shared).empty());
+    EXPECT_EQ(mode_of(shared), 0640);
 }
 
 TEST(Ids, TimeOrderedIdsSortByTimeAndNeverRepeat) {

@@ -9,7 +9,10 @@
 #include <stdlib.h>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <memory>
@@ -59,6 +62,7 @@ inline std::string make_temp_dir() {
 struct TestServerOptions {
     std::int64_t reservation_ttl_seconds = 600;
     std::optional<std::int64_t> late_commit_grace_seconds;  // absent: the server's default
+    std::int64_t sse_heartbeat_seconds = 15;
     std::string catalog_json;  // empty: built-in
     std::string db;            // empty: sqlite in the temp dir, or a fresh PostgreSQL database
     std::string jwks;          // user-token keys (file or URL) besides the JWT secret
@@ -85,6 +89,7 @@ public:
         config.signing_key_file = dir_ + "/signing.jwk";
         config.reservation_ttl_seconds = options.reservation_ttl_seconds;
         if (options.late_commit_grace_seconds) config.late_commit_grace_seconds = *options.late_commit_grace_seconds;
+        config.sse_heartbeat_seconds = options.sse_heartbeat_seconds;
         if (options.lemonsqueezy) config.lemonsqueezy = *options.lemonsqueezy;
         (void)keys::generate_signing_key_file(config.signing_key_file);
         if (!options.catalog_json.empty()) {
@@ -161,8 +166,11 @@ public:
         reader_ = std::thread([this, user] {
             auto client = server_.client();
             client.Get("/v1/me/usage/stream", server_.as_user(user), [this](const char* data, std::size_t size) {
-                std::lock_guard<std::mutex> guard(mutex_);
-                received_.append(data, size);
+                {
+                    std::lock_guard<std::mutex> guard(mutex_);
+                    received_.append(data, size);
+                }
+                arrived_.notify_all();
                 return !stop_.load();
             });
         });
@@ -181,9 +189,26 @@ public:
         return received_;
     }
 
+    // Waits until what was received satisfies `done`; whether it did. The
+    // patience is for a hang only, not a performance bound: a change reaches
+    // the stream in milliseconds, but a busy machine can take seconds.
+    bool wait_for(const std::function<bool(const std::string&)>& done,
+                  std::chrono::seconds patience = std::chrono::seconds(10)) const {
+        std::unique_lock<std::mutex> lock(mutex_);
+        return arrived_.wait_for(lock, patience, [&] { return done(received_); });
+    }
+
+    // How many `usage` events were received so far.
+    static std::size_t usage_events(const std::string& received) {
+        std::size_t n = 0;
+        for (auto at = received.find("event: usage"); at != std::string::npos; at = received.find("event: usage", at + 1)) ++n;
+        return n;
+    }
+
 private:
     TestServer& server_;
     mutable std::mutex mutex_;
+    mutable std::condition_variable arrived_;
     std::string received_;
     std::atomic<bool> stop_{false};
     std::thread reader_;

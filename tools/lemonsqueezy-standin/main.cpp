@@ -68,12 +68,15 @@ int main(int argc, char** argv) {
     running = &standin;
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
-    std::cout << "lemonsqueezy_standin: listening on http://" << listen << " (store " << options.store_id
-              << ", variant " << options.variant_id << ", webhooks to "
-              << (options.webhook_url.empty() ? "nowhere" : options.webhook_url) << ")" << std::endl;
-    if (!standin.listen(host, port)) {
+    const int bound = standin.bind(host, port);
+    if (bound <= 0) {
         std::cerr << "lemonsqueezy_standin: cannot listen on " << listen << "\n";
         return 1;
     }
-    return 0;
+    // The port it got (port 0 asks for a free one): tests read it from this
+    // line, like tokenmeter serve's, rather than guess a free port first.
+    std::cout << "lemonsqueezy_standin: listening on http://" << host << ":" << bound << " (store " << options.store_id
+              << ", variant " << options.variant_id << ", webhooks to "
+              << (options.webhook_url.empty() ? "nowhere" : options.webhook_url) << ")" << std::endl;
+    return standin.serve() ? 0 : 1;
 }

@@ -141,21 +141,22 @@ std::string Standin::base_url() const {
     return options_.public_url.empty() ? listen_base_ : options_.public_url;
 }
 
-int Standin::start(const std::string& host, int port) {
+int Standin::bind(const std::string& host, int port) {
     server_ = std::make_unique<httplib::Server>();
     install(*server_);
     const int bound = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
     if (bound <= 0) return -1;
     listen_base_ = "http://" + host + ":" + std::to_string(bound);
-    thread_ = std::thread([this] { server_->listen_after_bind(); });
     return bound;
 }
 
-bool Standin::listen(const std::string& host, int port) {
-    server_ = std::make_unique<httplib::Server>();
-    install(*server_);
-    listen_base_ = "http://" + host + ":" + std::to_string(port);
-    return server_->listen(host, port);
+bool Standin::serve() { return server_ != nullptr && server_->listen_after_bind(); }
+
+int Standin::start(const std::string& host, int port) {
+    const int bound = bind(host, port);
+    if (bound <= 0) return -1;
+    thread_ = std::thread([this] { serve(); });
+    return bound;
 }
 
 void Standin::stop() {
@@ -573,6 +574,20 @@ void Standin::install_control(httplib::Server& server) {
         }
         const int status = send_webhook(event, subscription_webhook_body(event, request.matches[1], user));
         response.set_content(Json{{"status", status}}.dump(), "application/json");
+    });
+
+    // Where webhooks go, for a receiver that learns its own port only after
+    // it starts (it listens on port 0, so no free port is guessed and lost
+    // to a race before it binds).
+    server.Put("/_standin/webhook-url", [this](const Request& request, Response& response) {
+        const Json body = Json::parse(request.body, nullptr, false);
+        if (!body.is_object() || !body.contains("url") || !body["url"].is_string()) {
+            response.status = 400;
+            response.set_content(R"({"error":"send {\"url\": URL}"})", "application/json");
+            return;
+        }
+        set_webhook_url(body["url"].get<std::string>());
+        response.set_content(R"({"ok":true})", "application/json");
     });
 
     server.Get("/_standin/deliveries", [this](const Request&, Response& response) {

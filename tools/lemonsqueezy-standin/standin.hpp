@@ -29,6 +29,7 @@
 // Other control endpoints: PUT /_standin/subscriptions/{id} {"attributes":{…}}
 // (create or change a subscription), POST /_standin/subscriptions/{id}/webhook
 // {"event_name", "user_id"} (send the subscription as that event),
+// PUT /_standin/webhook-url {"url"} (where webhooks go from now on),
 // GET /_standin/deliveries, POST /_standin/reset.
 #pragma once
 
@@ -82,10 +83,12 @@ public:
     Standin(const Standin&) = delete;
     Standin& operator=(const Standin&) = delete;
 
-    // Binds (port 0: a free one) and serves on a background thread; the port, or -1.
+    // Binds (port 0: a free one); the port, or -1. Then serve() blocks
+    // serving on the calling thread (the executable).
+    int bind(const std::string& host, int port);
+    bool serve();
+    // bind(), then serves on a background thread; the port, or -1.
     int start(const std::string& host, int port);
-    // Blocks serving on the calling thread (the executable).
-    bool listen(const std::string& host, int port);
     void stop();
     std::string base_url() const;
 

@@ -1,6 +1,29 @@
 #include "storage/sqlite/sqlite_db.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 namespace tokenmeter::storage::sqlite {
+
+namespace {
+
+// SQLite creates a new database file 0644 (less the umask), and its -wal and
+// -shm files copy the database file's mode. The ledger holds every user's
+// usage and the idempotency records of the service calls, which no other
+// local account should read, so the file is made here first, 0600, and
+// SQLite then opens it (an empty file is a new database) and gives the
+// -wal and -shm the same mode. An existing file keeps the mode it has: an
+// operator may have chosen one on purpose.
+void create_private_file(const std::string& path) {
+    if (path.empty() || path == ":memory:" || path.rfind("file:", 0) == 0) return;
+    // O_EXCL: an existing file is not touched. Any other failure (a missing
+    // directory, no permission) is left to sqlite3_open_v2, whose error
+    // names the path.
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) ::close(fd);
+}
+
+}  // namespace
 
 void Statement::fail(std::string_view what) const {
     throw StorageError("sqlite: " + std::string(what) + ": " + sqlite3_errmsg(db_));
@@ -60,6 +83,7 @@ void Statement::reset() {
 
 Connection::Connection(const std::string& path, bool create, int busy_timeout_ms) {
     const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    if (create) create_private_file(path);
     if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
         const std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
         sqlite3_close(db_);

@@ -80,6 +80,13 @@ export interface TokenLimitsOptions {
   now?: () => number;
   navigate?: (url: string) => void;
   reconnect?: { initialMs: number; maxMs: number };
+  /**
+   * Runs `run` after `delayMs` and returns a cancel function, and gives the
+   * reconnect jitter's number in [0, 1). Defaults: setTimeout, Math.random.
+   * Tests pass their own to step through reconnects without waiting.
+   */
+  setTimer?: (run: () => void, delayMs: number) => () => void;
+  random?: () => number;
   /** Default output budget a chat estimate reserves when the input names none. */
   defaultMaxOutputTokens?: number;
 }
@@ -117,7 +124,7 @@ export class TokenLimitsClient {
   private jwks: Jwks | null;
   private chainDigest: string | null = null;
   private stream: AbortController | null = null;
-  private reconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private cancelReconnect: (() => void) | null = null;
   private failures = 0;
   private releaseLeadership: (() => void) | null = null;
   private stopped = false;
@@ -176,7 +183,7 @@ export class TokenLimitsClient {
   stop() {
     this.stopped = true;
     this.stream?.abort();
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.cancelReconnect?.();
     this.releaseLeadership?.();
     this.channel?.close();
   }
@@ -373,8 +380,13 @@ export class TokenLimitsClient {
   private scheduleReconnect() {
     const { initialMs, maxMs } = this.options.reconnect ?? { initialMs: 500, maxMs: 8000 };
     const base = Math.min(maxMs, initialMs * 2 ** Math.max(0, this.failures - 1));
-    const delay = base / 2 + Math.random() * (base / 2); // jitter: tabs of many users do not reconnect in step
-    this.reconnectTimer = setTimeout(() => void this.connect(), delay);
+    const random = this.options.random ?? Math.random;
+    const delay = base / 2 + random() * (base / 2); // jitter: tabs of many users do not reconnect in step
+    const setTimer = this.options.setTimer ?? ((run: () => void, ms: number) => {
+      const timer = setTimeout(run, ms);
+      return () => clearTimeout(timer);
+    });
+    this.cancelReconnect = setTimer(() => void this.connect(), delay);
   }
 
   // --- requests ---------------------------------------------------------------
