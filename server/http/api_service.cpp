@@ -4,6 +4,7 @@
 #include "http/api.hpp"
 #include "tokenmeter/json_input.hpp"
 #include "tokenmeter/receipt.hpp"
+#include "ledger/ids.hpp"
 
 namespace tokenmeter::http {
 
@@ -44,6 +45,13 @@ Result<std::string, Error> reservation_id_member(const Json& body) {
     return id;
 }
 
+// An authorize request as parsed: the command (its reservation id is made
+// only when it runs) and whether the input count is exact.
+struct AuthorizeRequest {
+    AuthorizeCommand command;
+    bool exact = true;
+};
+
 Result<ledger::IdempotencyScope, Error> idempotency_scope(const Request& request, const std::string& caller) {
     const std::string_view key = header(request, "Idempotency-Key");
     if (key.empty()) {
@@ -64,13 +72,14 @@ const Model* model_of(const Catalog& catalog, const std::string& id) { return id
 
 // Parses an authorize body into a request, counting text or messages with
 // the model's tokenizer. Every error is bad input (400).
-static Result<ledger::AuthorizeRequest, Error> authorize_request(const Json& body, const Catalog& catalog,
+static Result<AuthorizeRequest, Error> authorize_request(const Json& body, const Catalog& catalog,
                                                                  tokens::TokenCounter& counter) {
     if (auto unknown = json_input::refuse_unknown_fields(
             body, {"user_id", "operation", "model", "input_tokens", "text", "messages", "max_output_tokens"}, "")) {
         return unexpected(*unknown);
     }
-    ledger::AuthorizeRequest request;
+    AuthorizeRequest parsed;
+    AuthorizeCommand& request = parsed.command;
     auto user_id = user_id_member(body);
     if (!user_id) return unexpected(user_id.error());
     request.user_id = std::move(user_id).value();
@@ -93,7 +102,7 @@ static Result<ledger::AuthorizeRequest, Error> authorize_request(const Json& bod
         if (inputs != 0 || body.contains("max_output_tokens")) {
             return unexpected(make_error("tokens_not_allowed", "an avatar has a flat price; send no token counts"));
         }
-        return request;
+        return parsed;
     }
     if (model == nullptr) return unexpected(make_error("missing_field", "missing field model"));
     if (inputs != 1) {
@@ -106,8 +115,8 @@ static Result<ledger::AuthorizeRequest, Error> authorize_request(const Json& bod
         auto input = json_input::count_member(body, "input_tokens", "", tokens_per_request_max);
         if (!input) return unexpected(input.error());
         request.input_tokens = *input;
-        request.exact = model->exact();
-        return request;
+        parsed.exact = model->exact();
+        return parsed;
     }
     Result<TokenCount, Error> counted = unexpected(make_error("invalid_value", ""));
     if (body.contains("text")) {
@@ -119,15 +128,15 @@ static Result<ledger::AuthorizeRequest, Error> authorize_request(const Json& bod
     }
     if (!counted) return unexpected(counted.error());
     request.input_tokens = counted->tokens;
-    request.exact = counted->exact;
-    return request;
+    parsed.exact = counted->exact;
+    return parsed;
 }
 
-static Result<ledger::CommitRequest, Error> commit_request(const Json& body) {
+static Result<CommitCommand, Error> commit_request(const Json& body) {
     if (auto unknown = json_input::refuse_unknown_fields(body, {"reservation_id", "input_tokens", "output_tokens"}, "")) {
         return unexpected(*unknown);
     }
-    ledger::CommitRequest request;
+    CommitCommand request;
     auto id = reservation_id_member(body);
     if (!id) return unexpected(id.error());
     request.reservation_id = std::move(id).value();
@@ -140,12 +149,12 @@ static Result<ledger::CommitRequest, Error> commit_request(const Json& body) {
     return request;
 }
 
-static Result<ledger::RecordRequest, Error> record_request(const Json& body, const Catalog& catalog) {
+static Result<RecordCommand, Error> record_request(const Json& body, const Catalog& catalog) {
     if (auto unknown = json_input::refuse_unknown_fields(
             body, {"user_id", "operation", "model", "input_tokens", "output_tokens"}, "")) {
         return unexpected(*unknown);
     }
-    ledger::RecordRequest request;
+    RecordCommand request;
     auto user_id = user_id_member(body);
     if (!user_id) return unexpected(user_id.error());
     request.user_id = std::move(user_id).value();
@@ -201,9 +210,9 @@ void Api::authorize(const Request& request, Response& response) {
     service_mutation(
         *this, request, response,
         [this](const Json& body) { return authorize_request(body, deps_.catalog, deps_.tokens); },
-        [&](ledger::AuthorizeRequest parsed, ledger::IdempotencyScope scope) {
-            parsed.idempotency_key = scope.key;
-            reply(response, deps_.ledger.authorize(std::move(parsed), std::move(scope)));
+        [&](AuthorizeRequest parsed, ledger::IdempotencyScope scope) {
+            parsed.command.reservation_id = ledger::new_id("rsv_");
+            reply(response, deps_.ledger.authorize(std::move(parsed.command), parsed.exact, std::move(scope)));
         },
         [this](const Request& r, Response& s) { return require_service(r, s); });
 }
@@ -211,7 +220,8 @@ void Api::authorize(const Request& request, Response& response) {
 void Api::commit(const Request& request, Response& response) {
     service_mutation(
         *this, request, response, [](const Json& body) { return commit_request(body); },
-        [&](ledger::CommitRequest parsed, ledger::IdempotencyScope scope) {
+        [&](CommitCommand parsed, ledger::IdempotencyScope scope) {
+            parsed.event_id = ledger::new_id("evt_");
             parsed.idempotency_key = scope.key;
             reply(response, deps_.ledger.commit(std::move(parsed), std::move(scope)));
         },
@@ -221,13 +231,13 @@ void Api::commit(const Request& request, Response& response) {
 void Api::release(const Request& request, Response& response) {
     service_mutation(
         *this, request, response,
-        [](const Json& body) -> Result<ledger::ReleaseRequest, Error> {
+        [](const Json& body) -> Result<ReleaseCommand, Error> {
             if (auto unknown = json_input::refuse_unknown_fields(body, {"reservation_id"}, "")) return unexpected(*unknown);
             auto id = reservation_id_member(body);
             if (!id) return unexpected(id.error());
-            return ledger::ReleaseRequest{std::move(id).value()};
+            return ReleaseCommand{std::move(id).value()};
         },
-        [&](ledger::ReleaseRequest parsed, ledger::IdempotencyScope scope) {
+        [&](ReleaseCommand parsed, ledger::IdempotencyScope scope) {
             reply(response, deps_.ledger.release(std::move(parsed), std::move(scope)));
         },
         [this](const Request& r, Response& s) { return require_service(r, s); });
@@ -236,7 +246,8 @@ void Api::release(const Request& request, Response& response) {
 void Api::record(const Request& request, Response& response) {
     service_mutation(
         *this, request, response, [this](const Json& body) { return record_request(body, deps_.catalog); },
-        [&](ledger::RecordRequest parsed, ledger::IdempotencyScope scope) {
+        [&](RecordCommand parsed, ledger::IdempotencyScope scope) {
+            parsed.event_id = ledger::new_id("evt_");
             parsed.idempotency_key = scope.key;
             reply(response, deps_.ledger.record(std::move(parsed), std::move(scope)));
         },

@@ -67,26 +67,28 @@ TEST(SqliteSchema, UpgradeFromVersionTwoKeepsIdempotencyRecords) {
     storage::sqlite::SqliteStore store({path});
     EXPECT_EQ(store.schema_version(), static_cast<int>(storage::sqlite::migrations().size()));
 
-    auto transaction = store.begin();
-    auto old_record = transaction->load_idempotency("svc", "old-key");
+    auto old_record = store.read_answer("svc", "old-key");
     ASSERT_TRUE(old_record.has_value());
     EXPECT_EQ(old_record->request_hash, "hash-1");
     EXPECT_EQ(old_record->status, 201);
     EXPECT_EQ(old_record->response, std::string(1500, 'r'));
-    EXPECT_EQ(old_record->created_at, 100);
-    ASSERT_TRUE(transaction->load_idempotency("svc", "new-key").has_value());
-    EXPECT_FALSE(transaction->load_idempotency("other-caller", "old-key").has_value());
+    EXPECT_FALSE(old_record->change.has_value());
+    ASSERT_TRUE(store.read_answer("svc", "new-key").has_value());
+    EXPECT_FALSE(store.read_answer("other-caller", "old-key").has_value());
 
     // A key stays unique per caller after the rebuild.
-    EXPECT_THROW(transaction->insert_idempotency({"svc", "old-key", "hash-3", 200, "{}", 6000}), storage::StorageError);
-    transaction->insert_idempotency({"other-caller", "old-key", "hash-3", 200, "{}", 6000});
-
+    {
+        auto transaction = store.begin();
+        EXPECT_THROW(transaction->insert_answer({"svc", "old-key", "hash-3", 200, "{}", 6000}), storage::StorageError);
+    }
+    auto transaction = store.begin();
+    transaction->insert_answer({"other-caller", "old-key", "hash-3", 200, "{}", 6000});
     // Pruning takes the oldest first and only what is older than asked.
-    EXPECT_EQ(transaction->prune_idempotency(1000, 10), 1);
-    EXPECT_FALSE(transaction->load_idempotency("svc", "old-key").has_value());
-    EXPECT_TRUE(transaction->load_idempotency("svc", "new-key").has_value());
-    EXPECT_TRUE(transaction->load_idempotency("other-caller", "old-key").has_value());
+    EXPECT_EQ(transaction->prune_answers(1000, 10), 1);
     transaction->commit();
+    EXPECT_FALSE(store.read_answer("svc", "old-key").has_value());
+    EXPECT_TRUE(store.read_answer("svc", "new-key").has_value());
+    EXPECT_TRUE(store.read_answer("other-caller", "old-key").has_value());
 
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
@@ -110,7 +112,7 @@ TEST(SqliteSchema, UpgradeFromVersionThreeKeepsChargesAsOnTime) {
         sqlite3_close(db);
     }
     storage::sqlite::SqliteStore store({path});
-    EXPECT_EQ(store.schema_version(), 4);
+    EXPECT_EQ(store.schema_version(), static_cast<int>(storage::sqlite::migrations().size()));
     auto transaction = store.begin();
     storage::UsageEvent late;
     late.event_id = "evt_late";
@@ -120,7 +122,7 @@ TEST(SqliteSchema, UpgradeFromVersionThreeKeepsChargesAsOnTime) {
     late.catalog_version = "v";
     late.created_at = 300;
     late.late = true;
-    transaction->insert_usage(late);
+    transaction->insert_charge(late);
     transaction->commit();
 
     const auto events = store.read_events("ulla", 0, 10);  // newest first

@@ -29,12 +29,15 @@ public:
     explicit SqliteStore(SqliteOptions options);
     ~SqliteStore() override;
 
-    std::unique_ptr<LedgerTransaction> begin() override;
-    std::optional<AccountView> read_account(std::string_view user_id) override;
+    std::unique_ptr<LedgerBatch> begin() override;
+    std::optional<StoredAccount> read_account(std::string_view user_id) override;
+    std::optional<AccountView> read_view(std::string_view user_id) override;
+    std::vector<JournalRow> read_reservation_rows(std::string_view reservation_id) override;
+    std::optional<StoredAnswer> read_answer(std::string_view caller, std::string_view key) override;
     std::vector<UsageEvent> read_events(std::string_view user_id, std::int64_t before_id, int limit) override;
-    std::vector<UsageTotal> read_summary(std::string_view user_id, std::int64_t from, std::int64_t to,
+    std::vector<UsageTotal> read_summary(std::string_view user_id, std::int64_t period_start,
                                          SummaryGrouping grouping) override;
-    std::vector<std::string> read_receipts(std::string_view user_id, std::int64_t from_seq, int limit) override;
+    std::vector<JournalRow> read_journal(std::string_view user_id, std::int64_t from_seq, int limit) override;
     bool healthy() override;
     int schema_version() override;
 
@@ -44,6 +47,8 @@ public:
 private:
     class ReaderLease;
     ReaderLease lease_reader();
+    template <typename Read>
+    auto read(Read&& read_with);
     void return_reader(std::unique_ptr<Connection> connection);
 
     SqliteOptions options_;
