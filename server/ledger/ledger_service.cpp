@@ -71,7 +71,10 @@ void LedgerService::prefetch(Submission& submission, const std::string* reservat
     }
     if (submission.user_id.empty() || writer_.holds(submission.user_id)) return;
     submission.account_prefetched = true;
-    if (auto stored = store_.read_account(submission.user_id)) submission.account = codec::account_from(*stored);
+    if (auto stored = store_.read_account(submission.user_id)) {
+        submission.account = codec::account_from(*stored);
+        submission.account_receipt = std::move(stored->head_receipt);
+    }
 }
 
 LedgerReply LedgerService::run(Submission submission) {

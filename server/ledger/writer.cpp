@@ -286,7 +286,7 @@ void Writer::load_missing(std::vector<Pending>& batch) {
         }
         if (submission.user_id.empty() || accounts_.count(submission.user_id) > 0) continue;
         if (submission.account_prefetched) {
-            if (submission.account) accounts_[submission.user_id] = Resident{*submission.account, {}};
+            if (submission.account) accounts_[submission.user_id] = Resident{*submission.account, submission.account_receipt};
         } else if (auto stored = store_.read_account(submission.user_id)) {
             accounts_[submission.user_id] = Resident{codec::account_from(*stored), stored->head_receipt};
             continue;
@@ -592,6 +592,8 @@ void Writer::write_answers(std::vector<Pending>& batch, Batch& attempt) {
     for (const Pending& pending : batch) {
         if (!pending.submission || !pending.submission->idempotency || !pending.decided) continue;
         if (pending.decision.verdict != Verdict::refused) continue;
+        // An overflow is bad input in the end: like a 400, it leaves no trace.
+        if (pending.decision.refusal.code == RefusalCode::count_overflow) continue;
         const auto [status, body] = render_(reply_for(pending, attempt));
         const IdempotencyScope& scope = *pending.submission->idempotency;
         attempt.transaction->insert_answer(

@@ -68,6 +68,7 @@ struct Submission {
     // Read from storage because the writer did not hold the account (absent:
     // the writer holds it, or it does not exist yet).
     std::optional<Account> account;
+    std::string account_receipt;  // the prefetched account's newest receipt
     bool account_prefetched = false;
     // Commit and release: the journal rows of the reservation, when the
     // writer did not hold it open.
