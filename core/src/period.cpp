@@ -188,7 +188,12 @@ Result<std::int64_t, Error> parse_rfc3339(std::string_view text) {
     if (!offset) return unexpected(invalid_timestamp(text));
     const CivilDate date{*year, static_cast<std::uint32_t>(*month), static_cast<std::uint32_t>(*day)};
     const std::int64_t local = start_of(date) + *hour * 3600 + *minute * 60 + *second;
-    return local - *offset;
+    const std::int64_t instant = local - *offset;
+    // An offset can move a time early in year 0001 or late in 9999 out of
+    // those years in UTC, where format_rfc3339 cannot write it (and a receipt
+    // verifier would accept an instant its signer asserts against).
+    if (instant < instant_format_min || instant >= instant_format_end) return unexpected(invalid_timestamp(text));
+    return instant;
 }
 
 }  // namespace tokenmeter
