@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "tokenmeter/assert.hpp"
+#include "tokenmeter/json_input.hpp"
 #include "tokenmeter/limits.hpp"
 
 namespace tokenmeter {
@@ -54,7 +55,7 @@ std::optional<int> fixed_digits(std::string_view text, std::size_t at, std::size
 }
 
 Error invalid_timestamp(std::string_view text) {
-    std::string shown(text.substr(0, 64));
+    const std::string shown = json_input::utf8_prefix(text, 64);
     return make_error("invalid_timestamp", "\"" + shown + "\" is not an RFC 3339 UTC timestamp");
 }
 

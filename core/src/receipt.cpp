@@ -365,7 +365,7 @@ Result<ReceiptClaims, Error> verify_receipt(std::string_view jws, const std::vec
     auto kid = receipt_kid(*header_text);
     if (!kid) return unexpected(kid.error());
     auto key = std::find_if(keys.begin(), keys.end(), [&](const VerificationKey& k) { return k.kid == *kid; });
-    if (key == keys.end()) return unexpected(receipt_error("receipt_unknown_key", "no key with kid \"" + kid->substr(0, 64) + "\""));
+    if (key == keys.end()) return unexpected(receipt_error("receipt_unknown_key", "no key with kid \"" + json_input::utf8_prefix(*kid, 64) + "\""));
     auto verified = verify_compact(jws, key->key);
     if (!verified) {
         const bool bad_signature = verified.error().code == "signature_invalid";

@@ -51,7 +51,7 @@ Result<ledger::AuthorizeRequest, Error> authorize_request(const Json& body, cons
     if (!operation) return unexpected(operation.error());
     request.operation = std::move(operation).value();
     auto kind = operation_kind_from_string(request.operation);
-    if (!kind) return unexpected(make_error("unknown_operation", "unknown operation \"" + request.operation.substr(0, 64) + "\""));
+    if (!kind) return unexpected(make_error("unknown_operation", "unknown operation \"" + json_input::utf8_prefix(request.operation, 64) + "\""));
     if (body.contains("model")) {
         auto model = json_input::string_member(body, "model", "");
         if (!model) return unexpected(model.error());
@@ -59,7 +59,7 @@ Result<ledger::AuthorizeRequest, Error> authorize_request(const Json& body, cons
     }
     const Model* model = model_of(catalog, request.model);
     if (!request.model.empty() && model == nullptr) {
-        return unexpected(make_error("unknown_model", "unknown model \"" + request.model.substr(0, 64) + "\""));
+        return unexpected(make_error("unknown_model", "unknown model \"" + json_input::utf8_prefix(request.model, 64) + "\""));
     }
     const int inputs = (body.contains("input_tokens") ? 1 : 0) + (body.contains("text") ? 1 : 0) + (body.contains("messages") ? 1 : 0);
     if (*kind == OperationKind::avatar) {
@@ -133,14 +133,14 @@ Result<ledger::RecordRequest, Error> record_request(const Json& body, const Cata
     if (!operation) return unexpected(operation.error());
     request.operation = std::move(operation).value();
     if (!operation_kind_from_string(request.operation)) {
-        return unexpected(make_error("unknown_operation", "unknown operation \"" + request.operation.substr(0, 64) + "\""));
+        return unexpected(make_error("unknown_operation", "unknown operation \"" + json_input::utf8_prefix(request.operation, 64) + "\""));
     }
     if (body.contains("model")) {
         auto model = json_input::string_member(body, "model", "");
         if (!model) return unexpected(model.error());
         request.model = std::move(model).value();
         if (catalog.find_model(request.model) == nullptr) {
-            return unexpected(make_error("unknown_model", "unknown model \"" + request.model.substr(0, 64) + "\""));
+            return unexpected(make_error("unknown_model", "unknown model \"" + json_input::utf8_prefix(request.model, 64) + "\""));
         }
     }
     auto input = json_input::optional_count_member(body, "input_tokens", "", tokens_per_request_max, 0);

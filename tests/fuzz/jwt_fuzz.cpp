@@ -9,7 +9,8 @@
 //      payload gets past the signature to the claim checks;
 //   4. as a JWKS document.
 //
-// Invariants besides "no crash": a token is accepted only with a valid
+// Invariants besides "no crash": every refusal can be answered (a 401 JSON
+// body, so its message is valid UTF-8); a token is accepted only with a valid
 // signature and a valid user id; splitting and decoding is exact (the
 // segments re-encode to the token's text); a signed payload is accepted
 // exactly when its claims are; only the configured service key passes; a
@@ -92,12 +93,14 @@ void check_header(std::string_view authorization) {
         check_split(*token, *jwt);
         check_claims(jwt->claims);
     }
+    if (!session) check_error_text(session.error());
     if (session) {
         TM_ASSERT(is_valid_user_id(session->user_id));
         TM_ASSERT(jwt.has_value() && jwt->alg == "HS256" && auth::hs256_signature_matches(jwt_secret, *jwt));
         TM_ASSERT(session->user_id == auth::user_of_claims(jwt->claims, now_seconds).value());
     }
     auto caller = authenticator().service(authorization);
+    if (!caller) check_error_text(caller.error());
     if (caller) TM_ASSERT(token.has_value() && *token == service_key);
 }
 
@@ -114,6 +117,7 @@ void check_signed_payload(std::string_view payload) {
     const std::string input = base64url_encode(R"({"alg":"HS256","typ":"JWT"})") + "." + base64url_encode(payload);
     const std::string token = input + "." + hs256_signature(input);
     auto session = authenticator().user_session("Bearer " + token, now_seconds);
+    if (!session) check_error_text(session.error());
     if (token.size() > auth::limits::token_bytes_max) {
         TM_ASSERT(!session.has_value());
         return;

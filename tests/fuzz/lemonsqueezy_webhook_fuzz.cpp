@@ -9,15 +9,22 @@
 // on a verified delivery. Applying an event needs a ledger and is left to
 // the server suites.
 //
+// The body is also read as an error answer of the LemonSqueezy API
+// (provider_error_message), the other text the provider sends.
+//
 // Invariants besides "no crash": only the exact lowercase hex HMAC passes;
 // a correctly signed body is never refused for its signature; an event names
-// its body's SHA-256, a valid user id or none, an id fitting its kind; and a
-// subscription's stored attributes parse back to the same snapshot.
+// its body's SHA-256, a valid user id or none, an id fitting its kind; what
+// is stored of a delivery (its fields, or the refusal's message for one that
+// cannot be read) is valid UTF-8, as PostgreSQL's text columns require; a
+// subscription's stored attributes parse back to the same snapshot; and a
+// provider error message stays within its bound.
 #include <string>
 
 #include "billing/lemonsqueezy.hpp"
 #include "billing/webhook_signature.hpp"
 #include "fuzz_input.hpp"
+#include "tokenmeter/tokenizer.hpp"
 #include "tokenmeter/receipt.hpp"
 
 namespace tokenmeter::fuzz {
@@ -54,8 +61,12 @@ void check_snapshot(const billing::SubscriptionSnapshot& snapshot) {
     TM_ASSERT(same_snapshot(*again, snapshot));
 }
 
+bool is_utf8(std::string_view text) { return !utf8_error_offset(text).has_value(); }
+
 void check_event(const billing::WebhookEvent& event, std::string_view body) {
     TM_ASSERT(event.body_sha256 == billing::sha256_hex(body));
+    TM_ASSERT(is_utf8(event.event_name) && is_utf8(event.webhook_id) && is_utf8(event.user_id));
+    TM_ASSERT(is_utf8(event.subscription_id) && is_utf8(event.order_id));
     TM_ASSERT(event.webhook_id.size() <= 64);
     TM_ASSERT(event.user_id.empty() || is_valid_user_id(event.user_id));
     switch (event.kind) {
@@ -86,9 +97,19 @@ void check_delivery(std::string_view signature, std::string_view body) {
     auto signed_here = provider().verify_webhook(body, expected);
     if (!signed_here) {
         TM_ASSERT(signed_here.error().code == "invalid_payload");
+        check_error_text(signed_here.error());
         return;
     }
     check_event(*signed_here, body);
+}
+
+// The body as the API's answer to a failed call: "LemonSqueezy answered
+// <status>: " and a quote of at most 300 bytes.
+void check_provider_error(std::string_view body) {
+    constexpr std::string_view prefix = "LemonSqueezy answered 422: ";
+    const std::string message = billing::provider_error_message(422, body);
+    TM_ASSERT(message.substr(0, prefix.size()) == prefix);
+    TM_ASSERT(message.size() <= prefix.size() + 300);
 }
 
 }  // namespace
@@ -99,10 +120,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     TM_ASSERT(tokenmeter::crypto_ready());
     const std::string_view input = text_of(data, size);
     const std::size_t newline = input.find('\n');
-    if (newline == std::string_view::npos) {
-        check_delivery("", input);
-    } else {
-        check_delivery(input.substr(0, newline), input.substr(newline + 1));
-    }
+    const std::string_view signature = newline == std::string_view::npos ? "" : input.substr(0, newline);
+    const std::string_view body = newline == std::string_view::npos ? input : input.substr(newline + 1);
+    check_delivery(signature, body);
+    check_provider_error(body);
     return 0;
 }

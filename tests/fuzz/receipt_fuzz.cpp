@@ -7,7 +7,8 @@
 //      past the signature to the claim checks;
 //   3. as a JWKS document (parse_jwks).
 //
-// Invariants besides "no crash": accepted claims are ones the server could
+// Invariants besides "no crash": a refusal's message is valid UTF-8 (the wasm
+// SDK hands it to JavaScript); accepted claims are ones the server could
 // have signed (sign_receipt asserts them), and signed again they verify to
 // the same claims; a verified receipt decodes to the claims it verified to; a
 // parsed JWKS written out parses to the same keys.
@@ -46,6 +47,7 @@ void check_claims(const ReceiptClaims& claims) {
 void check_receipt(std::string_view jws) {
     auto verified = verify_receipt(jws, verification_keys());
     auto decoded = decode_receipt_claims(jws);
+    if (!verified) check_error_text(verified.error());
     if (verified) {
         TM_ASSERT(decoded.has_value());
         TM_ASSERT(*decoded == *verified);

@@ -4,7 +4,8 @@
 // authorize counts `text` and `messages` with the embedded tokenizers, so
 // chat JSON and arbitrary text reach the token counter too.
 //
-// Invariants besides "no crash": what a parser accepts is in range (valid
+// Invariants besides "no crash": a refusal can be answered (its message is
+// valid UTF-8 for the JSON error body); what a parser accepts is in range (valid
 // user ids, reservation ids of 1-64 bytes, counts up to
 // tokens_per_request_max, `exact` as the model's tokenizer says), and the
 // request written back as a JSON body (with counted text as input_tokens)
@@ -37,10 +38,19 @@ Json body_of(const Json& fields) {
     return std::move(body).value();
 }
 
+// The 400 reply of a refused body, as the API writes it.
+void check_refusal(const Error& error) {
+    check_error_text(error);
+    TM_ASSERT(!ledger::error_body(error.code, error.message).empty());
+}
+
 void check_authorize(const Json& body) {
     const Catalog& catalog = default_catalog();
     auto parsed = http::authorize_request(body, catalog, counter());
-    if (!parsed) return;
+    if (!parsed) {
+        check_refusal(parsed.error());
+        return;
+    }
     const ledger::AuthorizeRequest& request = *parsed;
     TM_ASSERT(is_valid_user_id(request.user_id));
     TM_ASSERT(is_count(request.input_tokens));
@@ -70,7 +80,10 @@ void check_authorize(const Json& body) {
 
 void check_commit(const Json& body) {
     auto parsed = http::commit_request(body);
-    if (!parsed) return;
+    if (!parsed) {
+        check_refusal(parsed.error());
+        return;
+    }
     TM_ASSERT(is_reservation_id(parsed->reservation_id));
     Json again = {{"reservation_id", parsed->reservation_id}};
     if (parsed->input_tokens) {
@@ -90,7 +103,10 @@ void check_commit(const Json& body) {
 
 void check_release(const Json& body) {
     auto parsed = http::release_request(body);
-    if (!parsed) return;
+    if (!parsed) {
+        check_refusal(parsed.error());
+        return;
+    }
     TM_ASSERT(is_reservation_id(parsed->reservation_id));
     auto reparsed = http::release_request(body_of(Json{{"reservation_id", parsed->reservation_id}}));
     TM_ASSERT(reparsed.has_value());
@@ -100,7 +116,10 @@ void check_release(const Json& body) {
 void check_record(const Json& body) {
     const Catalog& catalog = default_catalog();
     auto parsed = http::record_request(body, catalog);
-    if (!parsed) return;
+    if (!parsed) {
+        check_refusal(parsed.error());
+        return;
+    }
     TM_ASSERT(is_valid_user_id(parsed->user_id));
     TM_ASSERT(operation_kind_from_string(parsed->operation).has_value());
     TM_ASSERT(parsed->model.empty() || catalog.find_model(parsed->model) != nullptr);
@@ -126,7 +145,10 @@ void check_record(const Json& body) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace tokenmeter::fuzz;
     auto body = tokenmeter::http::service_body(text_of(data, size));
-    if (!body) return 0;
+    if (!body) {
+        check_refusal(body.error());
+        return 0;
+    }
     TM_ASSERT(body->is_object());
     check_authorize(*body);
     check_commit(*body);
