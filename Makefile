@@ -50,11 +50,14 @@ test: test-native test-wasm test-interop test-hook test-e2e
 
 # The tokenizer against tiktoken, js-tiktoken and gpt-tokenizer (bench/run.mjs),
 # then the server's authorize + commit pairs per second on SQLite and on
-# PostgreSQL beside bare pgbench (bench/server/).
+# PostgreSQL beside bare pgbench, then 500 clients arriving at once, against
+# this server and the one before the epoll edge (bench/server/; the old one is
+# built once into build/baseline/).
 bench: native wasm
 	@node bench/run.mjs
 	@bash bench/server/sqlite.sh
 	@bash bench/server/postgres.sh
+	@bash bench/server/burst.sh
 
 # Every parser at the edge under libFuzzer with ASan and UBSan (clang 14, in
 # build/fuzz): FUZZ_SECONDS per target (default 60) on a copy of its corpus
