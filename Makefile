@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := test
 export NODE_PATH := /usr/share/nodejs
 
-.PHONY: deps native wasm wasm-size web-demo test test-native test-interop test-wasm test-hook test-e2e bench demo clean
+.PHONY: deps native wasm wasm-size web-demo test test-native test-interop test-wasm test-hook test-e2e bench fuzz demo clean
 
 deps:
 	@bash toolchains/install-deps.sh
@@ -50,11 +50,23 @@ test: test-native test-wasm test-interop test-hook test-e2e
 
 # The tokenizer against tiktoken, js-tiktoken and gpt-tokenizer (bench/run.mjs),
 # then the server's authorize + commit pairs per second on SQLite and on
-# PostgreSQL beside bare pgbench (bench/server/).
+# PostgreSQL beside bare pgbench, then 500 clients arriving at once, against
+# this server and the one before the epoll edge (bench/server/; the old one is
+# built once into build/baseline/).
 bench: native wasm
 	@node bench/run.mjs
 	@bash bench/server/sqlite.sh
 	@bash bench/server/postgres.sh
+	@bash bench/server/burst.sh
+
+# Every parser at the edge under libFuzzer with ASan and UBSan (clang 14, in
+# build/fuzz): FUZZ_SECONDS per target (default 60) on a copy of its corpus
+# in tests/fuzz/corpus/; one line per target; fails on a crash. `make test`
+# replays the same corpora without clang.
+fuzz: deps
+	@cmake --preset fuzz >/dev/null
+	@cmake --build --preset fuzz
+	@bash tests/fuzz/run.sh
 
 # Builds everything and serves the demo on http://127.0.0.1:8787 with a dev
 # user signed in; Upgrade pays through the local LemonSqueezy stand-in.
@@ -62,4 +74,4 @@ demo: native web-demo
 	@bash tools/demo/run.sh
 
 clean:
-	rm -rf build/native build/wasm build/web-demo build/e2e
+	rm -rf build/native build/wasm build/web-demo build/e2e build/fuzz

@@ -13,6 +13,7 @@ packages=(
   libsodium-dev nlohmann-json3-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev libsqlite3-dev sqlite3 zlib1g-dev
   libpq-dev postgresql libgoogle-perftools-dev
+  clang libclang-rt-14-dev
   unicode-data
   autoconf automake libtool dpkg-dev patch xz-utils
   chromium wrk hyperfine

@@ -29,12 +29,15 @@ stop_bench_server() {
     server=""
 }
 
-# start_bench_server WORK_DIR DB_URL: sets port, service_key and server (pid).
+# start_bench_server WORK_DIR DB_URL [BINARY] [SETTINGS]: sets port,
+# service_key and server (pid). BINARY (default: this build's tokenmeter) lets
+# a bench run an older server; SETTINGS are more config lines, each starting
+# with a comma, e.g. ',"http_threads": 64'.
 start_bench_server() {
-    local work="$1" db="$2"
+    local work="$1" db="$2" binary="${3:-$tokenmeter}" settings="${4:-}"
     service_key="bench-service-key-$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    "$tokenmeter" keygen --out "$work/signing-key.json" >/dev/null
+    "$binary" keygen --out "$work/signing-key.json" >/dev/null
     cat >"$work/catalog.json" <<'JSON'
 {
   "version": "bench",
@@ -56,10 +59,10 @@ JSON
   "jwt_secret": "bench-jwt-secret-not-used-0123456789abcdef",
   "service_keys": "$service_key",
   "signing_key_file": "$work/signing-key.json",
-  "catalog_file": "$work/catalog.json"
+  "catalog_file": "$work/catalog.json"$settings
 }
 JSON
-    "$tokenmeter" serve --config "$work/config.json" >"$work/server.log" 2>&1 &
+    "$binary" serve --config "$work/config.json" >"$work/server.log" 2>&1 &
     server=$!
     for _ in $(seq 1 100); do
         curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && return 0

@@ -1,24 +1,52 @@
-// A closed-loop load client for the ledger API: each connection runs
-// authorize -> commit pairs back to back over one keep-alive HTTP connection
-// and records how long each request and each pair took.
+// A load client for the ledger API, in two modes.
 //
-// Before the clock starts, every user's account is opened once (a read of
-// /v1/users/{id}/usage), so the timed run measures the steady state of
-// existing accounts, as pgbench measures initialized tables, not first uses.
+// Closed loop (default): each connection runs authorize -> commit pairs back
+// to back over one keep-alive HTTP connection and records how long each
+// request and each pair took.
 //
 //   load_client --port P --key SERVICE_KEY [--host H] [--connections 64]
 //               [--seconds 10] [--users 10000 | --users 1 (one hot user)]
 //
 // Prints one JSON line: pairs/s, request and pair latency percentiles, errors.
+//
+// Burst (--burst N): N clients, each with its own new connection, are held
+// at a barrier and released together; each sends one request and records how
+// long it waited for the answer (connect included). It measures what a crowd
+// arriving at once sees, which the closed loop, with its few long-lived
+// connections, never shows.
+//
+//   load_client --burst 500 --port P [--target healthz | authorize --key SERVICE_KEY]
+//               [--users N (default: one distinct user per client) | --users 1]
+//               [--rounds 1] [--timeout 30] [--keep-alive 1 | 0]
+//
+// - authorize: POST /v1/usage/authorize as the service key, each client with
+//   its own Idempotency-Key, for user u(client % users).
+// - --keep-alive 1 (default): HTTP/1.1's default, as a browser or a backend's
+//   connection pool does: every client keeps its connection open after its
+//   answer until the whole round is answered. 0: "Connection: close".
+// - Rounds start with fresh connections, half a second after the last one.
+//
+// Prints one JSON line: the time from the release until every client had its
+// answer or failure (median and worst round), p50/p99/max over the answered
+// (200) requests, and the failures by kind; a failure that took the whole
+// timeout is also counted as timed out.
+//
+// In both modes every user's account is opened once (a read of
+// /v1/users/{id}/usage) before the clock starts, so the timed run measures
+// existing accounts, as pgbench measures initialized tables, not first uses.
 #include <httplib.h>
 
 #include <algorithm>
 #include <atomic>
+#include <barrier>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <random>
 #include <exception>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,6 +63,12 @@ struct Options {
     double seconds = 10;
     int users = 10000;
     std::string prefix = "load";
+    // Burst mode (0: closed loop).
+    int burst = 0;
+    std::string target = "healthz";
+    int rounds = 1;
+    double timeout_seconds = 30;
+    bool keep_alive = true;
 };
 
 struct Samples {
@@ -126,23 +160,136 @@ bool number_in_full(const std::string& text, double& out) {
 }
 
 bool parse(int argc, char** argv, Options& options) {
+    // Flags that only one mode reads: giving one to the other mode is a mistake.
+    static const std::set<std::string> closed_loop_only = {"--connections", "--seconds"};
+    static const std::set<std::string> burst_only = {"--target", "--rounds", "--timeout", "--keep-alive"};
+    std::set<std::string> given;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string flag = argv[i];
         const std::string value = argv[i + 1];
+        if (!given.insert(flag).second) return false;
         double number = 0;
         const bool numeric = number_in_full(value, number);
+        // Counts and ports are whole: "1.5" clients is a typo, not 1.
+        const bool whole = numeric && number >= 0 && number <= 1e6 && std::floor(number) == number;
         if (flag == "--host") options.host = value;
         else if (flag == "--key") options.key = value;
         else if (flag == "--prefix") options.prefix = value;
-        else if (!numeric || number > 1e6) return false;
+        else if (flag == "--target") options.target = value;
+        else if (flag == "--seconds" || flag == "--timeout") {
+            if (!numeric || !(number > 0) || number > 1e6) return false;
+            (flag == "--seconds" ? options.seconds : options.timeout_seconds) = number;
+        } else if (!whole) return false;
         else if (flag == "--port") options.port = static_cast<int>(number);
         else if (flag == "--connections") options.connections = static_cast<int>(number);
-        else if (flag == "--seconds") options.seconds = number;
         else if (flag == "--users") options.users = static_cast<int>(number);
+        else if (flag == "--burst") options.burst = static_cast<int>(number);
+        else if (flag == "--rounds") options.rounds = static_cast<int>(number);
+        else if (flag == "--keep-alive" && number <= 1) options.keep_alive = number == 1;
         else return false;
     }
-    return options.port > 0 && options.port < 65536 && !options.key.empty() && options.connections > 0 &&
-           options.connections <= 4096 && options.seconds > 0 && options.users >= 1;
+    const bool burst = given.contains("--burst");
+    for (const auto& flag : burst ? closed_loop_only : burst_only) {
+        if (given.contains(flag)) return false;
+    }
+    // One distinct user per client unless --users says otherwise.
+    if (burst && !given.contains("--users")) options.users = options.burst;
+    const bool needs_key = !burst || options.target == "authorize";
+    const bool common = options.port > 0 && options.port < 65536 && (!needs_key || !options.key.empty()) && options.users >= 1;
+    if (!burst) return common && options.connections > 0 && options.connections <= 4096;
+    return common && options.burst >= 1 && options.burst <= 10000 && options.rounds >= 1 && options.rounds <= 1000 &&
+           options.timeout_seconds <= 600 && (options.target == "healthz" || options.target == "authorize");
+}
+
+// Reads the clock when a barrier opens: in the completion step, before any
+// party (the main thread included) is woken and scheduled.
+struct Stamp {
+    Clock::time_point* at;
+    void operator()() noexcept { *at = Clock::now(); }
+};
+using Barrier = std::barrier<Stamp>;
+
+struct Outcome {
+    double ms = 0;
+    int status = 0;  // 0: no answer (see error)
+    httplib::Error error = httplib::Error::Success;
+};
+
+// One client of one round: a new connection, one request, its outcome. The
+// connection stays open (keep-alive) until `round_over` is released.
+void burst_client(const Options& options, int client, int round, Barrier& start, Barrier& round_over,
+                  Outcome& outcome) {
+    httplib::Client connection(options.host, options.port);
+    connection.set_keep_alive(options.keep_alive);
+    connection.set_tcp_nodelay(true);
+    const auto whole = static_cast<time_t>(options.timeout_seconds);
+    const auto micros = static_cast<time_t>((options.timeout_seconds - static_cast<double>(whole)) * 1e6);
+    connection.set_connection_timeout(whole, micros);
+    connection.set_read_timeout(whole, micros);
+    connection.set_write_timeout(whole, micros);
+    const std::string key = options.prefix + "-" + std::to_string(round) + "-" + std::to_string(client);
+    const httplib::Headers headers = {{"Authorization", "Bearer " + options.key}, {"Idempotency-Key", key}};
+    const std::string body = R"({"user_id":"u)" + std::to_string(client % options.users) +
+                             R"(","operation":"chat","model":"gpt-4o-mini","input_tokens":100,"max_output_tokens":50})";
+    start.arrive_and_wait();
+    const auto sent = Clock::now();
+    auto result = options.target == "healthz" ? connection.Get("/healthz")
+                                              : connection.Post("/v1/usage/authorize", headers, body, "application/json");
+    outcome.ms = ms_since(sent);
+    outcome.status = result ? result->status : 0;
+    outcome.error = result.error();
+    round_over.arrive_and_wait();
+}
+
+int run_burst(const Options& options) {
+    const auto clients = static_cast<std::size_t>(options.burst);
+    std::vector<Outcome> outcomes(clients * static_cast<std::size_t>(options.rounds));
+    std::vector<double> round_ms;
+    Clock::time_point released;
+    Clock::time_point all_done;
+    // The main thread is one more party, so it knows when a round is over.
+    Barrier start(options.burst + 1, Stamp{&released});
+    Barrier round_over(options.burst + 1, Stamp{&all_done});
+    for (int round = 0; round < options.rounds; ++round) {
+        if (round > 0) std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the last round's connections close
+        std::vector<std::thread> threads;
+        threads.reserve(clients);
+        for (std::size_t i = 0; i < clients; ++i) {
+            threads.emplace_back(burst_client, std::cref(options), static_cast<int>(i), round, std::ref(start),
+                                 std::ref(round_over), std::ref(outcomes[static_cast<std::size_t>(round) * clients + i]));
+        }
+        start.arrive_and_wait();
+        round_over.arrive_and_wait();
+        round_ms.push_back(std::chrono::duration<double, std::milli>(all_done - released).count());
+        for (auto& thread : threads) thread.join();
+    }
+    std::vector<double> answered_ms;
+    std::map<std::string, int> failures;
+    int timed_out = 0;
+    for (const auto& outcome : outcomes) {
+        if (outcome.status == 200) {
+            answered_ms.push_back(outcome.ms);
+            continue;
+        }
+        failures[outcome.status != 0 ? "status " + std::to_string(outcome.status) : httplib::to_string(outcome.error)] += 1;
+        if (outcome.ms >= options.timeout_seconds * 1000 * 0.99) timed_out += 1;
+    }
+    std::string failure_json;
+    for (const auto& [kind, count] : failures) {
+        failure_json += (failure_json.empty() ? "\"" : ",\"") + kind + "\":" + std::to_string(count);
+    }
+    const std::size_t answered = answered_ms.size();
+    const double max_ms = answered_ms.empty() ? 0 : *std::max_element(answered_ms.begin(), answered_ms.end());
+    const double worst_round_ms = *std::max_element(round_ms.begin(), round_ms.end());
+    std::printf(
+        "{\"target\":\"%s\",\"clients\":%d,\"users\":%d,\"rounds\":%d,\"keep_alive\":%s,\"all_done_ms\":%.1f,"
+        "\"all_done_worst_ms\":%.1f,\"answered\":%zu,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f,"
+        "\"failed\":%zu,\"timed_out\":%d,\"failures\":{%s}}\n",
+        options.target.c_str(), options.burst, options.users, options.rounds, options.keep_alive ? "true" : "false",
+        percentile(round_ms, 0.5), worst_round_ms, answered,
+        percentile(answered_ms, 0.50), percentile(answered_ms, 0.99), max_ms, outcomes.size() - answered, timed_out,
+        failure_json.c_str());
+    return answered == outcomes.size() ? 0 : 1;
 }
 
 }  // namespace
@@ -151,15 +298,20 @@ int main(int argc, char** argv) {
     Options options;
     if (argc % 2 == 0 || !parse(argc, argv, options)) {
         std::cerr << "usage: load_client --port P --key SERVICE_KEY [--host H] [--connections N] [--seconds S] "
-                     "[--users N] [--prefix P]\n";
+                     "[--users N] [--prefix P]\n"
+                     "       load_client --burst N --port P [--target healthz | authorize --key SERVICE_KEY] [--host H] "
+                     "[--users N] [--rounds R] [--timeout S] [--keep-alive 1|0] [--prefix P]\n";
         return 2;
     }
-    {
+    if (options.burst == 0 || options.target == "authorize") {
+        // The burst opens accounts over a few connections: a crowd of
+        // openers would be a burst of its own before the measured one.
+        const int openers_count = options.burst == 0 ? options.connections : 16;
         std::atomic<int> failed{0};
         std::vector<std::thread> openers;
-        for (int i = 0; i < options.connections; ++i) {
+        for (int i = 0; i < openers_count; ++i) {
             openers.emplace_back([&, i] {
-                if (!open_accounts(options, i, options.connections)) failed += 1;
+                if (!open_accounts(options, i, openers_count)) failed += 1;
             });
         }
         for (auto& opener : openers) opener.join();
@@ -168,6 +320,7 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
+    if (options.burst > 0) return run_burst(options);
     std::vector<Samples> samples(static_cast<std::size_t>(options.connections));
     std::vector<std::thread> threads;
     const auto start = Clock::now();

@@ -44,6 +44,14 @@ Result<std::string, Error> string_member(const Json& object, std::string_view ke
     return found->get<std::string>();
 }
 
+std::string utf8_prefix(std::string_view text, std::size_t bytes_max) {
+    if (text.size() <= bytes_max) return std::string(text);
+    std::size_t end = bytes_max;
+    // Back to the first byte of the character that crosses the bound.
+    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+    return std::string(text.substr(0, end));
+}
+
 Result<std::int64_t, Error> count_value(const Json& value, std::string_view what, std::int64_t max) {
     const std::string range = " must be an integer from 0 to " + std::to_string(max);
     if (value.is_number_unsigned()) {

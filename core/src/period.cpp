@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "tokenmeter/assert.hpp"
+#include "tokenmeter/json_input.hpp"
 #include "tokenmeter/limits.hpp"
 
 namespace tokenmeter {
@@ -54,7 +55,7 @@ std::optional<int> fixed_digits(std::string_view text, std::size_t at, std::size
 }
 
 Error invalid_timestamp(std::string_view text) {
-    std::string shown(text.substr(0, 64));
+    const std::string shown = json_input::utf8_prefix(text, 64);
     return make_error("invalid_timestamp", "\"" + shown + "\" is not an RFC 3339 UTC timestamp");
 }
 
@@ -188,7 +189,12 @@ Result<std::int64_t, Error> parse_rfc3339(std::string_view text) {
     if (!offset) return unexpected(invalid_timestamp(text));
     const CivilDate date{*year, static_cast<std::uint32_t>(*month), static_cast<std::uint32_t>(*day)};
     const std::int64_t local = start_of(date) + *hour * 3600 + *minute * 60 + *second;
-    return local - *offset;
+    const std::int64_t instant = local - *offset;
+    // An offset can move a time early in year 0001 or late in 9999 out of
+    // those years in UTC, where format_rfc3339 cannot write it (and a receipt
+    // verifier would accept an instant its signer asserts against).
+    if (instant < instant_format_min || instant >= instant_format_end) return unexpected(invalid_timestamp(text));
+    return instant;
 }
 
 }  // namespace tokenmeter

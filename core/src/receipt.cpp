@@ -47,7 +47,7 @@ void assert_claims(const ReceiptClaims& claims) {
     TM_ASSERT(is_valid_user_id(claims.sub));
     TM_ASSERT(claims.seq >= 1);
     TM_ASSERT(claims.iat >= 0);
-    TM_ASSERT(claims.period_start >= 0);
+    TM_ASSERT(claims.period_start >= limits::instant_min);
     TM_ASSERT(claims.period_start < claims.period_end);
     TM_ASSERT(claims.prev.empty() == (claims.seq == 1));
     TM_ASSERT(claims.prev.empty() || is_digest_text(claims.prev));
@@ -137,6 +137,9 @@ Result<ReceiptClaims, Error> parse_claims(std::string_view payload_text) {
     auto end = timestamp_claim(*payload, "period_end");
     if (!end) return unexpected(end.error());
     if (*start >= *end) return unexpected(claims_invalid("claims.period_start must precede claims.period_end"));
+    // The signer asserts this (assert_claims); a verifier refuses what no
+    // signer could have made.
+    if (*start < limits::instant_min) return unexpected(claims_invalid("claims.period_start must not be before 1970"));
     claims.period_start = *start;
     claims.period_end = *end;
     if (auto error = read_balance_claims(*payload, claims)) return unexpected(*error);
@@ -362,7 +365,7 @@ Result<ReceiptClaims, Error> verify_receipt(std::string_view jws, const std::vec
     auto kid = receipt_kid(*header_text);
     if (!kid) return unexpected(kid.error());
     auto key = std::find_if(keys.begin(), keys.end(), [&](const VerificationKey& k) { return k.kid == *kid; });
-    if (key == keys.end()) return unexpected(receipt_error("receipt_unknown_key", "no key with kid \"" + kid->substr(0, 64) + "\""));
+    if (key == keys.end()) return unexpected(receipt_error("receipt_unknown_key", "no key with kid \"" + json_input::utf8_prefix(*kid, 64) + "\""));
     auto verified = verify_compact(jws, key->key);
     if (!verified) {
         const bool bad_signature = verified.error().code == "signature_invalid";

@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tokenmeter/json_input.hpp"
+
 namespace tokenmeter::billing {
 
 namespace {
@@ -37,7 +39,7 @@ Result<std::string, Error> redirect_url_of(const std::string& body, std::size_t 
         return unexpected(make_error("invalid_json", "the body must be a JSON object"));
     }
     for (const auto& item : document.items()) {
-        if (item.key() != "redirect_url") return unexpected(make_error("unknown_field", "unknown field \"" + item.key().substr(0, 64) + "\""));
+        if (item.key() != "redirect_url") return unexpected(make_error("unknown_field", "unknown field \"" + json_input::utf8_prefix(item.key(), 64) + "\""));
     }
     if (!document.contains("redirect_url") || document["redirect_url"].is_null()) return std::string();
     if (!document["redirect_url"].is_string()) return unexpected(make_error("invalid_value", "redirect_url must be a string"));

@@ -11,6 +11,7 @@
 #include "billing/webhook_signature.hpp"
 #include "ledger/views.hpp"
 #include "ledger/writer.hpp"
+#include "tokenmeter/json_input.hpp"
 
 namespace tokenmeter::billing {
 
@@ -224,7 +225,7 @@ ledger::JobOutcome BillingService::handle_webhook(std::string_view body, std::st
     } else {
         // Signed by the provider but unreadable: kept for operators, and
         // acknowledged, since a redelivery of the same bytes cannot do better.
-        event.event_name = "unreadable: " + verified.error().message.substr(0, 200);
+        event.event_name = "unreadable: " + json_input::utf8_prefix(verified.error().message, 200);
         event.body_sha256 = sha256_hex(body);
     }
     Fetched none;

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "billing/webhook_signature.hpp"
+#include "tokenmeter/json_input.hpp"
 #include "tokenmeter/period.hpp"
 #include "tokenmeter/receipt.hpp"
 
@@ -27,6 +28,13 @@ std::optional<std::string> id_text(const Json& value) {
     if (value.is_number_unsigned()) return std::to_string(value.get<std::uint64_t>());
     if (value.is_number_integer()) return std::to_string(value.get<std::int64_t>());
     return std::nullopt;
+}
+
+// A member that should be a string: its text, or "" when it is absent or
+// not a string. (Json::value(key, "") throws on a member of another type.)
+std::string string_or_empty(const Json& object, const char* key) {
+    const auto found = object.find(key);
+    return found != object.end() && found->is_string() ? found->get<std::string>() : std::string();
 }
 
 std::string id_or_empty(const Json& object, const char* key) {
@@ -105,7 +113,7 @@ Result<SubscriptionSnapshot, Error> parse_subscription_resource(const Json& data
         s.user_email = attributes["user_email"].get<std::string>();
     }
     if (attributes.contains("pause") && attributes["pause"].is_object()) {
-        s.pause_free = attributes["pause"].value("mode", "") == "free";
+        s.pause_free = string_or_empty(attributes["pause"], "mode") == "free";
     }
     auto renews_at = optional_seconds(attributes, "renews_at");
     if (!renews_at) return unexpected(renews_at.error());
@@ -161,7 +169,7 @@ Result<WebhookEvent, Error> parse_webhook_body(std::string_view body) {
     event.event_name = meta["event_name"].get<std::string>();
     event.body_sha256 = sha256_hex(body);
     if (meta.contains("webhook_id") && meta["webhook_id"].is_string()) {
-        event.webhook_id = meta["webhook_id"].get<std::string>().substr(0, 64);
+        event.webhook_id = json_input::utf8_prefix(meta["webhook_id"].get<std::string>(), 64);
     }
     event.user_id = user_of(meta);
     const Json data = document.contains("data") ? document["data"] : Json();
@@ -203,7 +211,8 @@ std::string provider_error_message(int status, std::string_view body) {
         if (document.contains("errors") && document["errors"].is_array() && !document["errors"].empty() &&
             document["errors"][0].is_object()) {
             const Json& first = document["errors"][0];
-            detail = first.value("detail", first.value("title", ""));
+            detail = string_or_empty(first, "detail");
+            if (detail.empty()) detail = string_or_empty(first, "title");
             if (first.contains("source") && first["source"].is_object() && first["source"].contains("pointer") &&
                 first["source"]["pointer"].is_string()) {
                 detail += " (" + first["source"]["pointer"].get<std::string>() + ")";

@@ -31,7 +31,9 @@ std::vector<std::string> split_list(const std::string& text) {
 
 std::optional<Error> set_integer(std::int64_t& target, const std::string& text, const std::string& name,
                                  std::int64_t low, std::int64_t high) {
-    const bool digits = !text.empty() && text.size() <= 12 && std::all_of(text.begin(), text.end(), ::isdigit);
+    // Not ::isdigit: a byte above 0x7F is a negative char, which it may not be given.
+    const bool digits = !text.empty() && text.size() <= 12 &&
+                        std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
     const std::int64_t value = digits ? std::stoll(text) : -1;
     if (!digits || value < low || value > high) {
         return make_error("config_invalid", name + " must be an integer from " + std::to_string(low) + " to " +

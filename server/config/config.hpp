@@ -25,6 +25,8 @@ struct LemonSqueezySettings {
     std::int64_t timeout_ms = 5000;
 
     bool configured() const { return !api_key.empty() || !webhook_secret.empty(); }
+
+    friend bool operator==(const LemonSqueezySettings&, const LemonSqueezySettings&) = default;
 };
 
 struct ServerConfig {
@@ -69,6 +71,10 @@ struct ServerConfig {
     LemonSqueezySettings lemonsqueezy;
     bool demo = false;
     std::string demo_dir = ".tokenmeter-demo";
+
+    // Every setting compared (the config fuzzer checks that a file applied
+    // twice gives what it gives once).
+    friend bool operator==(const ServerConfig&, const ServerConfig&) = default;
 };
 
 using Environment = std::map<std::string, std::string>;

@@ -2,7 +2,7 @@
 #include <httplib.h>
 
 #include "http/api.hpp"
-#include "tokenmeter/json_input.hpp"
+#include "http/service_requests.hpp"
 #include "tokenmeter/receipt.hpp"
 #include "ledger/ids.hpp"
 
@@ -14,43 +14,12 @@ using Json = nlohmann::json;
 using httplib::Request;
 using httplib::Response;
 
-constexpr std::int64_t tokens_per_request_max = 1'000'000'000;  // see api.cpp
 constexpr std::size_t idempotency_key_bytes_max = 255;
 
 std::string_view header(const Request& request, const char* name) {
     auto found = request.headers.find(name);
     return found == request.headers.end() ? std::string_view() : std::string_view(found->second);
 }
-
-Result<Json, Error> parse_body(const Request& request) {
-    auto body = json_input::parse(request.body);
-    if (!body) return unexpected(make_error("malformed_json", "the body is not valid JSON"));
-    if (!body->is_object()) return unexpected(make_error("invalid_body", "the body must be a JSON object"));
-    return std::move(body).value();
-}
-
-Result<std::string, Error> user_id_member(const Json& body) {
-    auto user_id = json_input::string_member(body, "user_id", "");
-    if (!user_id) return user_id;
-    if (!is_valid_user_id(*user_id)) {
-        return unexpected(make_error("invalid_value", "user_id must be 1-128 characters of A-Z a-z 0-9 - _ . : @ | +"));
-    }
-    return user_id;
-}
-
-Result<std::string, Error> reservation_id_member(const Json& body) {
-    auto id = json_input::string_member(body, "reservation_id", "");
-    if (!id) return id;
-    if (id->empty() || id->size() > 64) return unexpected(make_error("invalid_value", "reservation_id is not valid"));
-    return id;
-}
-
-// An authorize request as parsed: the command (its reservation id is made
-// only when it runs) and whether the input count is exact.
-struct AuthorizeRequest {
-    AuthorizeCommand command;
-    bool exact = true;
-};
 
 Result<ledger::IdempotencyScope, Error> idempotency_scope(const Request& request, const std::string& caller) {
     const std::string_view key = header(request, "Idempotency-Key");
@@ -65,121 +34,7 @@ Result<ledger::IdempotencyScope, Error> idempotency_scope(const Request& request
     return ledger::IdempotencyScope{caller, std::string(key), sha256_base64url(hashed)};
 }
 
-// The operation's model, when it names one the catalog knows.
-const Model* model_of(const Catalog& catalog, const std::string& id) { return id.empty() ? nullptr : catalog.find_model(id); }
-
 }  // namespace
-
-// Parses an authorize body into a request, counting text or messages with
-// the model's tokenizer. Every error is bad input (400).
-static Result<AuthorizeRequest, Error> authorize_request(const Json& body, const Catalog& catalog,
-                                                                 tokens::TokenCounter& counter) {
-    if (auto unknown = json_input::refuse_unknown_fields(
-            body, {"user_id", "operation", "model", "input_tokens", "text", "messages", "max_output_tokens"}, "")) {
-        return unexpected(*unknown);
-    }
-    AuthorizeRequest parsed;
-    AuthorizeCommand& request = parsed.command;
-    auto user_id = user_id_member(body);
-    if (!user_id) return unexpected(user_id.error());
-    request.user_id = std::move(user_id).value();
-    auto operation = json_input::string_member(body, "operation", "");
-    if (!operation) return unexpected(operation.error());
-    request.operation = std::move(operation).value();
-    auto kind = operation_kind_from_string(request.operation);
-    if (!kind) return unexpected(make_error("unknown_operation", "unknown operation \"" + request.operation.substr(0, 64) + "\""));
-    if (body.contains("model")) {
-        auto model = json_input::string_member(body, "model", "");
-        if (!model) return unexpected(model.error());
-        request.model = std::move(model).value();
-    }
-    const Model* model = model_of(catalog, request.model);
-    if (!request.model.empty() && model == nullptr) {
-        return unexpected(make_error("unknown_model", "unknown model \"" + request.model.substr(0, 64) + "\""));
-    }
-    const int inputs = (body.contains("input_tokens") ? 1 : 0) + (body.contains("text") ? 1 : 0) + (body.contains("messages") ? 1 : 0);
-    if (*kind == OperationKind::avatar) {
-        if (inputs != 0 || body.contains("max_output_tokens")) {
-            return unexpected(make_error("tokens_not_allowed", "an avatar has a flat price; send no token counts"));
-        }
-        return parsed;
-    }
-    if (model == nullptr) return unexpected(make_error("missing_field", "missing field model"));
-    if (inputs != 1) {
-        return unexpected(make_error("missing_field", "send exactly one of input_tokens, text or messages"));
-    }
-    auto max_output = json_input::optional_count_member(body, "max_output_tokens", "", tokens_per_request_max, 0);
-    if (!max_output) return unexpected(max_output.error());
-    request.max_output_tokens = *max_output;
-    if (body.contains("input_tokens")) {
-        auto input = json_input::count_member(body, "input_tokens", "", tokens_per_request_max);
-        if (!input) return unexpected(input.error());
-        request.input_tokens = *input;
-        parsed.exact = model->exact();
-        return parsed;
-    }
-    Result<TokenCount, Error> counted = unexpected(make_error("invalid_value", ""));
-    if (body.contains("text")) {
-        if (!body["text"].is_string()) return unexpected(make_error("invalid_value", "text must be a string"));
-        counted = counter.count_text(*model, body["text"].get_ref<const std::string&>());
-    } else {
-        if (*kind != OperationKind::chat) return unexpected(make_error("invalid_value", "messages are for chat"));
-        counted = counter.count_chat(*model, body["messages"]);
-    }
-    if (!counted) return unexpected(counted.error());
-    request.input_tokens = counted->tokens;
-    parsed.exact = counted->exact;
-    return parsed;
-}
-
-static Result<CommitCommand, Error> commit_request(const Json& body) {
-    if (auto unknown = json_input::refuse_unknown_fields(body, {"reservation_id", "input_tokens", "output_tokens"}, "")) {
-        return unexpected(*unknown);
-    }
-    CommitCommand request;
-    auto id = reservation_id_member(body);
-    if (!id) return unexpected(id.error());
-    request.reservation_id = std::move(id).value();
-    for (const char* key : {"input_tokens", "output_tokens"}) {
-        if (!body.contains(key)) continue;
-        auto count = json_input::count_member(body, key, "", tokens_per_request_max);
-        if (!count) return unexpected(count.error());
-        (std::string_view(key) == "input_tokens" ? request.input_tokens : request.output_tokens) = *count;
-    }
-    return request;
-}
-
-static Result<RecordCommand, Error> record_request(const Json& body, const Catalog& catalog) {
-    if (auto unknown = json_input::refuse_unknown_fields(
-            body, {"user_id", "operation", "model", "input_tokens", "output_tokens"}, "")) {
-        return unexpected(*unknown);
-    }
-    RecordCommand request;
-    auto user_id = user_id_member(body);
-    if (!user_id) return unexpected(user_id.error());
-    request.user_id = std::move(user_id).value();
-    auto operation = json_input::string_member(body, "operation", "");
-    if (!operation) return unexpected(operation.error());
-    request.operation = std::move(operation).value();
-    if (!operation_kind_from_string(request.operation)) {
-        return unexpected(make_error("unknown_operation", "unknown operation \"" + request.operation.substr(0, 64) + "\""));
-    }
-    if (body.contains("model")) {
-        auto model = json_input::string_member(body, "model", "");
-        if (!model) return unexpected(model.error());
-        request.model = std::move(model).value();
-        if (catalog.find_model(request.model) == nullptr) {
-            return unexpected(make_error("unknown_model", "unknown model \"" + request.model.substr(0, 64) + "\""));
-        }
-    }
-    auto input = json_input::optional_count_member(body, "input_tokens", "", tokens_per_request_max, 0);
-    if (!input) return unexpected(input.error());
-    auto output = json_input::optional_count_member(body, "output_tokens", "", tokens_per_request_max, 0);
-    if (!output) return unexpected(output.error());
-    request.input_tokens = *input;
-    request.output_tokens = *output;
-    return request;
-}
 
 // Runs a service mutation: credentials, idempotency key, body, then the ledger.
 template <typename Parse, typename Apply>
@@ -193,7 +48,7 @@ static void service_mutation(Api& api, const Request& request, Response& respons
         reply_error(response, 400, scope.error().code, scope.error().message);
         return;
     }
-    auto body = parse_body(request);
+    auto body = service_body(request.body);
     if (!body) {
         reply_error(response, 400, body.error().code, body.error().message);
         return;
@@ -231,12 +86,7 @@ void Api::commit(const Request& request, Response& response) {
 void Api::release(const Request& request, Response& response) {
     service_mutation(
         *this, request, response,
-        [](const Json& body) -> Result<ReleaseCommand, Error> {
-            if (auto unknown = json_input::refuse_unknown_fields(body, {"reservation_id"}, "")) return unexpected(*unknown);
-            auto id = reservation_id_member(body);
-            if (!id) return unexpected(id.error());
-            return ReleaseCommand{std::move(id).value()};
-        },
+        [](const Json& body) { return release_request(body); },
         [&](ReleaseCommand parsed, ledger::IdempotencyScope scope) {
             reply(response, deps_.ledger.release(std::move(parsed), std::move(scope)));
         },

@@ -168,6 +168,19 @@ HeadScanResult complete(std::size_t head_bytes, const Framing& framing, bool htt
     return result;
 }
 
+// Whether a head with `position` bytes before any end is already too large:
+// a request line longer than a target and its method and version (414), or
+// a head that cannot end within head_bytes_max (its CRLF CRLF is at least
+// two bytes on: 431). Checked before each byte is read, so a refusal depends
+// only on the bytes before it, never on how TCP split them into reads.
+std::optional<HeadScanResult> check_head_size(std::size_t position, std::size_t line_start, const HeadLimits& limits) {
+    if (line_start == 0 && position > limits.target_bytes_max + request_line_overhead_max) {
+        return refused(414, "uri_too_long", "the request target is too long");
+    }
+    if (position + 2 > limits.head_bytes_max) return refused(431, "headers_too_large", "the request head is too large");
+    return std::nullopt;
+}
+
 // A chunk-size line is hex digits and an optional extension; no real client
 // sends a long one.
 constexpr std::size_t chunk_line_bytes_max = 256;
@@ -283,13 +296,15 @@ BodyScanResult scan_chunked_body(std::string_view bytes, std::int64_t data_bytes
 }
 
 HeadScanResult scan_request_head(std::string_view bytes, const HeadLimits& limits) {
-    // Never look past what a valid head could hold.
-    const std::string_view view = bytes.substr(0, std::min(bytes.size(), limits.head_bytes_max + 4));
+    // A valid head ends within head_bytes_max bytes; nothing past them is read.
+    const std::string_view view = bytes.substr(0, std::min(bytes.size(), limits.head_bytes_max));
     Framing framing;
     bool http10 = false;
     std::size_t header_count = 0;
     std::size_t line_start = 0;
-    for (std::size_t i = 0; i < view.size(); ++i) {
+    for (std::size_t i = 0;; ++i) {
+        if (auto refusal = check_head_size(i, line_start, limits)) return *refusal;
+        if (i == view.size()) break;  // more bytes are needed
         const unsigned char c = static_cast<unsigned char>(view[i]);
         if (c == '\n') return refused(400, "bad_request", "lines must end with CRLF");
         if (c == 0) return refused(400, "bad_request", "the request head holds a NUL byte");
@@ -310,10 +325,6 @@ HeadScanResult scan_request_head(std::string_view bytes, const HeadLimits& limit
         line_start = i + 2;
         ++i;
     }
-    if (line_start == 0 && view.size() > limits.target_bytes_max + request_line_overhead_max) {
-        return refused(414, "uri_too_long", "the request target is too long");
-    }
-    if (view.size() > limits.head_bytes_max) return refused(431, "headers_too_large", "the request head is too large");
     return HeadScanResult{};
 }
 

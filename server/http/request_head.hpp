@@ -89,8 +89,10 @@ struct BodyScanResult {
 BodyScanResult scan_chunked_body(std::string_view bytes, std::int64_t data_bytes_max, ChunkedProgress progress = {});
 
 // Scans the start of `bytes` for one request head. Pure and bounded: it reads
-// at most limits.head_bytes_max + 4 bytes whatever the input, and refuses as
-// soon as the bytes seen so far cannot start a valid head.
+// at most limits.head_bytes_max bytes whatever the input, and refuses as soon
+// as the bytes seen so far cannot start a valid head. The answer does not
+// depend on how the bytes arrived: a prefix of them gives the same head or
+// refusal, or incomplete.
 HeadScanResult scan_request_head(std::string_view bytes, const HeadLimits& limits);
 
 }  // namespace tokenmeter::http

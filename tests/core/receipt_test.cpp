@@ -186,6 +186,11 @@ TEST(Receipt, MalformedAndHostileReceiptsAreRefusedWithAReason) {
               "receipt_claims_invalid");
     EXPECT_EQ(with(R"("period_end":"2025-12-24T00:00:00Z")", R"("period_end":"2025-11-01T00:00:00Z")"),
               "receipt_claims_invalid");
+    // A period no signer could have made (sign_receipt asserts against it).
+    EXPECT_EQ(with(R"("period_start":"2025-11-24T00:00:00Z")", R"("period_start":"1012-11-24T00:00:00Z")"),
+              "receipt_claims_invalid");
+    EXPECT_EQ(with(R"("period_end":"2025-12-24T00:00:00Z")", R"("period_end":"9999-12-31T23:59:59-01:00")"),
+              "receipt_claims_invalid");
     EXPECT_EQ(with(R"("sub":"user-42")", R"("sub":"")"), "receipt_claims_invalid");
     EXPECT_EQ(code(signed_with(key, good_header, "not json")), "receipt_claims_invalid");
     EXPECT_EQ(code(signed_with(key, good_header, "[1,2]")), "receipt_claims_invalid");

@@ -26,10 +26,16 @@ TEST(BadInput, EachIsRefusedPreciselyAndLeavesNoTrace) {
     const json before = server.usage_of("mallory");
     ASSERT_EQ(before["seq"], 1);
     const std::string big(5 << 20, 'a');
+    // A model name whose 64th byte is inside a character: the message quotes
+    // 64 bytes of it at most, and must still be UTF-8 to be written as JSON.
+    std::string accented = "x";
+    for (int i = 0; i < 40; ++i) accented += "\xc3\xa9";  // U+00E9
     const std::vector<BadRequest> cases = {
         {"malformed json", "/v1/usage/authorize", "{\"user_id\":", 400, "malformed_json"},
         {"not an object", "/v1/usage/authorize", "[1,2]", 400, "invalid_body"},
         {"unknown model", "/v1/usage/authorize", R"({"user_id":"mallory","operation":"chat","model":"gpt-9","input_tokens":1})", 400, "unknown_model"},
+        {"unknown model, quoted in part", "/v1/usage/authorize",
+         R"({"user_id":"mallory","operation":"chat","model":")" + accented + R"(","input_tokens":1})", 400, "unknown_model"},
         {"unknown operation", "/v1/usage/authorize", R"({"user_id":"mallory","operation":"video","model":"gpt-4o","input_tokens":1})", 400, "unknown_operation"},
         {"negative count", "/v1/usage/authorize", R"({"user_id":"mallory","operation":"chat","model":"gpt-4o","input_tokens":-5})", 400, "invalid_value"},
         {"fractional count", "/v1/usage/authorize", R"({"user_id":"mallory","operation":"chat","model":"gpt-4o","input_tokens":1.5})", 400, "invalid_value"},

@@ -271,6 +271,17 @@ TEST_F(BillingWebhooks, RedeliveriesAreStoredOnceAndAnsweredTwoHundred) {
     EXPECT_EQ(unreadable.status, 200);
     EXPECT_EQ(json::parse(unreadable.body)["status"], "ignored");
     EXPECT_EQ(json::parse(deliver("{\"meta\": no json").body)["status"], "duplicate");
+    // Signed, with fields no real delivery has (tests/fuzz): a pause mode that is not a string reads as no free pause; a timestamp
+    // whose quote in the refusal would end inside a character is stored as
+    // UTF-8 (PostgreSQL's text columns take nothing else). Both acknowledged.
+    const auto odd_pause = send("subscription_paused", "6100002", "odd", {{"status", "paused"}, {"pause", {{"mode", 1}}}});
+    EXPECT_EQ(odd_pause.status, 200) << odd_pause.body;
+    std::string accented = "x";
+    for (int i = 0; i < 40; ++i) accented += "\xc3\xa9";  // U+00E9
+    const auto cut = deliver(R"({"meta":{"event_name":"subscription_updated"},"data":{"type":"subscriptions","id":"6100003",)"
+                             R"("attributes":{"status":"active","updated_at":")" + accented + R"("}}})");
+    EXPECT_EQ(cut.status, 200) << cut.body;
+    EXPECT_EQ(json::parse(cut.body)["status"], "ignored");
     // Not signed right: refused, nothing stored.
     EXPECT_EQ(service_->handle_webhook(body, std::string(64, '0')).status, 401);
 }

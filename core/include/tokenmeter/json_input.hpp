@@ -50,4 +50,10 @@ Result<std::int64_t, Error> count_value(const Json& value, std::string_view what
 // A key as text for messages: "catalog.models[2].multiplier".
 std::string path(std::string_view where, std::string_view key);
 
+// The longest prefix of `text` of at most `bytes_max` bytes that does not end
+// inside a UTF-8 sequence: how a message quotes a bounded part of the input.
+// Messages are written into JSON and stored in text columns, which take
+// UTF-8 only (nlohmann's dump() throws on half a character).
+std::string utf8_prefix(std::string_view text, std::size_t bytes_max);
+
 }  // namespace tokenmeter::json_input

@@ -60,7 +60,9 @@ std::string format_rfc3339(std::int64_t instant_seconds);
 
 // Parses an RFC 3339 timestamp ("2026-11-24T10:11:12Z", with optional
 // fractional seconds, 'Z' or a numeric offset) into unix seconds, truncating
-// fractions. Impossible dates (February 30, hour 24) are invalid_timestamp.
+// fractions. Impossible dates (February 30, hour 24) and instants outside
+// years 0001-9999 in UTC (which format_rfc3339 cannot write) are
+// invalid_timestamp.
 Result<std::int64_t, Error> parse_rfc3339(std::string_view text);
 
 }  // namespace tokenmeter
