@@ -15,7 +15,11 @@
 
 #include "tokenmeter/base64url.hpp"
 #include "tokenmeter/catalog.hpp"
+#include "tokenmeter/crypto.hpp"
+#include "tokenmeter/ed25519.hpp"
+#include "tokenmeter/jws.hpp"
 #include "tokenmeter/period.hpp"
+#include "tokenmeter/pricing.hpp"
 #include "tokenmeter/receipt.hpp"
 
 namespace {

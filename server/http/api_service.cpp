@@ -2,6 +2,7 @@
 #include <httplib.h>
 
 #include "http/api.hpp"
+#include "tokenmeter/crypto.hpp"
 #include "tokenmeter/json_input.hpp"
 #include "tokenmeter/receipt.hpp"
 

@@ -6,8 +6,10 @@
 
 #include "ledger/ids.hpp"
 #include "ledger/views.hpp"
+#include "tokenmeter/catalog.hpp"
 #include "tokenmeter/ledger.hpp"
 #include "tokenmeter/period.hpp"
+#include "tokenmeter/pricing.hpp"
 
 namespace tokenmeter::ledger {
 

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "storage/billing_store.hpp"
-#include "tokenmeter/catalog.hpp"
+#include "tokenmeter/pricing.hpp"
 #include "tokenmeter/ledger.hpp"
 #include "tokenmeter/period.hpp"
 
