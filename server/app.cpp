@@ -15,6 +15,8 @@
 #include "storage/postgres/pg_store.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 #include "tokenmeter/base64url.hpp"
+#include "tokenmeter/crypto.hpp"
+#include "tokenmeter/ed25519.hpp"
 
 namespace tokenmeter {
 

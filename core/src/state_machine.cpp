@@ -1,5 +1,7 @@
 #include "tokenmeter/state_machine.hpp"
 
+#include "tokenmeter/json_input.hpp"
+
 #include <algorithm>
 
 #include "tokenmeter/assert.hpp"
@@ -395,7 +397,7 @@ Decision record(Account& account, const RecordCommand& command, const LedgerRule
 
 Decision change_plan(Account& account, const PlanChangeCommand& command, const LedgerRules& rules, std::int64_t now) {
     const Plan* plan = rules.catalog->find_plan(command.plan);
-    if (plan == nullptr) return invalid(make_error("unknown_plan", "the catalog has no plan \"" + command.plan.substr(0, 64) + "\""));
+    if (plan == nullptr) return invalid(make_error("unknown_plan", "the catalog has no plan \"" + json_input::utf8_prefix(command.plan, 64) + "\""));
     if (command.anchor_day && (*command.anchor_day < 1 || *command.anchor_day > 31)) {
         return invalid(make_error("invalid_anchor_day", "an anchor day is 1-31"));
     }

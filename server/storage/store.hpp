@@ -35,6 +35,7 @@
 
 #include "storage/billing_store.hpp"
 #include "tokenmeter/catalog.hpp"
+#include "tokenmeter/pricing.hpp"
 #include "tokenmeter/period.hpp"
 #include "tokenmeter/state_machine.hpp"
 
