@@ -117,6 +117,8 @@ public:
     const std::string& dir() const { return dir_; }
     // The --db URL the server runs on (SQLite in dir(), or PostgreSQL).
     const std::string& db() const { return db_; }
+    // The server's signing key (a JWK with its public "x").
+    std::string signing_key_file() const { return dir_ + "/signing.jwk"; }
 
     httplib::Client client() const {
         httplib::Client client("127.0.0.1", port_);
