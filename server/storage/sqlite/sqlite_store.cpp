@@ -238,6 +238,16 @@ std::vector<JournalRow> SqliteStore::read_journal(std::string_view user_id, std:
     return read([&](SqlSession& session) { return ledger_tables::read_journal(session, user_id, from_seq, limit); });
 }
 
+SqliteStore::Durability SqliteStore::writer_durability() {
+    std::lock_guard<std::mutex> guard(writer_mutex_);
+    Durability durability;
+    auto mode = writer_->prepare("PRAGMA journal_mode");
+    if (mode->step()) durability.journal_mode = mode->text(0);
+    auto synchronous = writer_->prepare("PRAGMA synchronous");
+    if (synchronous->step()) durability.synchronous = static_cast<int>(synchronous->int64(0));
+    return durability;
+}
+
 bool SqliteStore::healthy() {
     try {
         auto reader = lease_reader();

@@ -44,6 +44,15 @@ public:
     // Applies migrations to the database at `path`; returns the versions applied.
     static std::vector<int> migrate(const std::string& path);
 
+    // What SQLite says of the writer connection's durability (PRAGMA
+    // journal_mode and PRAGMA synchronous), so a test can hold the promise
+    // above to account: "wal" and 2 (FULL).
+    struct Durability {
+        std::string journal_mode;
+        int synchronous = -1;  // 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA
+    };
+    Durability writer_durability();
+
 private:
     class ReaderLease;
     ReaderLease lease_reader();
