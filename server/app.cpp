@@ -15,6 +15,8 @@
 #include "storage/postgres/pg_store.hpp"
 #include "storage/sqlite/sqlite_store.hpp"
 #include "tokenmeter/base64url.hpp"
+#include "tokenmeter/crypto.hpp"
+#include "tokenmeter/ed25519.hpp"
 
 namespace tokenmeter {
 
@@ -168,12 +170,17 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
     ledger_config.signing_key = app->signing_key_.get();
     ledger_config.reservation_ttl_seconds = c.reservation_ttl_seconds;
     ledger_config.late_commit_grace_seconds = c.late_commit_grace_seconds;
-    ledger_config.upgrade_url = c.upgrade_url;
+    http::ReplyStyle reply_style;
+    reply_style.upgrade_url = c.upgrade_url;
     App* raw = app.get();
     app->hub_ = std::make_unique<live::UsageHub>(live::StreamLimits{static_cast<std::size_t>(c.streams_max),
                                                                      static_cast<std::size_t>(c.streams_per_user_max)});
     app->ledger_ = std::make_unique<ledger::LedgerService>(
         *app->store_, *app->clock_, ledger_config, ledger::WriterOptions{},
+        [reply_style](const ledger::LedgerReply& reply) {
+            const http::RenderedReply rendered = http::render_reply(reply, reply_style);
+            return std::make_pair(rendered.status, rendered.body);
+        },
         [raw](const std::vector<ledger::PublishedReceipt>& published) {
             std::vector<std::pair<std::string, std::string>> snapshots;
             for (const auto& item : published) {
@@ -192,6 +199,7 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
     api_options.jwks_json = jwks_json(public_keys);
     api_options.catalog_json = catalog_to_json(app->catalog_);
     api_options.metrics_token = c.metrics_token;
+    api_options.reply_style = reply_style;
     app->api_ = std::make_unique<http::Api>(
         http::ApiDependencies{*app->ledger_, *app->callers_, *app->hub_, app->metrics_, *app->clock_,
                               *app->token_counter_, app->catalog_},
@@ -224,6 +232,21 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
     http_options.stream_heartbeat_ms = c.sse_heartbeat_seconds * 1000;
     app->http_ = std::make_unique<http::HttpServer>(http_options);
     app->hub_->set_listener([raw](const std::vector<std::string>& users) { raw->http_->notify_streams(users); });
+    // Changes made through other servers on the same database (PostgreSQL):
+    // the newest receipt of each watched user, for its streams here.
+    app->store_->watch_changes([raw](const std::vector<std::string>& users) {
+        std::vector<std::pair<std::string, std::string>> snapshots;
+        for (const std::string& user_id : users) {
+            if (!raw->hub_->watched(user_id)) continue;
+            try {
+                auto view = raw->store_->read_view(user_id);
+                if (view) snapshots.emplace_back(user_id, ledger::snapshot_of_receipt(view->last_receipt).dump());
+            } catch (const std::exception&) {
+                // The stream hears of the change at its user's next one.
+            }
+        }
+        if (!snapshots.empty()) raw->hub_->publish(snapshots);
+    });
     add_edge_gauges(app->metrics_, *app->http_);
     return app;
 }
@@ -261,6 +284,7 @@ Result<int, Error> App::start() {
 void App::shutdown() {
     if (stopped_) return;
     stopped_ = true;
+    if (store_) store_->stop_watching();
     if (hub_) hub_->shutdown();
     if (http_) http_->stop();
     if (ledger_) ledger_->stop();

@@ -17,7 +17,7 @@
 #include "live/usage_hub.hpp"
 #include "storage/store.hpp"
 #include "tokenmeter/catalog.hpp"
-#include "tokenmeter/receipt.hpp"
+#include "tokenmeter/ed25519.hpp"
 #include "tokens/token_counter.hpp"
 
 namespace tokenmeter {

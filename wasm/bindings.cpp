@@ -13,10 +13,18 @@
 #include <optional>
 #include <string>
 
+#include "loaded_encodings.hpp"
 #include "tokenmeter/base64url.hpp"
 #include "tokenmeter/catalog.hpp"
+#include "tokenmeter/crypto.hpp"
+#include "tokenmeter/ed25519.hpp"
+#include "tokenmeter/estimate.hpp"
+#include "tokenmeter/jws.hpp"
+#include "tokenmeter/limits.hpp"
 #include "tokenmeter/period.hpp"
+#include "tokenmeter/pricing.hpp"
 #include "tokenmeter/receipt.hpp"
+#include "tokenmeter/token_count.hpp"
 
 namespace {
 
@@ -62,20 +70,97 @@ val set_catalog(const std::string& json_text) {
 
 std::string catalog_json() { return catalog_to_json(catalog()); }
 
+// Whether a charge is exact: false when its model's tokenizer is an estimate.
+bool priced_exactly(const Charge& charge) {
+    const Model* model = catalog().find_model(charge.model);
+    return model == nullptr || model->exact();
+}
+
+// A charge as the SDK's Charge (index.d.ts), with ok: true.
+val charge_object(const Charge& charge, bool exact) {
+    val out = val::object();
+    out.set("ok", true);
+    out.set("rawTokens", static_cast<double>(charge.raw_tokens));
+    out.set("chargedTokens", static_cast<double>(charge.charged_tokens));
+    out.set("avatars", static_cast<double>(charge.avatars));
+    out.set("multiplier", to_string(charge.multiplier));
+    out.set("exact", exact);
+    return out;
+}
+
 val price_operation(const std::string& operation, const std::string& model, double input_tokens, double output_tokens) {
     auto input = integer_of(input_tokens);
     auto output = integer_of(output_tokens);
     if (!input || !output) return error_object(make_error("invalid_count", "token counts must be integers"));
     auto charge = price(catalog(), operation, model, *input, *output);
     if (!charge) return error_object(charge.error());
-    val out = val::object();
-    out.set("ok", true);
-    out.set("rawTokens", static_cast<double>(charge->raw_tokens));
-    out.set("chargedTokens", static_cast<double>(charge->charged_tokens));
-    out.set("avatars", static_cast<double>(charge->avatars));
-    out.set("multiplier", to_string(charge->multiplier));
-    const Model* priced_model = catalog().find_model(charge->model);
-    out.set("exact", priced_model == nullptr || priced_model->exact());
+    return charge_object(*charge, priced_exactly(*charge));
+}
+
+// estimate()'s argument as the core's estimate rule takes it. Each member
+// given is converted here and its error kept, so the rule decides which
+// problem is reported first, as it does for the server's JSON.
+template <typename T>
+RequestField<T> refused_field(std::string code, std::string message) {
+    return Result<T, Error>(unexpected(make_error(std::move(code), std::move(message))));
+}
+
+// A count: absent when undefined, 0 when null (as the SDK always read it),
+// otherwise a safe non-negative integer (Number.isSafeInteger).
+RequestField<std::int64_t> count_field(const val& input, const char* name) {
+    const val value = input[name];
+    if (value.isUndefined()) return std::nullopt;
+    if (value.isNull()) return Result<std::int64_t, Error>(0);
+    const double number = value.isNumber() ? value.as<double>() : -1;
+    const bool safe = std::isfinite(number) && std::trunc(number) == number && number >= 0 &&
+                      number <= static_cast<double>(limits::count_max);
+    if (!safe) return refused_field<std::int64_t>("invalid_count", std::string(name) + " must be a non-negative integer");
+    return Result<std::int64_t, Error>(static_cast<std::int64_t>(number));
+}
+
+RequestField<std::string> model_field(const val& input) {
+    const val value = input["model"];
+    if (value.isUndefined() || value.isNull()) return std::nullopt;
+    if (!value.isString()) return refused_field<std::string>("invalid_value", "model must be a string");
+    return Result<std::string, Error>(value.as<std::string>());
+}
+
+// The UTF-8 bytes the SDK encoded (TextEncoder), if the member was given.
+std::optional<std::string> bytes_field(const val& input, const char* name) {
+    const val value = input[name];
+    if (value.isUndefined()) return std::nullopt;
+    return value.as<std::string>();
+}
+
+// What the server would reserve for the same request (POST
+// /v1/usage/authorize): the core's estimate rule, then its price with
+// maxOutputTokens as the output. `input` is {operation, model, text,
+// messages, inputTokens, maxOutputTokens}, text as UTF-8 bytes and messages
+// as the UTF-8 bytes of their JSON.
+val estimate_operation(const val& input) {
+    const val operation = input["operation"];
+    if (operation.isUndefined() || operation.isNull()) {
+        return error_object(make_error("missing_field", "missing field operation"));
+    }
+    if (!operation.isString()) return error_object(make_error("invalid_value", "operation must be a string"));
+    EstimateRequest request;
+    request.operation = operation.as<std::string>();
+    request.model = model_field(input);
+    request.input_tokens = count_field(input, "inputTokens");
+    request.max_output_tokens = count_field(input, "maxOutputTokens");
+    const std::optional<std::string> text = bytes_field(input, "text");
+    if (text) request.text = Result<std::string_view, Error>(std::string_view(*text));
+    if (auto messages = bytes_field(input, "messages")) request.messages = parse_chat_messages(*messages);
+    auto sized = estimate(catalog(), request, wasm::loaded_encodings());
+    if (!sized) return error_object(sized.error());
+    const std::string model = sized->model == nullptr ? std::string() : sized->model->id;
+    auto charge = price(catalog(), to_string(sized->operation), model, sized->input_tokens, sized->max_output_tokens);
+    if (!charge) return error_object(charge.error());
+    // Exact only if the count is and the priced model counts exactly, as the
+    // SDK has always said (so an avatar priced with a Claude model reads
+    // inexact, where the server's authorize says exact).
+    val out = charge_object(*charge, sized->exact && priced_exactly(*charge));
+    out.set("inputTokens", static_cast<double>(sized->input_tokens));
     return out;
 }
 
@@ -167,6 +252,7 @@ EMSCRIPTEN_BINDINGS(tokenmeter) {
     emscripten::function("setCatalog", &set_catalog);
     emscripten::function("catalogJson", &catalog_json);
     emscripten::function("price", &price_operation);
+    emscripten::function("estimate", &estimate_operation);
     emscripten::function("periodContaining", &period_containing_instant);
     emscripten::function("verifyReceipt", &verify_receipt_with);
     emscripten::function("ed25519Verify", &ed25519_verify_bytes);

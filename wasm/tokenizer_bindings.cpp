@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 
+#include "loaded_encodings.hpp"
 #include "tokenmeter/token_count.hpp"
 #include "tokenmeter/tokenizer.hpp"
 
@@ -31,7 +32,7 @@ using emscripten::val;
 using namespace tokenmeter;
 
 // The loaded encodings, by TokenizerKind (o200k_base, cl100k_base).
-std::array<std::optional<Encoding>, 2>& loaded_encodings() {
+std::array<std::optional<Encoding>, 2>& encoding_slots() {
     static std::array<std::optional<Encoding>, 2> encodings;
     return encodings;
 }
@@ -50,20 +51,14 @@ std::optional<TokenizerKind> tokenizer_named(const std::string& name) { return t
 Result<const Encoding*, Error> encoding_for(const std::string& tokenizer) {
     const auto kind = tokenizer_named(tokenizer);
     if (!kind) return unexpected(make_error("unknown_tokenizer", "unknown tokenizer \"" + tokenizer + "\""));
-    const TokenizerKind encoding_kind = encoding_kind_for(*kind);
-    const auto& slot = loaded_encodings()[static_cast<std::size_t>(encoding_kind)];
-    if (!slot) {
-        return unexpected(make_error("encoding_not_loaded", "load the " + std::string(to_string(encoding_kind)) +
-                                                                " asset first (loadEncoding)"));
-    }
-    return &*slot;
+    return wasm::loaded_encodings().encoding(encoding_kind_for(*kind));
 }
 
 val load_encoding(const std::string& asset) {
     auto encoding = Encoding::load({reinterpret_cast<const std::uint8_t*>(asset.data()), asset.size()});
     if (!encoding) return failure(encoding.error());
     const std::string name(encoding->name());
-    loaded_encodings()[static_cast<std::size_t>(encoding->kind())] = std::move(encoding).value();
+    encoding_slots()[static_cast<std::size_t>(encoding->kind())] = std::move(encoding).value();
     val out = val::object();
     out.set("ok", true);
     out.set("name", name);
@@ -72,7 +67,7 @@ val load_encoding(const std::string& asset) {
 
 bool encoding_loaded(const std::string& name) {
     const auto kind = tokenizer_named(name);
-    return kind && *kind != TokenizerKind::estimate && loaded_encodings()[static_cast<std::size_t>(*kind)].has_value();
+    return kind && *kind != TokenizerKind::estimate && encoding_slots()[static_cast<std::size_t>(*kind)].has_value();
 }
 
 std::string encoding_for_tokenizer(const std::string& tokenizer) {
@@ -120,6 +115,28 @@ val encode_ordinary(const std::string& encoding_name, const std::string& text) {
 }
 
 }  // namespace
+
+namespace {
+
+class LoadedEncodings final : public EncodingSource {
+public:
+    Result<const Encoding*, Error> encoding(TokenizerKind encoding) const override {
+        TM_ASSERT(encoding != TokenizerKind::estimate);
+        const auto& slot = encoding_slots()[static_cast<std::size_t>(encoding)];
+        if (!slot) {
+            return unexpected(make_error("encoding_not_loaded", "load the " + std::string(to_string(encoding)) +
+                                                                    " asset first (loadEncoding)"));
+        }
+        return &*slot;
+    }
+};
+
+}  // namespace
+
+const EncodingSource& tokenmeter::wasm::loaded_encodings() {
+    static const LoadedEncodings encodings;
+    return encodings;
+}
 
 EMSCRIPTEN_BINDINGS(tokenmeter_tokenizer) {
     emscripten::function("loadEncoding", &load_encoding);

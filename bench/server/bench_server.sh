@@ -72,19 +72,52 @@ JSON
     exit 1
 }
 
-# run_load WORK_DIR LABEL USERS PREFIX: prints one line and keeps pairs/s in
-# pairs_per_second[PREFIX].
+# run_load WORK_DIR LABEL USERS PREFIX [CONNECTIONS]: prints one line and
+# keeps pairs/s in pairs_per_second[PREFIX]; the whole result in WORK_DIR/PREFIX.json.
 declare -A pairs_per_second
 run_load() {
-    local work="$1" label="$2" users="$3" prefix="$4" line
-    line=$("$load_client" --port "$port" --key "$service_key" --connections "$connections" \
+    local work="$1" label="$2" users="$3" prefix="$4" conns="${5:-$connections}" line
+    line=$("$load_client" --port "$port" --key "$service_key" --connections "$conns" \
         --seconds "$seconds" --users "$users" --prefix "$prefix") || true  # errors are reported in the line
     echo "$line" >"$work/$prefix.json"
     pairs_per_second[$prefix]=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["pairs_per_second"])' "$line")
     python3 - "$label" "$line" <<'PY'
 import json, sys
 label, r = sys.argv[1], json.loads(sys.argv[2])
-print(f"  {label:<22} {r['pairs_per_second']:>9,.0f} pairs/s   pair p50 {r['pair_p50_ms']:.2f} ms  "
-      f"p99 {r['pair_p99_ms']:.2f} ms   request p99 {r['request_p99_ms']:.2f} ms   errors {r['errors']}")
+print(f"  {label:<22} {r['pairs_per_second']:>9,.0f} pairs/s   request p50 {r['request_p50_ms']:.2f} ms  "
+      f"p99 {r['request_p99_ms']:.2f} ms   pair p50 {r['pair_p50_ms']:.2f} ms  p99 {r['pair_p99_ms']:.2f} ms   "
+      f"errors {r['errors']}")
+PY
+}
+
+# run_healthz WORK_DIR: GET /healthz back to back over $connections keep-alive
+# connections with the same client; keeps requests/s in healthz_per_second.
+healthz_per_second=0
+run_healthz() {
+    local work="$1" line
+    line=$("$load_client" --target healthz --port "$port" --connections "$connections" --seconds "$seconds") || true
+    echo "$line" >"$work/healthz.json"
+    healthz_per_second=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["requests_per_second"])' "$line")
+    python3 - "$line" <<'PY'
+import json, sys
+r = json.loads(sys.argv[1])
+print(f"  {'/healthz':<22} {r['requests_per_second']:>9,.0f} requests/s   request p50 {r['request_p50_ms']:.2f} ms  "
+      f"p99 {r['request_p99_ms']:.2f} ms   errors {r['errors']}")
+PY
+}
+
+# ledger_figures WORK_DIR STORE: the whole ledger bench on the running server:
+# 10,000 users and one hot user at $connections, one connection, /healthz,
+# and the ratios of pairs/s to /healthz requests/s.
+ledger_figures() {
+    local work="$1"
+    run_load "$work" "10,000 users" 10000 many
+    run_load "$work" "one hot user" 1 hot
+    run_load "$work" "1 connection" 10000 single 1
+    run_healthz "$work"
+    python3 - "${pairs_per_second[many]}" "${pairs_per_second[hot]}" "$healthz_per_second" <<'PY'
+import sys
+many, hot, healthz = map(float, sys.argv[1:])
+print(f"  pairs/s ÷ /healthz requests/s: 10,000 users {many / healthz:.3f}, one hot user {hot / healthz:.3f}")
 PY
 }

@@ -7,7 +7,10 @@
 //   load_client --port P --key SERVICE_KEY [--host H] [--connections 64]
 //               [--seconds 10] [--users 10000 | --users 1 (one hot user)]
 //
-// Prints one JSON line: pairs/s, request and pair latency percentiles, errors.
+// Prints one JSON line: pairs/s, requests/s, request and pair latency
+// percentiles, errors. With --target healthz each connection sends GET
+// /healthz back to back instead (no key needed): the same client's measure of
+// what a trivial request costs, to set the ledger's figures against.
 //
 // Burst (--burst N): N clients, each with its own new connection, are held
 // at a barrier and released together; each sends one request and records how
@@ -65,7 +68,7 @@ struct Options {
     std::string prefix = "load";
     // Burst mode (0: closed loop).
     int burst = 0;
-    std::string target = "healthz";
+    std::string target;  // burst: healthz (default) or authorize; closed loop: pairs (default) or healthz
     int rounds = 1;
     double timeout_seconds = 30;
     bool keep_alive = true;
@@ -75,6 +78,7 @@ struct Samples {
     std::vector<double> request_ms;
     std::vector<double> pair_ms;
     std::uint64_t pairs = 0;
+    std::uint64_t requests = 0;
     std::uint64_t errors = 0;
 };
 
@@ -90,7 +94,22 @@ double ms_since(Clock::time_point start) {
     return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
+void run_healthz_connection(const Options& options, Clock::time_point deadline, Samples& samples) {
+    httplib::Client client(options.host, options.port);
+    client.set_keep_alive(true);
+    client.set_tcp_nodelay(true);
+    client.set_read_timeout(10, 0);
+    while (Clock::now() < deadline) {
+        const auto start = Clock::now();
+        auto response = client.Get("/healthz");
+        samples.request_ms.push_back(ms_since(start));
+        samples.requests += 1;
+        if (!response || response->status != 200) samples.errors += 1;
+    }
+}
+
 void run_connection(const Options& options, int index, Clock::time_point deadline, Samples& samples) {
+    if (options.target == "healthz") return run_healthz_connection(options, deadline, samples);
     httplib::Client client(options.host, options.port);
     client.set_keep_alive(true);
     client.set_tcp_nodelay(true);  // headers and body are separate writes: no Nagle wait between them
@@ -108,6 +127,7 @@ void run_connection(const Options& options, int index, Clock::time_point deadlin
         const auto pair_start = Clock::now();
         auto first = client.Post("/v1/usage/authorize", headers, authorize, "application/json");
         samples.request_ms.push_back(ms_since(pair_start));
+        samples.requests += 1;
         if (!first || first->status != 200) {
             samples.errors += 1;
             continue;
@@ -119,6 +139,7 @@ void run_connection(const Options& options, int index, Clock::time_point deadlin
         const auto second_start = Clock::now();
         auto second = client.Post("/v1/usage/commit", headers, commit, "application/json");
         samples.request_ms.push_back(ms_since(second_start));
+        samples.requests += 1;
         if (!second || second->status != 200) {
             samples.errors += 1;
             continue;
@@ -162,7 +183,7 @@ bool number_in_full(const std::string& text, double& out) {
 bool parse(int argc, char** argv, Options& options) {
     // Flags that only one mode reads: giving one to the other mode is a mistake.
     static const std::set<std::string> closed_loop_only = {"--connections", "--seconds"};
-    static const std::set<std::string> burst_only = {"--target", "--rounds", "--timeout", "--keep-alive"};
+    static const std::set<std::string> burst_only = {"--rounds", "--timeout", "--keep-alive"};
     std::set<std::string> given;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string flag = argv[i];
@@ -189,14 +210,18 @@ bool parse(int argc, char** argv, Options& options) {
         else return false;
     }
     const bool burst = given.contains("--burst");
+    if (options.target.empty()) options.target = burst ? "healthz" : "pairs";
     for (const auto& flag : burst ? closed_loop_only : burst_only) {
         if (given.contains(flag)) return false;
     }
     // One distinct user per client unless --users says otherwise.
     if (burst && !given.contains("--users")) options.users = options.burst;
-    const bool needs_key = !burst || options.target == "authorize";
+    const bool needs_key = options.target == "pairs" || options.target == "authorize";
     const bool common = options.port > 0 && options.port < 65536 && (!needs_key || !options.key.empty()) && options.users >= 1;
-    if (!burst) return common && options.connections > 0 && options.connections <= 4096;
+    if (!burst) {
+        return common && options.connections > 0 && options.connections <= 4096 &&
+               (options.target == "pairs" || options.target == "healthz");
+    }
     return common && options.burst >= 1 && options.burst <= 10000 && options.rounds >= 1 && options.rounds <= 1000 &&
            options.timeout_seconds <= 600 && (options.target == "healthz" || options.target == "authorize");
 }
@@ -297,13 +322,13 @@ int run_burst(const Options& options) {
 int main(int argc, char** argv) {
     Options options;
     if (argc % 2 == 0 || !parse(argc, argv, options)) {
-        std::cerr << "usage: load_client --port P --key SERVICE_KEY [--host H] [--connections N] [--seconds S] "
-                     "[--users N] [--prefix P]\n"
+        std::cerr << "usage: load_client --port P [--target pairs --key SERVICE_KEY | --target healthz] [--host H] "
+                     "[--connections N] [--seconds S] [--users N] [--prefix P]\n"
                      "       load_client --burst N --port P [--target healthz | authorize --key SERVICE_KEY] [--host H] "
                      "[--users N] [--rounds R] [--timeout S] [--keep-alive 1|0] [--prefix P]\n";
         return 2;
     }
-    if (options.burst == 0 || options.target == "authorize") {
+    if (options.target != "healthz") {
         // The burst opens accounts over a few connections: a crowd of
         // openers would be a burst of its own before the measured one.
         const int openers_count = options.burst == 0 ? options.connections : 16;
@@ -335,13 +360,15 @@ int main(int argc, char** argv) {
         all.request_ms.insert(all.request_ms.end(), s.request_ms.begin(), s.request_ms.end());
         all.pair_ms.insert(all.pair_ms.end(), s.pair_ms.begin(), s.pair_ms.end());
         all.pairs += s.pairs;
+        all.requests += s.requests;
         all.errors += s.errors;
     }
     std::printf(
-        "{\"connections\":%d,\"users\":%d,\"seconds\":%.2f,\"pairs\":%llu,\"pairs_per_second\":%.0f,"
+        "{\"target\":\"%s\",\"connections\":%d,\"users\":%d,\"seconds\":%.2f,\"pairs\":%llu,\"pairs_per_second\":%.0f,"
+        "\"requests_per_second\":%.0f,"
         "\"request_p50_ms\":%.3f,\"request_p99_ms\":%.3f,\"pair_p50_ms\":%.3f,\"pair_p99_ms\":%.3f,\"errors\":%llu}\n",
-        options.connections, options.users, elapsed, static_cast<unsigned long long>(all.pairs),
-        static_cast<double>(all.pairs) / elapsed, percentile(all.request_ms, 0.50), percentile(all.request_ms, 0.99),
+        options.target.c_str(), options.connections, options.users, elapsed, static_cast<unsigned long long>(all.pairs),
+        static_cast<double>(all.pairs) / elapsed, static_cast<double>(all.requests) / elapsed, percentile(all.request_ms, 0.50), percentile(all.request_ms, 0.99),
         percentile(all.pair_ms, 0.50), percentile(all.pair_ms, 0.99), static_cast<unsigned long long>(all.errors));
     return all.errors == 0 ? 0 : 1;
 }

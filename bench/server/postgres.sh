@@ -35,8 +35,9 @@ start_bench_server "$work" "$server_url"
 # The bare side: the same schema (tokenmeter migrate), usage_limits rows for
 # every user with a limit nobody reaches.
 "$tokenmeter" migrate --db "$bare_url" >/dev/null
-psql "$bare_url" -c "INSERT INTO usage_limits SELECT 'u' || g, 0, 1, 'free', 9000000000000000, 0, 0, 5, 0, 0
-                     FROM generate_series(1, 10000) g"
+psql "$bare_url" -c "INSERT INTO usage_limits (user_id, period_start, period_end, plan, tokens_limit, tokens_used,
+                       tokens_reserved, avatars_limit, avatars_used, avatars_reserved)
+                     SELECT 'u' || g, 0, 1, 'free', 9000000000000000, 0, 0, 5, 0, 0 FROM generate_series(1, 10000) g"
 
 declare -A bare_pairs
 run_bare() {  # label users prefix
@@ -60,8 +61,17 @@ PY
 }
 
 echo "server on PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') (loopback, fsync on, synchronous_commit on, group commit), $connections connections, ${seconds} s each:"
-run_load "$work" "10,000 users" 10000 many
-run_load "$work" "one hot user" 1 hot
+ledger_figures "$work"
+sqlite_work="$root/build/bench/server-sqlite"
+if [[ -f "$sqlite_work/many.json" && -f "$sqlite_work/hot.json" ]]; then
+    python3 - "$sqlite_work" "${pairs_per_second[many]}" "${pairs_per_second[hot]}" <<'PY'
+import json, sys
+work, many, hot = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+s_many = json.load(open(f"{work}/many.json"))["pairs_per_second"]
+s_hot = json.load(open(f"{work}/hot.json"))["pairs_per_second"]
+print(f"  PostgreSQL ÷ SQLite (bench/server/sqlite.sh of this run): 10,000 users {many / s_many:.2f}x, one hot user {hot / s_hot:.2f}x")
+PY
+fi
 echo "bare pgbench, the same guarded UPDATE and inserts (pgbench_pair.sql, 2 transactions per pair), $connections connections:"
 run_bare "10,000 users" 10000 many 2>&1
 run_bare "one hot user" 1 hot 2>&1

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`, server part: authorize + commit pairs per second over HTTP on
 # loopback against `tokenmeter serve` on SQLite with durable commits
-# (WAL, synchronous=FULL), for many users and for one hot user.
+# (WAL, synchronous=FULL), for many users and for one hot user, at one
+# connection, and /healthz with the same client for the ratio.
 #
 # usage: bench/server/sqlite.sh [--native-dir build/native] [--seconds 10] [--connections 64]
 set -euo pipefail
@@ -13,5 +14,4 @@ trap stop_bench_server EXIT
 start_bench_server "$work" "sqlite:$work/ledger.db"
 
 echo "server on SQLite (WAL, synchronous=FULL, group commit), $connections connections, ${seconds} s each:"
-run_load "$work" "10,000 users" 10000 many
-run_load "$work" "one hot user" 1 hot
+ledger_figures "$work"

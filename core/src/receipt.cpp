@@ -8,6 +8,7 @@
 #include "tokenmeter/assert.hpp"
 #include "tokenmeter/base64url.hpp"
 #include "tokenmeter/json_input.hpp"
+#include "tokenmeter/jws.hpp"
 #include "tokenmeter/limits.hpp"
 #include "tokenmeter/period.hpp"
 
@@ -21,21 +22,6 @@ using json_input::Json;
 constexpr std::size_t digest_text_bytes = 43;
 
 Error receipt_error(std::string code, std::string message) { return make_error(std::move(code), std::move(message)); }
-
-struct Segments {
-    std::string_view header;
-    std::string_view payload;
-    std::string_view signature;
-};
-
-std::optional<Segments> split_compact(std::string_view jws) {
-    const std::size_t first = jws.find('.');
-    if (first == std::string_view::npos) return std::nullopt;
-    const std::size_t second = jws.find('.', first + 1);
-    if (second == std::string_view::npos) return std::nullopt;
-    if (jws.find('.', second + 1) != std::string_view::npos) return std::nullopt;
-    return Segments{jws.substr(0, first), jws.substr(first + 1, second - first - 1), jws.substr(second + 1)};
-}
 
 bool is_digest_text(std::string_view text) {
     if (text.size() != digest_text_bytes) return false;
@@ -170,157 +156,7 @@ Result<std::string, Error> receipt_kid(std::string_view header_text) {
     return std::move(kid).value();
 }
 
-void append_signature(std::string& out, const std::array<std::uint8_t, ed25519_signature_bytes>& signature) {
-    out += base64url_encode(signature.data(), signature.size());
-}
-
-Result<VerificationKey, Error> parse_okp_key(const Json& key, std::size_t index) {
-    const std::string where = "keys[" + std::to_string(index) + "]";
-    auto kid = json_input::string_member(key, "kid", where);
-    if (!kid || kid->empty()) return unexpected(receipt_error("jwks_invalid_key", where + " has no kid"));
-    auto x = json_input::string_member(key, "x", where);
-    auto bytes = x ? base64url_decode(*x) : std::nullopt;
-    if (!bytes || bytes->size() != ed25519_public_key_bytes) {
-        return unexpected(receipt_error("jwks_invalid_key", where + ".x must be a base64url 32-byte key"));
-    }
-    if (key.contains("alg") && !(key["alg"].is_string() && key["alg"].get<std::string>() == "EdDSA")) {
-        return unexpected(receipt_error("jwks_invalid_key", where + ".alg must be EdDSA"));
-    }
-    VerificationKey result;
-    result.kid = std::move(kid).value();
-    std::copy(bytes->begin(), bytes->end(), result.key.bytes.begin());
-    return result;
-}
-
 }  // namespace
-
-bool crypto_ready() {
-    static const bool ready = sodium_init() >= 0;
-    return ready;
-}
-
-bool operator==(const PublicKey& a, const PublicKey& b) { return a.bytes == b.bytes; }
-
-SigningKey SigningKey::from_seed(const Seed& seed) {
-    TM_ASSERT(crypto_ready());
-    SigningKey key;
-    crypto_sign_seed_keypair(key.public_key_.bytes.data(), key.secret_.data(), seed.data());
-    key.kid_ = jwk_thumbprint(key.public_key_);
-    return key;
-}
-
-SigningKey::SigningKey(SigningKey&& other) noexcept
-    : secret_(other.secret_), public_key_(other.public_key_), kid_(std::move(other.kid_)) {
-    sodium_memzero(other.secret_.data(), other.secret_.size());
-}
-
-SigningKey& SigningKey::operator=(SigningKey&& other) noexcept {
-    if (this != &other) {
-        secret_ = other.secret_;
-        public_key_ = other.public_key_;
-        kid_ = std::move(other.kid_);
-        sodium_memzero(other.secret_.data(), other.secret_.size());
-    }
-    return *this;
-}
-
-SigningKey::~SigningKey() { sodium_memzero(secret_.data(), secret_.size()); }
-
-std::array<std::uint8_t, ed25519_signature_bytes> SigningKey::sign(std::string_view message) const {
-    std::array<std::uint8_t, ed25519_signature_bytes> signature{};
-    crypto_sign_detached(signature.data(), nullptr, reinterpret_cast<const unsigned char*>(message.data()),
-                         message.size(), secret_.data());
-    return signature;
-}
-
-bool ed25519_verify(std::string_view message, std::string_view signature, const PublicKey& key) {
-    TM_ASSERT(crypto_ready());
-    if (signature.size() != ed25519_signature_bytes) return false;
-    return crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(signature.data()),
-                                       reinterpret_cast<const unsigned char*>(message.data()), message.size(),
-                                       key.bytes.data()) == 0;
-}
-
-std::string sha256_base64url(std::string_view bytes) {
-    TM_ASSERT(crypto_ready());
-    std::array<std::uint8_t, crypto_hash_sha256_BYTES> digest{};
-    crypto_hash_sha256(digest.data(), reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
-    return base64url_encode(digest.data(), digest.size());
-}
-
-std::string jwk_thumbprint(const PublicKey& key) {
-    // RFC 7638: the required members in lexicographic order, no whitespace.
-    const std::string canonical = R"({"crv":"Ed25519","kty":"OKP","x":")" +
-                                  base64url_encode(key.bytes.data(), key.bytes.size()) + "\"}";
-    return sha256_base64url(canonical);
-}
-
-namespace {
-
-Json jwk_object(const VerificationKey& key) {
-    return Json{{"kty", "OKP"}, {"crv", "Ed25519"}, {"x", base64url_encode(key.key.bytes.data(), key.key.bytes.size())},
-                {"kid", key.kid}, {"alg", "EdDSA"}, {"use", "sig"}};
-}
-
-}  // namespace
-
-std::string jwk_json(const VerificationKey& key) { return jwk_object(key).dump(); }
-
-std::string jwks_json(const std::vector<VerificationKey>& keys) {
-    Json list = Json::array();
-    for (const VerificationKey& key : keys) list.push_back(jwk_object(key));
-    return Json{{"keys", std::move(list)}}.dump();
-}
-
-Result<std::vector<VerificationKey>, Error> parse_jwks(std::string_view json_text) {
-    if (json_text.size() > limits::jwks_bytes_max) return unexpected(receipt_error("jwks_too_large", "the JWKS is too large"));
-    auto document = json_input::parse(json_text);
-    if (!document || !document->is_object() || !document->contains("keys") || !(*document)["keys"].is_array()) {
-        return unexpected(receipt_error("jwks_malformed", "a JWKS is an object with a \"keys\" array"));
-    }
-    const Json& keys = (*document)["keys"];
-    if (keys.size() > limits::jwks_keys_max) return unexpected(receipt_error("jwks_too_large", "the JWKS has too many keys"));
-    std::vector<VerificationKey> result;
-    for (std::size_t i = 0; i < keys.size(); ++i) {
-        const Json& key = keys[i];
-        if (!key.is_object()) return unexpected(receipt_error("jwks_malformed", "every JWKS key must be an object"));
-        const bool okp = key.contains("kty") && key["kty"].is_string() && key["kty"].get<std::string>() == "OKP";
-        const bool ed25519 = key.contains("crv") && key["crv"].is_string() && key["crv"].get<std::string>() == "Ed25519";
-        if (!okp || !ed25519) continue;
-        auto parsed = parse_okp_key(key, i);
-        if (!parsed) return unexpected(parsed.error());
-        result.push_back(std::move(parsed).value());
-    }
-    return result;
-}
-
-std::string sign_compact(std::string_view header_json, std::string_view payload, const SigningKey& key) {
-    std::string jws = base64url_encode(header_json);
-    jws += '.';
-    jws += base64url_encode(payload);
-    const auto signature = key.sign(jws);
-    jws += '.';
-    append_signature(jws, signature);
-    return jws;
-}
-
-Result<CompactJws, Error> verify_compact(std::string_view jws, const PublicKey& key) {
-    TM_ASSERT(crypto_ready());
-    if (jws.size() > limits::receipt_bytes_max) {
-        return unexpected(receipt_error("jws_too_large", "a receipt is at most " + std::to_string(limits::receipt_bytes_max) + " bytes"));
-    }
-    auto segments = split_compact(jws);
-    if (!segments) return unexpected(receipt_error("jws_malformed", "a compact JWS has three dot-separated parts"));
-    auto header = base64url_decode(segments->header);
-    auto payload = base64url_decode(segments->payload);
-    auto signature = base64url_decode(segments->signature);
-    if (!header || !payload || !signature) return unexpected(receipt_error("jws_malformed", "a part is not strict base64url"));
-    const std::size_t signed_bytes = segments->header.size() + 1 + segments->payload.size();
-    if (!ed25519_verify(jws.substr(0, signed_bytes), *signature, key)) {
-        return unexpected(receipt_error("signature_invalid", "the signature does not verify"));
-    }
-    return CompactJws{std::move(header).value(), std::move(payload).value()};
-}
 
 bool operator==(const ReceiptClaims& a, const ReceiptClaims& b) {
     return a.sub == b.sub && a.iat == b.iat && a.seq == b.seq && a.prev == b.prev && a.plan == b.plan &&

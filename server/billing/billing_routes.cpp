@@ -16,7 +16,7 @@ using Json = nlohmann::json;
 using httplib::Request;
 using httplib::Response;
 
-void reply(Response& response, const ledger::Outcome& outcome) {
+void reply(Response& response, const ledger::JobOutcome& outcome) {
     response.status = outcome.status;
     response.set_content(outcome.body, "application/json");
     if (outcome.status == 503) {

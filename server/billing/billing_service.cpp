@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "billing/webhook_signature.hpp"
+#include "ledger/views.hpp"
 #include "ledger/writer.hpp"
 #include "tokenmeter/json_input.hpp"
 
@@ -17,7 +18,7 @@ namespace tokenmeter::billing {
 namespace {
 
 using Json = nlohmann::json;
-using ledger::Outcome;
+using Outcome = ledger::JobOutcome;
 
 // Bounds the pages reconcile reads (100 subscriptions each: a million).
 constexpr int reconcile_pages_max = 10000;
@@ -68,14 +69,7 @@ storage::StoredWebhookEvent delivery_of(const WebhookEvent& event, std::string_v
     return record;
 }
 
-Outcome acknowledged(std::string_view status, std::vector<ledger::PublishedReceipt> published = {}) {
-    return Outcome{200, Json{{"status", status}}.dump(), true, std::move(published)};
-}
-
-Outcome billing_storage_missing() {
-    return Outcome{503, ledger::error_body("billing_storage_unavailable", "this database has no billing tables"), false,
-                   {}};
-}
+Outcome acknowledged(std::string_view status) { return Outcome{200, Json{{"status", status}}.dump()}; }
 
 }  // namespace
 
@@ -112,20 +106,20 @@ Outcome provider_failure(std::string_view code, const ProviderError& error) {
     if (error.reason == provider_reason::rate_limited) {
         body["error"]["retry_after_seconds"] = error.retry_after_seconds > 0 ? error.retry_after_seconds : 1;
     }
-    return Outcome{status, body.dump(), false, {}};
+    return Outcome{status, body.dump()};
 }
 
-bool BillingService::repair_plan(ledger::AccountChanges& changes, const std::string& user_id) {
-    storage::BillingTransaction& billing = *changes.transaction().billing();
-    storage::Account& account = changes.open(user_id);
+bool BillingService::repair_plan(ledger::JobContext& changes, const std::string& user_id) {
+    storage::BillingTransaction& billing = changes.billing();
+    const Account& account = changes.account(user_id);
     const PlanDecision decision = decide_user_plan(billing.subscriptions_of_user(user_id), rules_, changes.now());
     if (account_follows(account, decision)) return false;
-    if (changes.config().catalog->find_plan(decision.plan) == nullptr) {
+    if (changes.rules().catalog->find_plan(decision.plan) == nullptr) {
         std::cerr << "tokenmeter: billing: the catalog has no plan \"" << decision.plan << "\"; " << user_id
                   << " keeps " << account.plan << "\n";
         return false;
     }
-    changes.change_plan(account, changes.plan_named(decision.plan), decision.ends_at, decision.after, decision.anchor_day);
+    changes.change_plan(PlanChangeCommand{user_id, decision.plan, decision.ends_at, decision.after, decision.anchor_day});
     return true;
 }
 
@@ -161,8 +155,8 @@ struct BillingService::WebhookJob {
     bool need_fetch = false;
 };
 
-std::string BillingService::apply_event(ledger::AccountChanges& changes, WebhookJob& job) {
-    storage::BillingTransaction& billing = *changes.transaction().billing();
+std::string BillingService::apply_event(ledger::JobContext& changes, WebhookJob& job) {
+    storage::BillingTransaction& billing = changes.billing();
     const WebhookEvent& event = job.event;
     const SubscriptionSnapshot* snapshot = nullptr;
     bool authoritative = false;
@@ -192,10 +186,9 @@ std::string BillingService::apply_event(ledger::AccountChanges& changes, Webhook
     return kept;
 }
 
-Outcome BillingService::apply_delivery(ledger::AccountChanges& changes, WebhookJob& job) {
+Outcome BillingService::apply_delivery(ledger::JobContext& changes, WebhookJob& job) {
     job.need_fetch = false;  // a writer may rerun a job (a conflicting batch): start over
-    storage::BillingTransaction* billing = changes.transaction().billing();
-    if (billing == nullptr) return billing_storage_missing();
+    storage::BillingTransaction* billing = &changes.billing();
     const WebhookEvent& event = job.event;
     auto stored = billing->load_webhook_event(event.body_sha256, event.webhook_id);
     if (stored && stored->applied_at) {
@@ -218,13 +211,13 @@ Outcome BillingService::apply_delivery(ledger::AccountChanges& changes, WebhookJ
     record.applied_at = changes.now();
     record.outcome = outcome;
     billing->update_webhook_event(record);
-    return acknowledged(outcome, changes.published());
+    return acknowledged(outcome);
 }
 
-ledger::Outcome BillingService::handle_webhook(std::string_view body, std::string_view signature) {
+ledger::JobOutcome BillingService::handle_webhook(std::string_view body, std::string_view signature) {
     auto verified = provider_.verify_webhook(body, signature);
     if (!verified && verified.error().code == "invalid_signature") {
-        return Outcome{401, ledger::error_body("invalid_signature", verified.error().message), false, {}};
+        return Outcome{401, ledger::error_body("invalid_signature", verified.error().message)};
     }
     WebhookEvent event;
     if (verified) {
@@ -237,7 +230,7 @@ ledger::Outcome BillingService::handle_webhook(std::string_view body, std::strin
     }
     Fetched none;
     WebhookJob first{body, event, none};
-    Outcome outcome = ledger_.run([this, &first](ledger::AccountChanges& changes) { return apply_delivery(changes, first); });
+    Outcome outcome = ledger_.run_job([this, &first](ledger::JobContext& changes) { return apply_delivery(changes, first); });
     if (!first.need_fetch) return outcome;
     auto fetched = provider_.fetch_subscription(event.subscription_id);
     Fetched settled;
@@ -252,21 +245,21 @@ ledger::Outcome BillingService::handle_webhook(std::string_view body, std::strin
         return provider_failure("provider_unavailable", fetched.error());
     }
     WebhookJob second{body, event, settled};
-    return ledger_.run([this, &second](ledger::AccountChanges& changes) { return apply_delivery(changes, second); });
+    return ledger_.run_job([this, &second](ledger::JobContext& changes) { return apply_delivery(changes, second); });
 }
 
 Outcome BillingService::checkout(const std::string& user_id, const std::string& redirect_url) {
     auto session = provider_.create_checkout(CheckoutRequest{user_id, redirect_url});
     if (!session) return provider_failure("checkout_failed", session.error());
-    return Outcome{200, Json{{"checkout_id", session->id}, {"url", session->url}}.dump(), false, {}};
+    return Outcome{200, Json{{"checkout_id", session->id}, {"url", session->url}}.dump()};
 }
 
 namespace {
 
-std::string plan_words(const std::optional<storage::Account>& account) {
-    if (!account) return "none";
-    std::string words = account->plan;
-    if (account->plan_ends_at) words += " until " + std::to_string(*account->plan_ends_at);
+std::string plan_words(const Account& account) {
+    if (!account.exists()) return "none";
+    std::string words = account.plan;
+    if (account.plan_ends_at) words += " until " + std::to_string(*account.plan_ends_at);
     return words;
 }
 
@@ -281,9 +274,9 @@ Result<SubscriptionPage, ProviderError> list_waiting_out_rate_limits(PaymentProv
 
 }  // namespace
 
-void BillingService::reconcile_page(ledger::AccountChanges& changes, const std::vector<SubscriptionSnapshot>& subscriptions,
+void BillingService::reconcile_page(ledger::JobContext& changes, const std::vector<SubscriptionSnapshot>& subscriptions,
                                     ReconcileSummary& summary) {
-    storage::BillingTransaction& billing = *changes.transaction().billing();
+    storage::BillingTransaction& billing = changes.billing();
     std::set<std::string> repaired;
     for (const SubscriptionSnapshot& snapshot : subscriptions) {
         const auto current = billing.load_subscription(snapshot.subscription_id);
@@ -303,13 +296,13 @@ void BillingService::reconcile_page(ledger::AccountChanges& changes, const std::
             billing.store_subscription(row_of(snapshot, user, changes.now()));
             summary.updated += 1;
         }
-        const auto before = changes.transaction().load_account(user);
+        const std::string before = plan_words(changes.account(user));
         const bool changed = repair_plan(changes, user);
-        const auto after = changes.transaction().load_account(user);
-        const bool moved = changed || plan_words(before) != plan_words(after);
+        const std::string after = plan_words(changes.account(user));
+        const bool moved = changed || before != after;
         if (moved && repaired.insert(user).second) {
             summary.repaired += 1;
-            summary.notes.push_back("user " + user + ": " + plan_words(before) + " -> " + plan_words(after) +
+            summary.notes.push_back("user " + user + ": " + before + " -> " + after +
                                     " (subscription " + snapshot.subscription_id + ", " + snapshot.status + ")");
         }
     }
@@ -327,11 +320,10 @@ ReconcileSummary BillingService::reconcile() {
         summary.pages += 1;
         summary.listed += static_cast<int>(listed->subscriptions.size());
         ReconcileSummary part;
-        Outcome outcome = ledger_.run([this, &listed, &part](ledger::AccountChanges& changes) {
-            if (changes.transaction().billing() == nullptr) return billing_storage_missing();
+        Outcome outcome = ledger_.run_job([this, &listed, &part](ledger::JobContext& changes) {
             part = ReconcileSummary{};  // a retried job starts over
             reconcile_page(changes, listed->subscriptions, part);
-            return Outcome{200, "{}", true, changes.published()};
+            return Outcome{200, "{}"};
         });
         if (outcome.status != 200) {
             summary.failure = ProviderError{"storage_unavailable", "the ledger refused the repairs: " + outcome.body, 0, 0};

@@ -45,10 +45,10 @@ public:
 
     // POST /v1/webhooks/...: the answer to send (200 for every verified and
     // stored delivery, applied now or before).
-    ledger::Outcome handle_webhook(std::string_view body, std::string_view signature);
+    ledger::JobOutcome handle_webhook(std::string_view body, std::string_view signature);
 
     // POST /v1/me/checkout.
-    ledger::Outcome checkout(const std::string& user_id, const std::string& redirect_url);
+    ledger::JobOutcome checkout(const std::string& user_id, const std::string& redirect_url);
 
     ReconcileSummary reconcile();
 
@@ -57,11 +57,11 @@ public:
 private:
     struct WebhookJob;
     // One ledger job: stores the delivery and applies it (or asks for a fetch).
-    ledger::Outcome apply_delivery(ledger::AccountChanges& changes, WebhookJob& job);
-    std::string apply_event(ledger::AccountChanges& changes, WebhookJob& job);
+    ledger::JobOutcome apply_delivery(ledger::JobContext& changes, WebhookJob& job);
+    std::string apply_event(ledger::JobContext& changes, WebhookJob& job);
     // Sets the user's plan to what their subscriptions give now; true if it changed.
-    bool repair_plan(ledger::AccountChanges& changes, const std::string& user_id);
-    void reconcile_page(ledger::AccountChanges& changes, const std::vector<SubscriptionSnapshot>& subscriptions,
+    bool repair_plan(ledger::JobContext& changes, const std::string& user_id);
+    void reconcile_page(ledger::JobContext& changes, const std::vector<SubscriptionSnapshot>& subscriptions,
                         ReconcileSummary& summary);
 
     ledger::LedgerService& ledger_;
@@ -71,6 +71,6 @@ private:
 
 // The JSON error body of a provider failure (checkout_failed and friends):
 // the reason and a generic message; the provider's detail goes to stderr.
-ledger::Outcome provider_failure(std::string_view code, const ProviderError& error);
+ledger::JobOutcome provider_failure(std::string_view code, const ProviderError& error);
 
 }  // namespace tokenmeter::billing

@@ -66,7 +66,7 @@ PlanDecision decide_user_plan(const std::vector<storage::StoredSubscription>& su
     return best;
 }
 
-bool account_follows(const storage::Account& account, const PlanDecision& decision) {
+bool account_follows(const Account& account, const PlanDecision& decision) {
     if (account.plan != decision.plan) return false;
     if (account.plan_ends_at != decision.ends_at) return false;
     if (decision.ends_at && account.plan_after != decision.after) return false;

@@ -45,6 +45,6 @@ PlanDecision decide_user_plan(const std::vector<storage::StoredSubscription>& su
                               std::int64_t now);
 
 // Whether the account already carries the decision (nothing to change).
-bool account_follows(const storage::Account& account, const PlanDecision& decision);
+bool account_follows(const Account& account, const PlanDecision& decision);
 
 }  // namespace tokenmeter::billing

@@ -12,6 +12,9 @@
 #include "tokenmeter/json_input.hpp"
 #include "tokenmeter/limits.hpp"
 #include "tokenmeter/receipt.hpp"
+#include "tokenmeter/period.hpp"
+#include "ledger/views.hpp"
+#include "http/ledger_replies.hpp"
 
 namespace tokenmeter::http {
 
@@ -62,12 +65,18 @@ Api::Handler Api::timed(std::string route, Handler handler) {
     };
 }
 
-void Api::reply(Response& response, const ledger::Outcome& outcome) {
-    response.status = outcome.status;
-    response.set_content(outcome.body, json_type);
-    if (outcome.metering.authorization != 0) deps_.metrics.count_authorization(outcome.metering.authorization > 0);
-    if (!outcome.metering.model.empty() || !outcome.metering.operation.empty()) {
-        deps_.metrics.count_charge(outcome.metering.model, outcome.metering.operation, outcome.metering.charged_tokens);
+void Api::reply(Response& response, const ledger::LedgerReply& reply) {
+    const RenderedReply rendered = render_reply(reply, options_.reply_style);
+    response.status = rendered.status;
+    response.set_content(rendered.body, json_type);
+    if (reply.replayed) return;  // metered when first answered
+    if (reply.command == ledger::Command::authorize &&
+        (reply.kind == ledger::ReplyKind::done || reply.kind == ledger::ReplyKind::refused)) {
+        deps_.metrics.count_authorization(reply.kind == ledger::ReplyKind::done);
+    }
+    if (reply.kind == ledger::ReplyKind::done && reply.charge) {
+        const Charge& charge = reply.charge->charge;
+        deps_.metrics.count_charge(charge.model, std::string(to_string(charge.operation)), charge.charged_tokens);
     }
 }
 
@@ -113,8 +122,8 @@ void Api::my_usage_stream(const Request& request, Response& response) {
         refuse_stream(response, *subscribed.refusal);
         return;
     }
-    ledger::Outcome first = deps_.ledger.snapshot(session->user_id);
-    if (first.status != 200) {
+    const ledger::LedgerReply first = deps_.ledger.snapshot(session->user_id);
+    if (first.kind != ledger::ReplyKind::done) {
         reply(response, first);
         return;
     }
@@ -122,7 +131,7 @@ void Api::my_usage_stream(const Request& request, Response& response) {
         std::shared_ptr<live::UsageHub::Subscription> subscription;
         std::int64_t seq = 0;  // of the newest snapshot sent
     };
-    const std::int64_t first_seq = live::snapshot_seq(first.body);
+    const std::int64_t first_seq = first.claims.seq;
     auto sent = std::make_shared<Sent>(Sent{std::move(subscribed.subscription), first_seq});
     EventStream stream;
     stream.key = session->user_id;
@@ -144,7 +153,7 @@ void Api::my_usage_stream(const Request& request, Response& response) {
     response.set_header("X-Accel-Buffering", "no");
     response.set_chunked_content_provider(
         "text/event-stream",
-        [first_event = sse_event(first.body, first_seq), stream = std::move(stream)](std::size_t, httplib::DataSink& sink) {
+        [first_event = sse_event(render_snapshot(first), first_seq), stream = std::move(stream)](std::size_t, httplib::DataSink& sink) {
             if (!sink.write(first_event.data(), first_event.size())) return false;
             // From here the connection loop writes the stream's events: a
             // stream holds no worker. Returning false ends httplib's part.
@@ -192,7 +201,16 @@ void Api::my_events(const Request& request, Response& response) {
         }
         before = std::stoll(*decoded);
     }
-    reply(response, deps_.ledger.events(*user, before, limit));
+    auto page = deps_.ledger.events(*user, before, limit);
+    if (!page) {
+        reply(response, ledger::LedgerReply::of_kind(ledger::ReplyKind::unavailable));
+        return;
+    }
+    Json events = Json::array();
+    for (const auto& row : page->events) events.push_back(ledger::event_object(row));
+    Json body = {{"events", std::move(events)}, {"next_cursor", nullptr}};
+    if (page->next_before) body["next_cursor"] = base64url_encode(std::to_string(*page->next_before));
+    response.set_content(body.dump(), json_type);
 }
 
 void Api::my_summary(const Request& request, Response& response) {
@@ -208,7 +226,22 @@ void Api::my_summary(const Request& request, Response& response) {
         reply_error(response, 400, "invalid_value", "group_by must be day, model or operation");
         return;
     }
-    reply(response, deps_.ledger.summary(*user, grouping));
+    auto summary = deps_.ledger.summary(*user, grouping);
+    if (!summary) {
+        reply(response, ledger::LedgerReply::of_kind(ledger::ReplyKind::unavailable));
+        return;
+    }
+    Json groups = Json::array();
+    for (const auto& total : summary->totals) {
+        groups.push_back({{"key", total.group},
+                          {"events", total.events},
+                          {"raw_tokens", total.raw_tokens},
+                          {"charged_tokens", total.charged_tokens},
+                          {"avatars", total.avatars}});
+    }
+    const Json period = {{"start", format_rfc3339(summary->claims.period_start)},
+                         {"end", format_rfc3339(summary->claims.period_end)}};
+    response.set_content(Json{{"group_by", by}, {"period", period}, {"groups", std::move(groups)}}.dump(), json_type);
 }
 
 void Api::user_usage(const Request& request, Response& response) {

@@ -12,6 +12,7 @@
 #include "http/authenticator.hpp"
 #include "http/metrics.hpp"
 #include "http/callers.hpp"
+#include "http/ledger_replies.hpp"
 #include "ledger/ledger_service.hpp"
 #include "live/usage_hub.hpp"
 #include "tokens/token_counter.hpp"
@@ -36,6 +37,7 @@ struct ApiOptions {
     std::string catalog_json;       // GET /v1/catalog
     std::string metrics_token;      // empty: /metrics from loopback only
     int events_page_max = 200;
+    ReplyStyle reply_style;
 };
 
 struct ApiDependencies {
@@ -76,7 +78,7 @@ private:
     void release(const httplib::Request& request, httplib::Response& response);
     void record(const httplib::Request& request, httplib::Response& response);
 
-    void reply(httplib::Response& response, const ledger::Outcome& outcome);
+    void reply(httplib::Response& response, const ledger::LedgerReply& reply);
 
     ApiDependencies deps_;
     ApiOptions options_;

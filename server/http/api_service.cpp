@@ -4,6 +4,7 @@
 #include "http/api.hpp"
 #include "http/service_requests.hpp"
 #include "tokenmeter/receipt.hpp"
+#include "ledger/ids.hpp"
 
 namespace tokenmeter::http {
 
@@ -64,9 +65,9 @@ void Api::authorize(const Request& request, Response& response) {
     service_mutation(
         *this, request, response,
         [this](const Json& body) { return authorize_request(body, deps_.catalog, deps_.tokens); },
-        [&](ledger::AuthorizeRequest parsed, ledger::IdempotencyScope scope) {
-            parsed.idempotency_key = scope.key;
-            reply(response, deps_.ledger.authorize(std::move(parsed), std::move(scope)));
+        [&](AuthorizeRequest parsed, ledger::IdempotencyScope scope) {
+            parsed.command.reservation_id = ledger::new_id("rsv_");
+            reply(response, deps_.ledger.authorize(std::move(parsed.command), parsed.exact, std::move(scope)));
         },
         [this](const Request& r, Response& s) { return require_service(r, s); });
 }
@@ -74,7 +75,8 @@ void Api::authorize(const Request& request, Response& response) {
 void Api::commit(const Request& request, Response& response) {
     service_mutation(
         *this, request, response, [](const Json& body) { return commit_request(body); },
-        [&](ledger::CommitRequest parsed, ledger::IdempotencyScope scope) {
+        [&](CommitCommand parsed, ledger::IdempotencyScope scope) {
+            parsed.event_id = ledger::new_id("evt_");
             parsed.idempotency_key = scope.key;
             reply(response, deps_.ledger.commit(std::move(parsed), std::move(scope)));
         },
@@ -85,7 +87,7 @@ void Api::release(const Request& request, Response& response) {
     service_mutation(
         *this, request, response,
         [](const Json& body) { return release_request(body); },
-        [&](ledger::ReleaseRequest parsed, ledger::IdempotencyScope scope) {
+        [&](ReleaseCommand parsed, ledger::IdempotencyScope scope) {
             reply(response, deps_.ledger.release(std::move(parsed), std::move(scope)));
         },
         [this](const Request& r, Response& s) { return require_service(r, s); });
@@ -94,7 +96,8 @@ void Api::release(const Request& request, Response& response) {
 void Api::record(const Request& request, Response& response) {
     service_mutation(
         *this, request, response, [this](const Json& body) { return record_request(body, deps_.catalog); },
-        [&](ledger::RecordRequest parsed, ledger::IdempotencyScope scope) {
+        [&](RecordCommand parsed, ledger::IdempotencyScope scope) {
+            parsed.event_id = ledger::new_id("evt_");
             parsed.idempotency_key = scope.key;
             reply(response, deps_.ledger.record(std::move(parsed), std::move(scope)));
         },

@@ -1,6 +1,8 @@
 #include "http/service_requests.hpp"
 
+#include "tokenmeter/estimate.hpp"
 #include "tokenmeter/json_input.hpp"
+#include "tokenmeter/token_count.hpp"
 #include "tokenmeter/receipt.hpp"
 
 namespace tokenmeter::http {
@@ -25,8 +27,30 @@ Result<std::string, Error> reservation_id_member(const Json& body) {
     return id;
 }
 
-// The operation's model, when it names one the catalog knows.
-const Model* model_of(const Catalog& catalog, const std::string& id) { return id.empty() ? nullptr : catalog.find_model(id); }
+// A body's `text`: a view of the body's string, for the rule to count.
+Result<std::string_view, Error> text_member(const Json& body) {
+    const Json& text = body["text"];
+    if (!text.is_string()) return unexpected(make_error("invalid_value", "text must be a string"));
+    return std::string_view(text.get_ref<const std::string&>());
+}
+
+// The body's members as the core's estimate rule takes them: each one given
+// is converted here, its error kept for the rule to report in its turn.
+EstimateRequest estimate_request(const Json& body, std::string operation) {
+    EstimateRequest request;
+    request.operation = std::move(operation);
+    if (body.contains("model")) request.model = json_input::string_member(body, "model", "");
+    if (body.contains("input_tokens")) {
+        request.input_tokens = json_input::count_member(body, "input_tokens", "", tokens_per_request_max);
+    }
+    if (body.contains("text")) request.text = text_member(body);
+    if (body.contains("messages")) request.messages = chat_messages_from_json(body["messages"]);
+    if (body.contains("max_output_tokens")) {
+        request.max_output_tokens =
+            json_input::optional_count_member(body, "max_output_tokens", "", tokens_per_request_max, 0);
+    }
+    return request;
+}
 
 }  // namespace
 
@@ -37,70 +61,34 @@ Result<Json, Error> service_body(std::string_view text) {
     return std::move(body).value();
 }
 
-Result<ledger::AuthorizeRequest, Error> authorize_request(const Json& body, const Catalog& catalog,
-                                                          tokens::TokenCounter& counter) {
+Result<AuthorizeRequest, Error> authorize_request(const Json& body, const Catalog& catalog,
+                                                  tokens::TokenCounter& counter) {
     if (auto unknown = json_input::refuse_unknown_fields(
             body, {"user_id", "operation", "model", "input_tokens", "text", "messages", "max_output_tokens"}, "")) {
         return unexpected(*unknown);
     }
-    ledger::AuthorizeRequest request;
     auto user_id = user_id_member(body);
     if (!user_id) return unexpected(user_id.error());
-    request.user_id = std::move(user_id).value();
     auto operation = json_input::string_member(body, "operation", "");
     if (!operation) return unexpected(operation.error());
-    request.operation = std::move(operation).value();
-    auto kind = operation_kind_from_string(request.operation);
-    if (!kind) return unexpected(make_error("unknown_operation", "unknown operation \"" + json_input::utf8_prefix(request.operation, 64) + "\""));
-    if (body.contains("model")) {
-        auto model = json_input::string_member(body, "model", "");
-        if (!model) return unexpected(model.error());
-        request.model = std::move(model).value();
-    }
-    const Model* model = model_of(catalog, request.model);
-    if (!request.model.empty() && model == nullptr) {
-        return unexpected(make_error("unknown_model", "unknown model \"" + json_input::utf8_prefix(request.model, 64) + "\""));
-    }
-    const int inputs = (body.contains("input_tokens") ? 1 : 0) + (body.contains("text") ? 1 : 0) + (body.contains("messages") ? 1 : 0);
-    if (*kind == OperationKind::avatar) {
-        if (inputs != 0 || body.contains("max_output_tokens")) {
-            return unexpected(make_error("tokens_not_allowed", "an avatar has a flat price; send no token counts"));
-        }
-        return request;
-    }
-    if (model == nullptr) return unexpected(make_error("missing_field", "missing field model"));
-    if (inputs != 1) {
-        return unexpected(make_error("missing_field", "send exactly one of input_tokens, text or messages"));
-    }
-    auto max_output = json_input::optional_count_member(body, "max_output_tokens", "", tokens_per_request_max, 0);
-    if (!max_output) return unexpected(max_output.error());
-    request.max_output_tokens = *max_output;
-    if (body.contains("input_tokens")) {
-        auto input = json_input::count_member(body, "input_tokens", "", tokens_per_request_max);
-        if (!input) return unexpected(input.error());
-        request.input_tokens = *input;
-        request.exact = model->exact();
-        return request;
-    }
-    Result<TokenCount, Error> counted = unexpected(make_error("invalid_value", ""));
-    if (body.contains("text")) {
-        if (!body["text"].is_string()) return unexpected(make_error("invalid_value", "text must be a string"));
-        counted = counter.count_text(*model, body["text"].get_ref<const std::string&>());
-    } else {
-        if (*kind != OperationKind::chat) return unexpected(make_error("invalid_value", "messages are for chat"));
-        counted = counter.count_chat(*model, body["messages"]);
-    }
-    if (!counted) return unexpected(counted.error());
-    request.input_tokens = counted->tokens;
-    request.exact = counted->exact;
-    return request;
+    auto sized = estimate(catalog, estimate_request(body, std::move(operation).value()), counter);
+    if (!sized) return unexpected(sized.error());
+    AuthorizeRequest parsed;
+    AuthorizeCommand& request = parsed.command;
+    request.user_id = std::move(user_id).value();
+    request.operation = std::string(to_string(sized->operation));
+    if (sized->model != nullptr) request.model = sized->model->id;
+    request.input_tokens = sized->input_tokens;
+    request.max_output_tokens = sized->max_output_tokens;
+    parsed.exact = sized->exact;
+    return parsed;
 }
 
-Result<ledger::CommitRequest, Error> commit_request(const Json& body) {
+Result<CommitCommand, Error> commit_request(const Json& body) {
     if (auto unknown = json_input::refuse_unknown_fields(body, {"reservation_id", "input_tokens", "output_tokens"}, "")) {
         return unexpected(*unknown);
     }
-    ledger::CommitRequest request;
+    CommitCommand request;
     auto id = reservation_id_member(body);
     if (!id) return unexpected(id.error());
     request.reservation_id = std::move(id).value();
@@ -113,19 +101,19 @@ Result<ledger::CommitRequest, Error> commit_request(const Json& body) {
     return request;
 }
 
-Result<ledger::ReleaseRequest, Error> release_request(const Json& body) {
+Result<ReleaseCommand, Error> release_request(const Json& body) {
     if (auto unknown = json_input::refuse_unknown_fields(body, {"reservation_id"}, "")) return unexpected(*unknown);
     auto id = reservation_id_member(body);
     if (!id) return unexpected(id.error());
-    return ledger::ReleaseRequest{std::move(id).value()};
+    return ReleaseCommand{std::move(id).value()};
 }
 
-Result<ledger::RecordRequest, Error> record_request(const Json& body, const Catalog& catalog) {
+Result<RecordCommand, Error> record_request(const Json& body, const Catalog& catalog) {
     if (auto unknown = json_input::refuse_unknown_fields(
             body, {"user_id", "operation", "model", "input_tokens", "output_tokens"}, "")) {
         return unexpected(*unknown);
     }
-    ledger::RecordRequest request;
+    RecordCommand request;
     auto user_id = user_id_member(body);
     if (!user_id) return unexpected(user_id.error());
     request.user_id = std::move(user_id).value();

@@ -12,10 +12,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ledger/operations.hpp"
 #include "tokenmeter/catalog.hpp"
 #include "tokenmeter/error.hpp"
 #include "tokenmeter/result.hpp"
+#include "tokenmeter/state_machine.hpp"
 #include "tokens/token_counter.hpp"
 
 namespace tokenmeter::http {
@@ -28,19 +28,26 @@ inline constexpr std::int64_t tokens_per_request_max = 1'000'000'000;
 // A service call's body: a JSON object. Errors: malformed_json, invalid_body.
 Result<nlohmann::json, Error> service_body(std::string_view text);
 
+// An authorize request as parsed: the command (its reservation id is made
+// only when it runs) and whether the input count is exact.
+struct AuthorizeRequest {
+    AuthorizeCommand command;
+    bool exact = true;
+};
+
 // authorize: the user, operation and model, and the input as input_tokens,
 // or counted by `counter` from text or chat messages with the model's
-// tokenizer. The idempotency key is left empty (it comes from a header).
-Result<ledger::AuthorizeRequest, Error> authorize_request(const nlohmann::json& body, const Catalog& catalog,
+// tokenizer. The reservation id is left empty (made when it runs).
+Result<AuthorizeRequest, Error> authorize_request(const nlohmann::json& body, const Catalog& catalog,
                                                           tokens::TokenCounter& counter);
 
 // commit: the reservation and, for tokens, the counts the provider reported.
-Result<ledger::CommitRequest, Error> commit_request(const nlohmann::json& body);
+Result<CommitCommand, Error> commit_request(const nlohmann::json& body);
 
 // release: the reservation alone.
-Result<ledger::ReleaseRequest, Error> release_request(const nlohmann::json& body);
+Result<ReleaseCommand, Error> release_request(const nlohmann::json& body);
 
 // record: a one-shot charge.
-Result<ledger::RecordRequest, Error> record_request(const nlohmann::json& body, const Catalog& catalog);
+Result<RecordCommand, Error> record_request(const nlohmann::json& body, const Catalog& catalog);
 
 }  // namespace tokenmeter::http

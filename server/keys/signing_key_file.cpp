@@ -12,6 +12,8 @@
 #include <sodium.h>
 
 #include "tokenmeter/base64url.hpp"
+#include "tokenmeter/crypto.hpp"
+#include "tokenmeter/ed25519.hpp"
 #include "tokenmeter/json_input.hpp"
 
 namespace tokenmeter::keys {

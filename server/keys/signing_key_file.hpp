@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "tokenmeter/error.hpp"
-#include "tokenmeter/receipt.hpp"
+#include "tokenmeter/ed25519.hpp"
 #include "tokenmeter/result.hpp"
 
 namespace tokenmeter::keys {

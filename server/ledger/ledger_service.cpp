@@ -2,124 +2,183 @@
 
 #include <iostream>
 
-#include <nlohmann/json.hpp>
-
-#include "ledger/views.hpp"
-#include "tokenmeter/base64url.hpp"
-#include "tokenmeter/period.hpp"
+#include "storage/journal_codec.hpp"
+#include "tokenmeter/assert.hpp"
 
 namespace tokenmeter::ledger {
 
+namespace codec = storage::journal_codec;
+
 namespace {
 
-Outcome unavailable() {
-    return Outcome{503, error_body("storage_unavailable", "the ledger's storage is unavailable"), false, {}};
+LedgerRules rules_of(const LedgerConfig& config) {
+    TM_ASSERT(config.catalog != nullptr);
+    TM_ASSERT(config.signing_key != nullptr);
+    LedgerRules rules;
+    rules.catalog = config.catalog;
+    rules.reservation_ttl_seconds = config.reservation_ttl_seconds;
+    rules.late_commit_grace_seconds = config.late_commit_grace_seconds;
+    rules.default_plan = config.default_plan;
+    return rules;
 }
 
-std::string grouping_name(storage::SummaryGrouping grouping) {
-    switch (grouping) {
-        case storage::SummaryGrouping::day: return "day";
-        case storage::SummaryGrouping::model: return "model";
-        case storage::SummaryGrouping::operation: return "operation";
-    }
-    return "day";
+LedgerReply unavailable(const std::exception& error) {
+    std::cerr << "tokenmeter: read failed: " << error.what() << "\n";
+    return LedgerReply::of_kind(ReplyKind::unavailable);
 }
 
 }  // namespace
 
 LedgerService::LedgerService(storage::LedgerStore& store, const Clock& clock, LedgerConfig config,
-                             WriterOptions writer_options, PublishFn publish)
+                             WriterOptions writer_options, RenderFn render, PublishFn publish)
     : store_(store),
       clock_(clock),
       config_(std::move(config)),
-      writer_(store, writer_options, [&clock] { return clock.now_seconds(); }, std::move(publish)) {}
+      rules_(rules_of(config_)),
+      writer_(store, rules_, *config_.signing_key, writer_options, [&clock] { return clock.now_seconds(); },
+              std::move(render), std::move(publish)) {}
 
 LedgerService::~LedgerService() { writer_.stop(); }
 
 void LedgerService::stop() { writer_.stop(); }
 
-Outcome LedgerService::run(std::function<Outcome(AccountChanges&)> job, std::optional<IdempotencyScope> idempotency) {
-    return writer_.run(
-        [this, job = std::move(job)](storage::LedgerTransaction& transaction) {
-            AccountChanges changes(config_, transaction, clock_.now_seconds());
-            return job(changes);
-        },
-        std::move(idempotency));
+JobOutcome LedgerService::run_job(Job job) { return writer_.run_job(std::move(job)); }
+
+LedgerReply LedgerService::replay(const storage::StoredAnswer& answer) {
+    LedgerReply reply;
+    if (answer.change) {
+        reply = reply_of_journal_row(*answer.change);
+    } else {
+        reply = LedgerReply::of_kind(ReplyKind::stored);
+        reply.status = answer.status;
+        reply.body = answer.response;
+    }
+    reply.replayed = true;
+    return reply;
 }
 
-Outcome LedgerService::authorize(AuthorizeRequest request, std::optional<IdempotencyScope> idempotency) {
-    return run([request = std::move(request)](AccountChanges& changes) { return ledger::authorize(changes, request); },
-               std::move(idempotency));
-}
-
-Outcome LedgerService::commit(CommitRequest request, std::optional<IdempotencyScope> idempotency) {
-    return run([request = std::move(request)](AccountChanges& changes) { return ledger::commit(changes, request); },
-               std::move(idempotency));
-}
-
-Outcome LedgerService::release(ReleaseRequest request, std::optional<IdempotencyScope> idempotency) {
-    return run([request = std::move(request)](AccountChanges& changes) { return ledger::release(changes, request); },
-               std::move(idempotency));
-}
-
-Outcome LedgerService::record(RecordRequest request, std::optional<IdempotencyScope> idempotency) {
-    return run([request = std::move(request)](AccountChanges& changes) { return ledger::record(changes, request); },
-               std::move(idempotency));
-}
-
-Outcome LedgerService::snapshot(const std::string& user_id) {
-    try {
-        auto view = store_.read_account(user_id);
-        if (view && clock_.now_seconds() < view->attention_at) {
-            return Outcome{200, snapshot_of_receipt(view->last_receipt).dump(), false, {}};
+// What the writer does not hold, read here on the request's own thread: the
+// account, and for a commit or release of a reservation the writer does not
+// hold open, the reservation's journal rows (whose it is, how it ended).
+void LedgerService::prefetch(Submission& submission, const std::string* reservation_id) {
+    if (reservation_id != nullptr) {
+        if (auto owner = writer_.owner_of(*reservation_id)) {
+            submission.user_id = *owner;
+        } else {
+            submission.reservation_rows = store_.read_reservation_rows(*reservation_id);
+            if (!submission.reservation_rows.empty()) submission.user_id = submission.reservation_rows.front().user_id;
         }
-    } catch (const storage::StorageError& error) {
-        std::cerr << "tokenmeter: read failed: " << error.what() << "\n";
-        return unavailable();
+    }
+    if (submission.user_id.empty() || writer_.holds(submission.user_id)) return;
+    submission.account_prefetched = true;
+    if (auto stored = store_.read_account(submission.user_id)) {
+        submission.account = codec::account_from(*stored);
+        submission.account_receipt = std::move(stored->head_receipt);
+    }
+}
+
+LedgerReply LedgerService::run(Submission submission) {
+    const std::string* reservation_id = nullptr;
+    if (const auto* c = std::get_if<CommitCommand>(&submission.command)) reservation_id = &c->reservation_id;
+    if (const auto* r = std::get_if<ReleaseCommand>(&submission.command)) reservation_id = &r->reservation_id;
+    const std::optional<IdempotencyScope> scope = submission.idempotency;
+    if (scope && !writer_.claim(*scope)) return LedgerReply::of_kind(ReplyKind::in_flight);
+    try {
+        if (scope) {
+            // Claimed first, then looked up: an answer stored before the claim
+            // is found, and none can be stored after it but by this request.
+            auto stored = store_.read_answer(scope->caller, scope->key);
+            const IdempotencyVerdict verdict =
+                decide_idempotency(false, stored ? &stored->request_hash : nullptr, scope->request_hash);
+            if (verdict != IdempotencyVerdict::execute) {
+                writer_.unclaim(*scope);
+                if (verdict == IdempotencyVerdict::key_reused) return LedgerReply::of_kind(ReplyKind::key_reused);
+                return replay(*stored);
+            }
+        }
+        prefetch(submission, reservation_id);
+    } catch (const std::exception& error) {
+        if (scope) writer_.unclaim(*scope);
+        return unavailable(error);
+    }
+    return writer_.submit(std::move(submission));
+}
+
+LedgerReply LedgerService::authorize(AuthorizeCommand command, bool exact, std::optional<IdempotencyScope> idempotency) {
+    Submission submission;
+    submission.user_id = command.user_id;
+    submission.command = std::move(command);
+    submission.exact = exact;
+    submission.idempotency = std::move(idempotency);
+    return run(std::move(submission));
+}
+
+LedgerReply LedgerService::commit(CommitCommand command, std::optional<IdempotencyScope> idempotency) {
+    Submission submission;
+    submission.command = std::move(command);
+    submission.idempotency = std::move(idempotency);
+    return run(std::move(submission));
+}
+
+LedgerReply LedgerService::release(ReleaseCommand command, std::optional<IdempotencyScope> idempotency) {
+    Submission submission;
+    submission.command = std::move(command);
+    submission.idempotency = std::move(idempotency);
+    return run(std::move(submission));
+}
+
+LedgerReply LedgerService::record(RecordCommand command, std::optional<IdempotencyScope> idempotency) {
+    Submission submission;
+    submission.user_id = command.user_id;
+    submission.command = std::move(command);
+    submission.idempotency = std::move(idempotency);
+    return run(std::move(submission));
+}
+
+LedgerReply LedgerService::snapshot(const std::string& user_id) {
+    try {
+        auto view = store_.read_view(user_id);
+        if (view && clock_.now_seconds() < view->attention_at) {
+            auto claims = decode_receipt_claims(view->last_receipt);
+            if (!claims) throw storage::StorageError("a stored receipt does not decode: " + claims.error().message);
+            LedgerReply reply;
+            reply.claims = std::move(claims).value();
+            reply.receipt = std::move(view->last_receipt);
+            return reply;
+        }
+    } catch (const std::exception& error) {
+        return unavailable(error);
     }
     // First use, or something lazy is due: the writer applies it with receipts.
-    return run([user_id](AccountChanges& changes) { return open_snapshot(changes, user_id); });
+    Submission submission;
+    submission.user_id = user_id;
+    submission.command = OpenCommand{user_id};
+    return run(std::move(submission));
 }
 
-Outcome LedgerService::events(const std::string& user_id, std::int64_t before_id, int limit) {
+std::optional<EventsPage> LedgerService::events(const std::string& user_id, std::int64_t before_id, int limit) {
     try {
-        auto rows = store_.read_events(user_id, before_id, limit + 1);
-        nlohmann::json events = nlohmann::json::array();
-        const bool more = static_cast<int>(rows.size()) > limit;
-        if (more) rows.pop_back();
-        for (const auto& row : rows) events.push_back(event_object(row));
-        nlohmann::json body = {{"events", std::move(events)}, {"next_cursor", nullptr}};
-        if (more) body["next_cursor"] = base64url_encode(std::to_string(rows.back().id));
-        return Outcome{200, body.dump(), false, {}};
-    } catch (const storage::StorageError& error) {
+        EventsPage page;
+        page.events = store_.read_events(user_id, before_id, limit + 1);
+        if (static_cast<int>(page.events.size()) > limit) {
+            page.events.pop_back();
+            page.next_before = page.events.back().id;
+        }
+        return page;
+    } catch (const std::exception& error) {
         std::cerr << "tokenmeter: read failed: " << error.what() << "\n";
-        return unavailable();
+        return std::nullopt;
     }
 }
 
-Outcome LedgerService::summary(const std::string& user_id, storage::SummaryGrouping grouping) {
-    Outcome current = snapshot(user_id);
-    if (current.status != 200) return current;
+std::optional<UsageSummary> LedgerService::summary(const std::string& user_id, storage::SummaryGrouping grouping) {
+    LedgerReply current = snapshot(user_id);
+    if (current.kind != ReplyKind::done) return std::nullopt;
     try {
-        auto snapshot_json = nlohmann::json::parse(current.body);
-        auto start = parse_rfc3339(snapshot_json["period"]["start"].get<std::string>());
-        auto end = parse_rfc3339(snapshot_json["period"]["end"].get<std::string>());
-        auto totals = store_.read_summary(user_id, start.value(), end.value(), grouping);
-        nlohmann::json groups = nlohmann::json::array();
-        for (const auto& total : totals) {
-            groups.push_back({{"key", total.group},
-                              {"events", total.events},
-                              {"raw_tokens", total.raw_tokens},
-                              {"charged_tokens", total.charged_tokens},
-                              {"avatars", total.avatars}});
-        }
-        nlohmann::json body = {{"group_by", grouping_name(grouping)},
-                               {"period", snapshot_json["period"]},
-                               {"groups", std::move(groups)}};
-        return Outcome{200, body.dump(), false, {}};
-    } catch (const storage::StorageError& error) {
+        return UsageSummary{current.claims, store_.read_summary(user_id, current.claims.period_start, grouping)};
+    } catch (const std::exception& error) {
         std::cerr << "tokenmeter: read failed: " << error.what() << "\n";
-        return unavailable();
+        return std::nullopt;
     }
 }
 

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include "storage/journal_codec.hpp"
 #include "tokenmeter/period.hpp"
 
 namespace tokenmeter::ledger {
@@ -23,6 +24,10 @@ nlohmann::json snapshot_object(const ReceiptClaims& claims, std::string_view rec
         {"as_of", format_rfc3339(claims.iat)},
         {"receipt", receipt},
     };
+}
+
+std::string error_body(std::string_view code, std::string_view message) {
+    return nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump();
 }
 
 nlohmann::json snapshot_of_receipt(std::string_view receipt) {
@@ -48,6 +53,10 @@ nlohmann::json event_object(const storage::UsageEvent& e) {
                             {"late", e.late}};
     event["reservation_id"] = e.reservation_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.reservation_id);
     return event;
+}
+
+nlohmann::json event_object(const UsageCharge& charge) {
+    return event_object(storage::journal_codec::usage_event_of(charge));
 }
 
 }  // namespace tokenmeter::ledger

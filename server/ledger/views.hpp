@@ -15,10 +15,14 @@ namespace tokenmeter::ledger {
 
 nlohmann::json snapshot_object(const ReceiptClaims& claims, std::string_view receipt);
 
+// The JSON error body every API error uses.
+std::string error_body(std::string_view code, std::string_view message);
+
 // Decodes a stored receipt into its snapshot.
 nlohmann::json snapshot_of_receipt(std::string_view receipt);
 
 // One token_usage row.
 nlohmann::json event_object(const storage::UsageEvent& event);
+nlohmann::json event_object(const UsageCharge& charge);
 
 }  // namespace tokenmeter::ledger

@@ -1,15 +1,31 @@
-// LedgerStore: the ledger's durable state behind one small interface, with
-// SQLite and PostgreSQL behind it (DESIGN.md §8). The ledger service never sees
-// SQL; a store never sees ledger rules.
+// LedgerStore: the ledger's durable state (DESIGN.md §5, §8), with SQLite and
+// PostgreSQL behind it. The ledger's rules never see SQL; a store never sees
+// ledger rules.
 //
-// Writes happen in a LedgerTransaction: everything a ledger change touches
-// (usage_limits row, usage row, reservation, receipt, idempotency record) is
-// written through one transaction and becomes durable together at commit().
+// The record of truth is the journal: one row per ledger change, holding
+// the change, the caller's idempotency key and request hash, and the change's
+// signed receipt (stored once, only there). Beside it stay the two tables
+// the original system had, written in the same transaction:
+// - usage_limits, one row per user and period: the balance, and for the
+//   current period also the account's terms (seq, anchor day, plan end, open
+//   reservations), so an account is recovered from one row;
+// - token_usage, one row per charge.
+// Answers that are not ledger changes (refusals) are remembered for their
+// idempotency keys in idempotency_keys, with their bytes.
+//
+// A batch of changes is one LedgerBatch: one transaction and one commit. An
+// account row is written only where its stored seq is the one the writer
+// started from, so a writer whose memory is stale (another process changed
+// the account, or it loaded an old copy) fails the batch with a
+// StorageConflict instead of overwriting, and the writer runs the batch
+// again from fresh rows.
+//
 // Storage failures are StorageError exceptions (the server's edge), turned
 // into 503 storage_unavailable: nothing is acknowledged that is not durable.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -19,8 +35,9 @@
 
 #include "storage/billing_store.hpp"
 #include "tokenmeter/catalog.hpp"
-#include "tokenmeter/ledger.hpp"
+#include "tokenmeter/pricing.hpp"
 #include "tokenmeter/period.hpp"
+#include "tokenmeter/state_machine.hpp"
 
 namespace tokenmeter::storage {
 
@@ -30,42 +47,43 @@ public:
 };
 
 // The database rolled the transaction back because it collided with another
-// one (a serialization failure, a deadlock, or two inserts of one key from
-// different server processes). Nothing of it was applied, so running the
-// whole transaction again is safe and gives the collision's real answer.
+// one (a serialization failure, a deadlock, a row another process inserted
+// or changed first). Nothing of it was applied, so running the batch again
+// from fresh rows is safe and gives the collision's real answer.
 class StorageConflict : public StorageError {
 public:
     using StorageError::StorageError;
 };
 
-// A user's account: plan, period anchor, receipt chain, and the balance of
-// the current period (the usage_limits row of period_start).
-struct Account {
+// One journal row: one ledger change.
+struct JournalRow {
     std::string user_id;
-    std::string plan;
-    int anchor_day = 1;
-    Period period;
-    Balance balance;
-    std::int64_t seq = 0;          // receipts issued so far
-    std::string last_receipt;      // the newest receipt, byte for byte
-    std::optional<std::int64_t> plan_ends_at;  // the plan lapses to plan_after then
-    std::string plan_after;
-    // Reads before this instant may be answered from last_receipt; at or after
-    // it a lazy change (rollover, expiry, plan end) may be due.
-    std::int64_t attention_at = 0;
+    std::int64_t seq = 0;
+    std::string kind;            // ChangeKind's name
+    std::string reservation_id;  // the reservation an authorize, commit or release is about
+    std::string change;          // JSON: what the change did (for answers, replays and recovery)
+    std::string receipt;         // its signed receipt, byte for byte
+    std::string caller;          // the idempotency scope of the request that made it, if any
+    std::string idempotency_key;
+    std::string request_hash;
     std::int64_t created_at = 0;
 };
 
-struct StoredReservation {
-    std::string id;
+// One usage_limits row: a user's period, and for the current period the
+// account's terms. `seq` is the account's seq when the row was written: the
+// guard a later write checks.
+struct AccountRow {
     std::string user_id;
-    OperationKind operation = OperationKind::chat;
-    std::string model;
-    Multiplier multiplier;
-    std::string catalog_version;
-    Reservation reservation;  // amount, expiry, state
+    std::string plan;
+    Period period;
+    Balance balance;
+    std::int64_t seq = 0;
+    int anchor_day = 1;
+    std::optional<std::int64_t> plan_ends_at;
+    std::string plan_after;
     std::int64_t created_at = 0;
-    std::int64_t settled_at = 0;  // 0 while open
+    std::string reservations = "[]";  // JSON: the open reservations
+    std::int64_t attention_at = 0;    // when a lazy change may be due (reads before it need no writer)
 };
 
 // One row of token_usage: one charge.
@@ -86,11 +104,20 @@ struct UsageEvent {
     std::string idempotency_key;
     std::string catalog_version;
     std::int64_t created_at = 0;
-    // A commit after the reservation's expiry (within the grace period).
-    bool late = false;
+    bool late = false;  // a commit after the reservation's expiry (within the grace period)
 };
 
-struct IdempotencyRecord {
+// What a key was first answered with: a ledger change (rendered again from
+// its journal row) or a stored answer (a refusal, with its bytes).
+struct StoredAnswer {
+    std::string request_hash;
+    std::optional<JournalRow> change;
+    int status = 0;
+    std::string response;
+};
+
+// A refusal remembered for its idempotency key.
+struct AnswerRecord {
     std::string caller;
     std::string key;
     std::string request_hash;
@@ -110,45 +137,10 @@ struct UsageTotal {
 
 enum class SummaryGrouping : std::uint8_t { day, model, operation };
 
-class LedgerTransaction {
-public:
-    virtual ~LedgerTransaction() = default;
-
-    // The account and its current usage_limits row, locked for this
-    // transaction where the database has row locks.
-    virtual std::optional<Account> load_account(std::string_view user_id) = 0;
-    // Inserts or updates the account row and its current usage_limits row.
-    virtual void store_account(const Account& account) = 0;
-
-    virtual std::optional<StoredReservation> load_reservation(std::string_view id) = 0;
-    virtual void insert_reservation(const StoredReservation& reservation) = 0;
-    virtual void update_reservation(const StoredReservation& reservation) = 0;
-    // Open reservations of the user that are due at `now`, oldest first.
-    virtual std::vector<StoredReservation> due_reservations(std::string_view user_id, std::int64_t now) = 0;
-    // The earliest expiry among the user's open reservations.
-    virtual std::optional<std::int64_t> next_expiry(std::string_view user_id) = 0;
-
-    virtual void insert_usage(UsageEvent& event) = 0;  // sets event.id
-    virtual void insert_receipt(std::string_view user_id, std::int64_t seq, std::string_view jws,
-                                std::int64_t created_at) = 0;
-
-    virtual std::optional<IdempotencyRecord> load_idempotency(std::string_view caller, std::string_view key) = 0;
-    virtual void insert_idempotency(const IdempotencyRecord& record) = 0;
-    // Deletes up to `max` records created before `before`; returns how many.
-    virtual int prune_idempotency(std::int64_t before, int max) = 0;
-
-    // Nested scopes so one failed command does not undo its batch.
-    virtual void savepoint() = 0;
-    virtual void rollback_to_savepoint() = 0;
-    virtual void release_savepoint() = 0;
-
-    // Billing's tables in this same transaction (storage/billing_store.hpp);
-    // nullptr where the store has none yet.
-    virtual BillingTransaction* billing() { return nullptr; }
-
-    // Makes everything durable; throws StorageError if it could not. A
-    // transaction destroyed without commit() rolls back.
-    virtual void commit() = 0;
+// An account as stored: its current row and its newest receipt.
+struct StoredAccount {
+    AccountRow row;
+    std::string head_receipt;
 };
 
 // What a read needs without the writer: the newest receipt and when it stops
@@ -158,22 +150,80 @@ struct AccountView {
     std::int64_t attention_at = 0;
 };
 
+// One transaction of the writer.
+class LedgerBatch {
+public:
+    virtual ~LedgerBatch() = default;
+
+    // Writes a usage_limits row: where `seq_before` is set, only over the
+    // stored row of that user and period whose seq is that (else a
+    // StorageConflict); where it is not, as a new row (a conflict if one exists).
+    virtual void write_account(const AccountRow& row, std::optional<std::int64_t> seq_before) = 0;
+    // The account as stored now, its row locked until the batch ends (where
+    // the database has row locks; SQLite's batch holds the whole write
+    // lock): for a writer that collided with another process, so its next
+    // attempt decides from rows nobody else can change meanwhile.
+    virtual std::optional<StoredAccount> lock_account(std::string_view user_id) = 0;
+    // Checks that the account's current row still has `seq` (a decision
+    // that changed nothing was made on fresh state), else a StorageConflict.
+    virtual void check_account(std::string_view user_id, std::int64_t period_start, std::int64_t seq) = 0;
+    virtual void append(const JournalRow& row) = 0;
+    virtual void insert_charge(const UsageEvent& event) = 0;
+    virtual void insert_answer(const AnswerRecord& answer) = 0;
+    // Deletes up to `max` stored answers created before `before`; how many.
+    virtual int prune_answers(std::int64_t before, int max) = 0;
+    // Tells other server processes on this database which users changed
+    // (PostgreSQL NOTIFY, sent when the transaction commits). A no-op where
+    // only one process can write.
+    virtual void notify(const std::vector<std::string>& user_ids) = 0;
+
+    // Billing's tables in this same transaction (storage/billing_store.hpp).
+    virtual BillingTransaction* billing() { return nullptr; }
+
+    // Makes everything durable; throws StorageError if it could not. A batch
+    // destroyed without commit() rolls back.
+    virtual void commit() = 0;
+};
+
 class LedgerStore {
 public:
     virtual ~LedgerStore() = default;
 
     // Begins a write transaction holding the write lock from the start
     // (SQLite BEGIN IMMEDIATE), so it cannot fail half-way on a lock upgrade.
-    virtual std::unique_ptr<LedgerTransaction> begin() = 0;
+    virtual std::unique_ptr<LedgerBatch> begin() = 0;
 
     // Reads; safe from any thread, concurrently with the writer.
-    virtual std::optional<AccountView> read_account(std::string_view user_id) = 0;
+    virtual std::optional<StoredAccount> read_account(std::string_view user_id) = 0;
+    virtual std::optional<AccountView> read_view(std::string_view user_id) = 0;
+    // The journal rows about a reservation (its authorize, and its commit or
+    // release if any), oldest first; or, for a reservation made before the
+    // journal existed, the one row the upgrade kept for it (kind "legacy").
+    virtual std::vector<JournalRow> read_reservation_rows(std::string_view reservation_id) = 0;
+    virtual std::optional<StoredAnswer> read_answer(std::string_view caller, std::string_view key) = 0;
     // The user's usage events, newest first, with id < before_id (0: from the newest).
     virtual std::vector<UsageEvent> read_events(std::string_view user_id, std::int64_t before_id, int limit) = 0;
-    virtual std::vector<UsageTotal> read_summary(std::string_view user_id, std::int64_t from, std::int64_t to,
+    // Totals of the charges of one period.
+    virtual std::vector<UsageTotal> read_summary(std::string_view user_id, std::int64_t period_start,
                                                  SummaryGrouping grouping) = 0;
-    // The receipts of a user from seq `from_seq`, oldest first (for audits and tests).
-    virtual std::vector<std::string> read_receipts(std::string_view user_id, std::int64_t from_seq, int limit) = 0;
+    // A user's journal from seq `from_seq`, oldest first (receipt chain audits).
+    virtual std::vector<JournalRow> read_journal(std::string_view user_id, std::int64_t from_seq, int limit) = 0;
+    // The receipts alone (what audits and tests walk).
+    std::vector<std::string> read_receipts(std::string_view user_id, std::int64_t from_seq, int limit) {
+        std::vector<std::string> receipts;
+        for (JournalRow& row : read_journal(user_id, from_seq, limit)) receipts.push_back(std::move(row.receipt));
+        return receipts;
+    }
+
+    // Calls `changed` with the ids of users that a server process changed,
+    // on a thread of the store's, for as long as the store lives: how the
+    // live streams held by one server hear of changes made through another
+    // on the same database (PostgreSQL LISTEN). A store that only one
+    // process writes has nothing to tell, and calls nothing.
+    using ChangedUsers = std::function<void(const std::vector<std::string>& user_ids)>;
+    virtual void watch_changes(ChangedUsers changed) { (void)changed; }
+    // Stops calling; returns once no call is running.
+    virtual void stop_watching() {}
 
     // Liveness of the database (healthz).
     virtual bool healthy() = 0;

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "storage/store.hpp"
-#include "tokenmeter/catalog.hpp"
+#include "tokenmeter/pricing.hpp"
 #include "tokenmeter/ledger.hpp"
 
 namespace tokenmeter::storage {

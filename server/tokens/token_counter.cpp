@@ -12,6 +12,10 @@ namespace {
 
 class EmbeddedEncodingCounter final : public TokenCounter {
 public:
+    Result<const Encoding*, Error> encoding(TokenizerKind encoding) const override {
+        return &embedded_encoding(encoding);
+    }
+
     Result<TokenCount, Error> count_text(const Model& model, std::string_view text) override {
         const Encoding& encoding = embedded_encoding(encoding_kind_for(model.tokenizer));
         return count_text_tokens(encoding, model.tokenizer, text);

@@ -1,4 +1,5 @@
-// Counting the tokens of request text for authorize (`text` or `messages`).
+// Counting the tokens of request text: the encodings authorize's estimate
+// rule counts with, and counts of text and messages for the demo's replies.
 // The count comes from the core's tokenizer for the model's encoding; models
 // without a public tokenizer get an estimate, flagged exact=false.
 #pragma once
@@ -10,13 +11,16 @@
 
 #include "tokenmeter/catalog.hpp"
 #include "tokenmeter/error.hpp"
+#include "tokenmeter/estimate.hpp"
 #include "tokenmeter/result.hpp"
 #include "tokenmeter/token_count.hpp"
 
 namespace tokenmeter::tokens {
 
-// Counts are the core's TokenCount (tokens, and whether they are exact).
-class TokenCounter {
+// Counts are the core's TokenCount (tokens, and whether they are exact). As
+// an EncodingSource it gives the core's estimate rule (tokenmeter/estimate.hpp)
+// the encodings to count authorize's input with.
+class TokenCounter : public EncodingSource {
 public:
     virtual ~TokenCounter() = default;
     // Tokens of plain text (embeddings, or a prompt as one string).

@@ -4,6 +4,7 @@
 
 #include "tokenmeter/catalog.hpp"
 #include "tokenmeter/limits.hpp"
+#include "tokenmeter/pricing.hpp"
 
 namespace tokenmeter {
 namespace {

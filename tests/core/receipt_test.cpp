@@ -4,6 +4,9 @@
 
 #include "test_files.hpp"
 #include "tokenmeter/base64url.hpp"
+#include "tokenmeter/crypto.hpp"
+#include "tokenmeter/ed25519.hpp"
+#include "tokenmeter/jws.hpp"
 #include "tokenmeter/limits.hpp"
 #include "tokenmeter/receipt.hpp"
 

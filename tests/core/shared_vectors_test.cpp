@@ -6,7 +6,11 @@
 #include "test_files.hpp"
 #include "tokenmeter/base64url.hpp"
 #include "tokenmeter/catalog.hpp"
+#include "tokenmeter/crypto.hpp"
+#include "tokenmeter/ed25519.hpp"
+#include "tokenmeter/jws.hpp"
 #include "tokenmeter/period.hpp"
+#include "tokenmeter/pricing.hpp"
 #include "tokenmeter/receipt.hpp"
 
 namespace tokenmeter {

@@ -17,6 +17,7 @@
 
 #include "fuzz_input.hpp"
 #include "tokenmeter/base64url.hpp"
+#include "tokenmeter/jws.hpp"
 #include "tokenmeter/receipt.hpp"
 
 namespace tokenmeter::fuzz {

@@ -14,6 +14,7 @@
 
 #include "fuzz_input.hpp"
 #include "http/service_requests.hpp"
+#include "ledger/views.hpp"
 #include "tokenmeter/receipt.hpp"
 
 namespace tokenmeter::fuzz {
@@ -51,11 +52,11 @@ void check_authorize(const Json& body) {
         check_refusal(parsed.error());
         return;
     }
-    const ledger::AuthorizeRequest& request = *parsed;
+    const AuthorizeCommand& request = parsed->command;
     TM_ASSERT(is_valid_user_id(request.user_id));
     TM_ASSERT(is_count(request.input_tokens));
     TM_ASSERT(is_count(request.max_output_tokens));
-    TM_ASSERT(request.idempotency_key.empty());
+    TM_ASSERT(request.reservation_id.empty());
     const auto kind = operation_kind_from_string(request.operation);
     TM_ASSERT(kind.has_value());
     const Model* model = request.model.empty() ? nullptr : catalog.find_model(request.model);
@@ -64,18 +65,18 @@ void check_authorize(const Json& body) {
     if (model != nullptr) again["model"] = request.model;
     if (*kind != OperationKind::avatar) {
         TM_ASSERT(model != nullptr);
-        TM_ASSERT(request.exact == model->exact());
+        TM_ASSERT(parsed->exact == model->exact());
         again["input_tokens"] = request.input_tokens;
         again["max_output_tokens"] = request.max_output_tokens;
     }
     auto reparsed = http::authorize_request(body_of(again), catalog, counter());
     TM_ASSERT(reparsed.has_value());
-    TM_ASSERT(reparsed->user_id == request.user_id);
-    TM_ASSERT(reparsed->operation == request.operation);
-    TM_ASSERT(reparsed->model == request.model);
-    TM_ASSERT(reparsed->input_tokens == request.input_tokens);
-    TM_ASSERT(reparsed->max_output_tokens == request.max_output_tokens);
-    TM_ASSERT(reparsed->exact == request.exact);
+    TM_ASSERT(reparsed->command.user_id == request.user_id);
+    TM_ASSERT(reparsed->command.operation == request.operation);
+    TM_ASSERT(reparsed->command.model == request.model);
+    TM_ASSERT(reparsed->command.input_tokens == request.input_tokens);
+    TM_ASSERT(reparsed->command.max_output_tokens == request.max_output_tokens);
+    TM_ASSERT(reparsed->exact == parsed->exact);
 }
 
 void check_commit(const Json& body) {

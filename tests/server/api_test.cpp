@@ -153,6 +153,29 @@ TEST(Api, AvatarsSpendTheAvatarQuota) {
     EXPECT_EQ(usage["tokens"]["used"], 50000);
 }
 
+// A server that has never held an account (after a restart, or another
+// server's) reads it from storage; a refusal decided on it changes nothing,
+// so its snapshot is the account's newest stored receipt, not an empty one.
+TEST(Api, ARefusalOnAnAccountReadFromStorageCarriesItsNewestReceipt) {
+    TestServer first;
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(first.post("/v1/usage/record", {{"user_id", "wes"}, {"operation", "avatar"}})->status, 200);
+    first.app().shutdown();
+    test::TestServerOptions options;
+    options.db = first.db();
+    TestServer second(options);
+    const std::string body = R"({"user_id":"wes","operation":"avatar"})";
+    auto refused = second.client().Post("/v1/usage/record", second.as_service("sixth-avatar"), body, "application/json");
+    ASSERT_TRUE(refused);
+    ASSERT_EQ(refused->status, 402) << refused->body;
+    const json usage = second.usage_of("wes");
+    EXPECT_EQ(usage["seq"], 6);
+    EXPECT_EQ(body_of(refused)["usage"]["receipt"], usage["receipt"]) << refused->body;
+    EXPECT_EQ(body_of(refused)["usage"]["seq"], 6);
+    auto replayed = second.client().Post("/v1/usage/record", second.as_service("sixth-avatar"), body, "application/json");
+    ASSERT_TRUE(replayed);
+    EXPECT_EQ(replayed->body, refused->body);
+}
+
 TEST(Api, ReservationsResolveAtMostOnce) {
     TestServer server;
     const json reserved = authorize_chat(server, "erin", 100, 100);

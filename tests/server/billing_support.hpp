@@ -144,12 +144,11 @@ struct PlanView {
 inline PlanView plan_view(App& app, const std::string& user_id) {
     PlanView view;
     auto snapshot = app.ledger().snapshot(user_id);
-    if (snapshot.status == 200) {
-        auto body = nlohmann::json::parse(snapshot.body);
-        view.plan = body["plan"].get<std::string>();
-        view.tokens_limit = body["tokens"]["limit"].get<std::int64_t>();
-        view.tokens_used = body["tokens"]["used"].get<std::int64_t>();
-        view.period_end = parse_rfc3339(body["period"]["end"].get<std::string>()).value();
+    if (snapshot.kind == ledger::ReplyKind::done) {
+        view.plan = snapshot.claims.plan;
+        view.tokens_limit = snapshot.claims.balance.tokens_limit;
+        view.tokens_used = snapshot.claims.balance.tokens_used;
+        view.period_end = snapshot.claims.period_end;
     }
     for (const std::string& receipt : app.store().read_receipts(user_id, 1, 100000)) {
         auto claims = decode_receipt_claims(receipt);

@@ -127,13 +127,13 @@ protected:
         std::filesystem::remove_all(dir_, ignored);
     }
 
-    ledger::Outcome deliver(const std::string& body) {
+    ledger::JobOutcome deliver(const std::string& body) {
         const Delivery delivery = test::signed_delivery(body);
         return service_->handle_webhook(delivery.body, delivery.signature);
     }
 
     // Sends the subscription's current stand-in state as `event`.
-    ledger::Outcome send(const std::string& event, const std::string& subscription_id, const std::string& user,
+    ledger::JobOutcome send(const std::string& event, const std::string& subscription_id, const std::string& user,
                          const json& attributes) {
         factory_->put_subscription(subscription_id, attributes);
         const std::string body = factory_->subscription_webhook_body(event, subscription_id, user);
@@ -336,8 +336,8 @@ TEST_F(BillingWebhooks, PlanRulesOfDesignSectionNine) {
     const std::string user = "rules";
     const std::string sub = "6300001";
     // Usage on the free plan first.
-    ledger::RecordRequest record{user, "chat", "gpt-4o-mini", 1000, 500, "rec-1"};
-    ASSERT_EQ(server_->app().ledger().record(record, std::nullopt).status, 200);
+    const RecordCommand record{user, "chat", "gpt-4o-mini", 1000, 500, "evt_rec1", "rec-1"};
+    ASSERT_EQ(server_->app().ledger().record(record, std::nullopt).kind, ledger::ReplyKind::done);
     const PlanView free = test::plan_view(server_->app(), user);
     ASSERT_EQ(free.plan, "free");
     ASSERT_EQ(free.tokens_used, 1500);

@@ -1,8 +1,10 @@
 // I3 under crashes: 30 times, a real server process is killed with SIGKILL at
-// a random moment under load and restarted on the same SQLite file; clients
-// retry every request they saw no answer to, with the same Idempotency-Key.
-// Afterwards every key has exactly one charge (none lost, none doubled), the
-// balance is the sum of the charges, and the database passes integrity_check.
+// a random moment under load (charges of tokens and of avatars) and restarted
+// on the same SQLite file; clients retry every request they saw no answer
+// to, with the same Idempotency-Key. Afterwards every key has exactly one
+// charge (none lost, none doubled), the balances are the sums of the charges
+// (I1, tokens and avatars), every receipt chain walks from the file unbroken
+// (I5), and the database passes integrity_check.
 #include <gtest/gtest.h>
 
 #include <sqlite3.h>
@@ -14,6 +16,7 @@
 #include <random>
 #include <set>
 
+#include "chain_audit.hpp"
 #include "charge_audit.hpp"
 #include "server_process.hpp"
 #include "test_server.hpp"
@@ -43,6 +46,7 @@ std::optional<int> send(int port, const Request& request) {
 std::string write_config(const std::string& dir) {
     json catalog = json::parse(std::string(default_catalog_json()));
     catalog["plans"][0]["tokens_per_period"] = 1'000'000'000'000;
+    catalog["plans"][0]["avatars_per_period"] = 1'000'000'000;
     std::ofstream(dir + "/catalog.json") << catalog.dump();
     (void)keys::generate_signing_key_file(dir + "/signing.jwk");
     const json config = {{"db", "sqlite:" + dir + "/ledger.db"},
@@ -62,7 +66,9 @@ TEST(Crash, KillNineUnderLoadLosesNothingAndChargesNothingTwice) {
     std::map<std::string, json> acknowledged;   // key -> body
     std::vector<Request> unanswered;
     int next_key = 0;
+    // Every fifth request an avatar, the rest chat charges; eight users.
     auto make_request = [&](int i) {
+        if (i % 5 == 0) return Request{"crash-" + std::to_string(i), {{"user_id", "u" + std::to_string(i % 8)}, {"operation", "avatar"}}};
         const json body = {{"user_id", "u" + std::to_string(i % 8)}, {"operation", "chat"}, {"model", "gpt-4o"},
                            {"input_tokens", 1 + i % 97}, {"output_tokens", i % 13}};
         return Request{"crash-" + std::to_string(i), body};
@@ -125,10 +131,12 @@ TEST(Crash, KillNineUnderLoadLosesNothingAndChargesNothingTwice) {
     EXPECT_EQ(audit.lost, 0) << "acknowledged charges lost";
     EXPECT_EQ(audit.doubled, 0) << "double charges";
     EXPECT_EQ(charges_per_key.size(), acknowledged.size()) << "charges nobody asked for";
-    // I1 per user-period: tokens_used is the sum of the charges.
+    // I1 per user-period: tokens_used and avatars_used are the sums of the charges.
     sqlite3_prepare_v2(db,
                        "SELECT COUNT(*) FROM usage_limits u WHERE tokens_used != (SELECT COALESCE(SUM(charged_tokens), 0) "
-                       "FROM token_usage t WHERE t.user_id = u.user_id AND t.period_start = u.period_start)",
+                       "FROM token_usage t WHERE t.user_id = u.user_id AND t.period_start = u.period_start) OR "
+                       "avatars_used != (SELECT COALESCE(SUM(avatars), 0) FROM token_usage t WHERE t.user_id = u.user_id "
+                       "AND t.period_start = u.period_start)",
                        -1, &rows, nullptr);
     ASSERT_EQ(sqlite3_step(rows), SQLITE_ROW);
     EXPECT_EQ(sqlite3_column_int(rows, 0), 0) << "I1 broken";
@@ -137,8 +145,22 @@ TEST(Crash, KillNineUnderLoadLosesNothingAndChargesNothingTwice) {
     ASSERT_EQ(sqlite3_step(rows), SQLITE_ROW);
     EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(rows, 0)), "ok");
     sqlite3_finalize(rows);
+    // The avatars are what was asked for.
+    std::map<std::string, std::int64_t> avatars_asked;
+    for (const auto& [key, body] : acknowledged) {
+        if (body["operation"] == "avatar") avatars_asked[body["user_id"].get<std::string>()] += 1;
+    }
+    sqlite3_prepare_v2(db, "SELECT user_id, SUM(avatars_used) FROM usage_limits GROUP BY user_id", -1, &rows, nullptr);
+    while (sqlite3_step(rows) == SQLITE_ROW) {
+        const std::string user = reinterpret_cast<const char*>(sqlite3_column_text(rows, 0));
+        EXPECT_EQ(sqlite3_column_int64(rows, 1), avatars_asked[user]) << "avatars of " << user;
+    }
+    sqlite3_finalize(rows);
     sqlite3_close(db);
-    std::cout << acknowledged.size() << " acknowledged charges over 30 crashes\n";
+    const auto chains = test::chain_audit::audit_database("sqlite:" + dir + "/ledger.db", dir + "/signing.jwk");
+    EXPECT_TRUE(chains.ok()) << chains.describe();
+    EXPECT_EQ(chains.charges, static_cast<std::int64_t>(acknowledged.size()));
+    std::cout << acknowledged.size() << " acknowledged charges over 30 crashes; " << chains.describe() << "\n";
     std::error_code ignored;
     std::filesystem::remove_all(dir, ignored);
 }

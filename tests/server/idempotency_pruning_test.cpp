@@ -1,9 +1,10 @@
-// Idempotency records are pruned as fast as they are made (DESIGN.md §5:
-// keys are kept at least 24 hours, and then must not pile up). A fixed quota
-// of 1,000 records a minute let the table grow without bound once writes
-// passed about 17 a second; these tests write faster than that, move the
-// ManualClock past the retention, and count what is left in the database, on
-// SQLite and on PostgreSQL.
+// Stored answers are pruned as fast as they are made (DESIGN.md §5: keys are
+// kept at least 24 hours, and then must not pile up). A change keeps its key
+// in its journal row for good; what is pruned is the table of answers that
+// are not changes (refusals). A fixed quota of 1,000 records a minute let it
+// grow without bound once writes passed about 17 a second; these tests write
+// faster than that, move the ManualClock past the retention, and count what
+// is left in the database, on SQLite and on PostgreSQL.
 #include <gtest/gtest.h>
 
 #include <sqlite3.h>
@@ -56,9 +57,15 @@ httplib::Result charge_with_key(TestServer& server, const std::string& key) {
     return server.client().Post("/v1/usage/record", server.as_service(key), small_charge.dump(), "application/json");
 }
 
+// A refusal (404: no such reservation) stored for its key.
+httplib::Result refusal_with_key(TestServer& server, const std::string& key) {
+    const json commit = {{"reservation_id", "rsv_" + key}, {"input_tokens", 1}, {"output_tokens", 0}};
+    return server.client().Post("/v1/usage/commit", server.as_service(key), commit.dump(), "application/json");
+}
+
 // The server's own retention (App runs the writer with WriterOptions{}).
 TEST(IdempotencyPruning, RecordsPastTheRetentionGoWhileYoungerOnesStayAndReplay) {
-    const std::int64_t retention = ledger::WriterOptions{}.idempotency_retention_seconds;
+    const std::int64_t retention = ledger::WriterOptions{}.answer_retention_seconds;
     ASSERT_GE(retention, 24 * 3600) << "DESIGN.md §5 keeps keys at least 24 hours";
     TestServer server;
     const std::int64_t t0 = server.clock().now_seconds();
@@ -68,20 +75,20 @@ TEST(IdempotencyPruning, RecordsPastTheRetentionGoWhileYoungerOnesStayAndReplay)
     {
         auto transaction = server.app().store().begin();
         for (int i = 0; i < 3000; ++i) {
-            transaction->insert_idempotency({"service", "burst-" + std::to_string(i), "hash", 200, "{}", t0});
+            transaction->insert_answer({"service", "burst-" + std::to_string(i), "hash", 404, "{}", t0});
         }
         transaction->commit();
     }
-    for (int i = 0; i < 3; ++i) ASSERT_EQ(charge_with_key(server, "old-" + std::to_string(i))->status, 200);
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(refusal_with_key(server, "old-" + std::to_string(i))->status, 404);
 
     // Records younger than the retention: older than a day, and a second old.
     std::vector<std::pair<std::string, std::string>> young;  // key, first response
     auto make_young = [&](const std::string& prefix) {
         for (int i = 0; i < 10; ++i) {
             const std::string key = prefix + std::to_string(i);
-            auto response = charge_with_key(server, key);
+            auto response = refusal_with_key(server, key);
             ASSERT_TRUE(response);
-            ASSERT_EQ(response->status, 200);
+            ASSERT_EQ(response->status, 404);
             young.emplace_back(key, response->body);
         }
     };
@@ -105,22 +112,25 @@ TEST(IdempotencyPruning, RecordsPastTheRetentionGoWhileYoungerOnesStayAndReplay)
     std::cout << "3,003 records past the retention pruned in " << batches << " batches\n";
 
     // Everything younger than the retention stayed, and still replays: the
-    // same answer, and no second charge.
+    // same answer, byte for byte.
     EXPECT_EQ(records_with_prefix(server, "young-"), 20);
-    const std::int64_t used = server.usage_of("pia")["tokens"]["used"].get<std::int64_t>();
     for (const auto& [key, first] : young) {
-        auto replay = charge_with_key(server, key);
+        auto replay = refusal_with_key(server, key);
         ASSERT_TRUE(replay);
-        EXPECT_EQ(replay->status, 200);
+        EXPECT_EQ(replay->status, 404);
         EXPECT_EQ(replay->body, first) << key;
     }
+    // A change's key lives in its journal row and is never pruned: the first
+    // charges, made before everything else, still replay without a second charge.
+    const std::int64_t used = server.usage_of("pia")["tokens"]["used"].get<std::int64_t>();
+    EXPECT_EQ(charge_with_key(server, "drive-0")->status, 200);
     EXPECT_EQ(server.usage_of("pia")["tokens"]["used"], used);
-    EXPECT_EQ(server.app().store().read_events("pia", 0, 1000).size(), static_cast<std::size_t>(3 + 20 + batches));
+    EXPECT_EQ(server.app().store().read_events("pia", 0, 1000).size(), static_cast<std::size_t>(batches));
 }
 
-// Writes at 1,500 a minute, simulated for several retentions: after each
+// Refusals at 1,500 a minute, simulated for several retentions: after each
 // minute's writes nothing past the retention is left, so the table holds at
-// most the records of one retention. A writer of its own on the server's
+// most the answers of one retention. A writer of its own on the server's
 // store, with a short retention, so the clock need not cross days per step.
 TEST(IdempotencyPruning, TheTableStaysBoundedWhenWritesOutpaceTheOldQuota) {
     TestServer server;
@@ -130,8 +140,10 @@ TEST(IdempotencyPruning, TheTableStaysBoundedWhenWritesOutpaceTheOldQuota) {
     constexpr int per_minute = threads * per_thread;
     std::atomic<std::int64_t> now{server.clock().now_seconds()};
     ledger::WriterOptions options;
-    options.idempotency_retention_seconds = retention;
-    ledger::Writer writer(server.app().store(), options, [&now] { return now.load(); }, nullptr);
+    options.answer_retention_seconds = retention;
+    ledger::Writer writer(server.app().store(), server.app().ledger().rules(), server.app().signing_key(), options,
+                          [&now] { return now.load(); },
+                          [](const ledger::LedgerReply&) { return std::make_pair(404, std::string("{}")); }, nullptr);
     auto write_a_minute = [&](int minute) {
         std::atomic<int> failures{0};
         std::vector<std::thread> writers;
@@ -139,9 +151,15 @@ TEST(IdempotencyPruning, TheTableStaysBoundedWhenWritesOutpaceTheOldQuota) {
             writers.emplace_back([&, t] {
                 for (int i = 0; i < per_thread; ++i) {
                     const std::string key = "m" + std::to_string(minute) + "-" + std::to_string(t) + "-" + std::to_string(i);
-                    ledger::Outcome outcome = writer.run([](storage::LedgerTransaction&) { return ledger::Outcome{200, "{}"}; },
-                                                         ledger::IdempotencyScope{"service", key, "hash"});
-                    if (outcome.status != 200) failures += 1;
+                    ledger::Submission submission;
+                    submission.command = CommitCommand{"rsv_" + key, 1, 0, "evt_" + key, key};
+                    submission.idempotency = ledger::IdempotencyScope{"service", key, "hash"};
+                    if (!writer.claim(*submission.idempotency)) {
+                        failures += 1;
+                        continue;
+                    }
+                    const ledger::LedgerReply reply = writer.submit(std::move(submission));
+                    if (reply.kind != ledger::ReplyKind::refused) failures += 1;
                 }
             });
         }

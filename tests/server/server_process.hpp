@@ -55,7 +55,10 @@ public:
     int port() const { return port_; }
     pid_t pid() const { return pid_; }
 
+    // Both do nothing once the process is gone (kill(-1) would signal every
+    // process this user may signal).
     void kill_hard() {
+        if (pid_ <= 0) return;
         ::kill(pid_, SIGKILL);
         ::waitpid(pid_, nullptr, 0);
         pid_ = -1;
@@ -63,6 +66,7 @@ public:
 
     // SIGTERM, then the exit status (or -1 if it did not exit in time).
     int terminate(std::chrono::seconds patience = std::chrono::seconds(20)) {
+        if (pid_ <= 0) return -1;
         ::kill(pid_, SIGTERM);
         const auto deadline = std::chrono::steady_clock::now() + patience;
         int status = 0;

@@ -1,6 +1,7 @@
 // SIGTERM is a graceful stop: requests already being served finish with
 // their answer, live streams end with a clean chunked close (not a reset),
-// and the process exits 0 promptly. Nothing a client was told is lost.
+// and the process exits 0 promptly. Nothing a client was told is lost, and
+// the receipt chain walks from the file unbroken across the restart (I5).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "chain_audit.hpp"
 #include "server_process.hpp"
 #include "test_server.hpp"
 
@@ -126,6 +128,11 @@ TEST(Shutdown, SigtermFinishesInFlightRequestsAndClosesStreamsCleanly) {
     ASSERT_EQ(usage->status, 200) << usage->body;
     EXPECT_EQ(json::parse(usage->body)["tokens"]["used"].get<std::int64_t>(), expected);
     EXPECT_EQ(server->terminate(), 0);
+    const auto chains = test::chain_audit::audit_database("sqlite:" + dir + "/ledger.db", dir + "/signing.jwk");
+    EXPECT_TRUE(chains.ok()) << chains.describe();
+    EXPECT_EQ(chains.charges, next.load()) << "one charge per request";
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -30,6 +31,8 @@ namespace tokenmeter::test {
 
 inline const std::string jwt_secret = "test-jwt-secret-0123456789-abcdefghijklmnop";
 inline const std::string service_key = "test-service-key-0123456789abcdef";
+// A second backend's key, for servers configured with it (extra_service_keys).
+inline const std::string other_service_key = "test-service-key-other-fedcba9876543210";
 
 // An HS256 JWT as Supabase issues them, built from scratch here.
 inline std::string mint_user_token(const std::string& sub, std::int64_t now, std::int64_t ttl = 3600,
@@ -66,6 +69,7 @@ struct TestServerOptions {
     std::string catalog_json;  // empty: built-in
     std::string db;            // empty: sqlite in the temp dir, or a fresh PostgreSQL database
     std::string jwks;          // user-token keys (file or URL) besides the JWT secret
+    std::vector<std::string> extra_service_keys;  // besides service_key
     // LemonSqueezy (billing); absent: billing is not configured.
     std::optional<config::LemonSqueezySettings> lemonsqueezy;
 };
@@ -85,6 +89,7 @@ public:
         config.listen = "127.0.0.1:0";
         config.jwt_secret = jwt_secret;
         config.service_keys = {service_key};
+        for (const std::string& key : options.extra_service_keys) config.service_keys.push_back(key);
         config.jwks = options.jwks;
         config.signing_key_file = dir_ + "/signing.jwk";
         config.reservation_ttl_seconds = options.reservation_ttl_seconds;
@@ -117,6 +122,8 @@ public:
     const std::string& dir() const { return dir_; }
     // The --db URL the server runs on (SQLite in dir(), or PostgreSQL).
     const std::string& db() const { return db_; }
+    // The server's signing key (a JWK with its public "x").
+    std::string signing_key_file() const { return dir_ + "/signing.jwk"; }
 
     httplib::Client client() const {
         httplib::Client client("127.0.0.1", port_);
@@ -129,7 +136,12 @@ public:
     }
 
     httplib::Headers as_service(const std::string& idempotency_key = "") const {
-        httplib::Headers headers = {{"Authorization", "Bearer " + service_key}};
+        return as_service_key(service_key, idempotency_key);
+    }
+
+    // As the backend holding `key` (one of the configured service keys).
+    httplib::Headers as_service_key(const std::string& key, const std::string& idempotency_key = "") const {
+        httplib::Headers headers = {{"Authorization", "Bearer " + key}};
         if (!idempotency_key.empty()) headers.emplace("Idempotency-Key", idempotency_key);
         return headers;
     }

@@ -91,7 +91,7 @@ test('bad input is an exception with the core code', async () => {
   await sdk.init();
   assert.throws(() => sdk.estimate({ operation: 'chat', model: 'gpt-5', inputTokens: 1 }), { code: 'unknown_model' });
   assert.throws(() => sdk.estimate({ operation: 'chat', model: 'gpt-4o', inputTokens: 1.5 }), { code: 'invalid_count' });
-  assert.throws(() => sdk.estimate({ operation: 'chat', model: 'gpt-4o', text: 'a', inputTokens: 1 }), { code: 'invalid_input' });
+  assert.throws(() => sdk.estimate({ operation: 'chat', model: 'gpt-4o', text: 'a', inputTokens: 1 }), { code: 'missing_field' });
   assert.throws(() => sdk.price('embedding', 'gpt-4o', 1, 0), (error) => error instanceof sdk.TokenmeterError && error.code.length > 0);
   assert.throws(() => sdk.setCatalog('{"version":'), { name: 'TokenmeterError' });
 });

@@ -1,7 +1,7 @@
 // Types of @tokenmeter/wasm, written by hand: Emscripten 3.1.6 has no
 // --emit-tsd (TOOLCHAIN.md). Keep in step with sdk.js and ../bindings.cpp.
 
-/** Codes come from the core (`unknown_model`, `encoding_not_loaded`, …) or the loader (`not_initialized`, `encoding_unavailable`). */
+/** Codes come from the core (`unknown_model`, `missing_field`, `tokens_not_allowed`, `encoding_not_loaded`, …; the server answers the same ones) or the loader (`not_initialized`, `encoding_unavailable`). */
 export declare class TokenmeterError extends Error {
   readonly code: string;
   constructor(code: string, message?: string);
@@ -38,6 +38,14 @@ export interface Charge {
   exact: boolean;
 }
 
+/**
+ * What to size, as POST /v1/usage/authorize takes it (the core's estimate
+ * rule, `tokenmeter/estimate.hpp`, decides for both): an avatar takes no
+ * token counts at all (`tokens_not_allowed`); any other operation needs a
+ * `model` and exactly one of `text`, `messages` (chat only) or `inputTokens`
+ * (`missing_field`, `invalid_value`). Counts must be non-negative safe
+ * integers (`invalid_count`).
+ */
 export interface EstimateInput {
   operation: OperationId;
   model?: string;
@@ -46,6 +54,7 @@ export interface EstimateInput {
   inputTokens?: number;
   maxOutputTokens?: number;
 }
+/** The charge the server would reserve: input counted, maxOutputTokens as the output. */
 export interface Estimate extends Charge { inputTokens: number }
 
 export interface ReceiptClaims {
@@ -94,6 +103,7 @@ export declare function countTokens(text: string, model: string): TokenCount;
 export declare function countChatTokens(messages: ChatMessage[], model: string): TokenCount;
 /** The core's cost function (the server charges with the same code). */
 export declare function price(operation: OperationId, model: string, inputTokens: number, outputTokens: number): Charge;
+/** Synchronous; throws a TokenmeterError for input the server would refuse, and `encoding_not_loaded` until loadTokenizer(model) resolved when counting text or messages. */
 export declare function estimate(input: EstimateInput): Estimate;
 export declare function verifyReceipt(receipt: string, jwks: Jwks | string): ReceiptVerification;
 export declare function remainingAfter(snapshot: Pick<UsageSnapshot, 'tokens' | 'avatars'>, estimate: Pick<Charge, 'chargedTokens' | 'avatars'>): Remaining;

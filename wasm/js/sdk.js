@@ -21,15 +21,6 @@ function unwrap(result) {
   return result;
 }
 
-// An integer count, or a TokenmeterError naming the field.
-function count(value, field) {
-  if (value === undefined || value === null) return 0;
-  if (!Number.isSafeInteger(value) || value < 0) {
-    throw new TokenmeterError('invalid_count', `${field} must be a non-negative integer`);
-  }
-  return value;
-}
-
 /**
  * @param {object} environment
  * @param {() => Promise<object>} environment.instantiate  the Embind module
@@ -132,23 +123,28 @@ export function createTokenmeter({ instantiate, readEncoding }) {
     };
   }
 
-  // What the server would reserve for the same request: input counted with
-  // the model's tokenizer, priced by the core's cost function with
-  // maxOutputTokens as the output (as POST /v1/usage/authorize does).
+  // What the server would reserve for the same request: the core's estimate
+  // rule (the one POST /v1/usage/authorize applies: exactly one of text,
+  // messages or inputTokens; an avatar takes none), then the core's cost
+  // function with maxOutputTokens as the output. Text crosses as UTF-8 bytes,
+  // messages as the bytes of their JSON.
   function estimate({ operation, model, text, messages, inputTokens, maxOutputTokens }) {
-    requireCore();
-    if (operation === 'avatar') {
-      return { ...price('avatar', model ?? '', 0, 0), inputTokens: 0 };
-    }
-    const given = [text !== undefined, messages !== undefined, inputTokens !== undefined].filter(Boolean).length;
-    if (given !== 1) {
-      throw new TokenmeterError('invalid_input', 'give exactly one of text, messages or inputTokens');
-    }
-    let counted = { tokens: count(inputTokens, 'inputTokens'), exact: true };
-    if (text !== undefined) counted = countTokens(text, model);
-    if (messages !== undefined) counted = countChatTokens(messages, model);
-    const charge = price(operation, model, counted.tokens, count(maxOutputTokens, 'maxOutputTokens'));
-    return { ...charge, inputTokens: counted.tokens, exact: charge.exact && counted.exact };
+    const estimated = unwrap(requireCore().estimate({
+      operation,
+      model,
+      text: text === undefined ? undefined : encoder.encode(text),
+      messages: messages === undefined ? undefined : encoder.encode(JSON.stringify(messages)),
+      inputTokens,
+      maxOutputTokens,
+    }));
+    return {
+      rawTokens: estimated.rawTokens,
+      chargedTokens: estimated.chargedTokens,
+      avatars: estimated.avatars,
+      multiplier: estimated.multiplier,
+      exact: estimated.exact,
+      inputTokens: estimated.inputTokens,
+    };
   }
 
   // Checks a receipt's signature against a JWKS (object or JSON text). Never

@@ -1,10 +1,8 @@
 // Receipts: balances signed by the server, verifiable by anyone offline.
 //
-// A receipt is a JWS in compact serialization (RFC 7515) signed with Ed25519
-// ("alg":"EdDSA", RFC 8037), so any JOSE library verifies it and the wasm core
-// verifies it in the browser. Signing and verification use libsodium; the one
-// verification policy is libsodium's crypto_sign_verify_detached (canonical S,
-// no small-order keys).
+// A receipt is a JWS in compact serialization (RFC 7515, jws.hpp) signed with
+// Ed25519 ("alg":"EdDSA", RFC 8037, ed25519.hpp), so any JOSE library verifies
+// it and the wasm core verifies it in the browser.
 //
 // The header is {"alg":"EdDSA","kid":…,"typ":"tokenmeter-receipt+jwt"} and the
 // payload the claims below as compact JSON with sorted keys. `prev` chains
@@ -12,99 +10,23 @@
 // ASCII bytes of the second dot-separated part, empty for a user's first.
 #pragma once
 
-#include <array>
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+// Receipts are signed and checked with these keys, and chained with
+// sha256_base64url: users of receipts get both from here.
+#include "tokenmeter/crypto.hpp"
+#include "tokenmeter/ed25519.hpp"
 #include "tokenmeter/error.hpp"
 #include "tokenmeter/ledger.hpp"
 #include "tokenmeter/result.hpp"
 
 namespace tokenmeter {
 
-inline constexpr std::size_t ed25519_seed_bytes = 32;
-inline constexpr std::size_t ed25519_public_key_bytes = 32;
-inline constexpr std::size_t ed25519_secret_key_bytes = 64;
-inline constexpr std::size_t ed25519_signature_bytes = 64;
-
 inline constexpr std::string_view receipt_issuer = "tokenmeter";
 inline constexpr std::string_view receipt_type = "tokenmeter-receipt+jwt";
-
-// Initializes libsodium once; false if it cannot run here.
-[[nodiscard]] bool crypto_ready();
-
-struct PublicKey {
-    std::array<std::uint8_t, ed25519_public_key_bytes> bytes{};
-};
-
-bool operator==(const PublicKey&, const PublicKey&);
-
-using Seed = std::array<std::uint8_t, ed25519_seed_bytes>;
-
-// An Ed25519 signing key. The secret is wiped when the key is destroyed.
-class SigningKey {
-public:
-    // Derives the key pair from a 32-byte seed (RFC 8032 private key "d").
-    static SigningKey from_seed(const Seed& seed);
-    SigningKey(const SigningKey&) = delete;
-    SigningKey& operator=(const SigningKey&) = delete;
-    SigningKey(SigningKey&& other) noexcept;
-    SigningKey& operator=(SigningKey&& other) noexcept;
-    ~SigningKey();
-
-    const PublicKey& public_key() const { return public_key_; }
-    // RFC 7638 JWK thumbprint of the public key.
-    const std::string& kid() const { return kid_; }
-    // The 64-byte detached Ed25519 signature of `message`.
-    std::array<std::uint8_t, ed25519_signature_bytes> sign(std::string_view message) const;
-
-private:
-    SigningKey() = default;
-    std::array<std::uint8_t, ed25519_secret_key_bytes> secret_{};
-    PublicKey public_key_;
-    std::string kid_;
-};
-
-// A public key as a JWKS lists it.
-struct VerificationKey {
-    std::string kid;
-    PublicKey key;
-};
-
-// RFC 7638 thumbprint: base64url(SHA-256({"crv":"Ed25519","kty":"OKP","x":…})).
-std::string jwk_thumbprint(const PublicKey& key);
-
-// {"alg":"EdDSA","crv":"Ed25519","kid":…,"kty":"OKP","use":"sig","x":…}
-std::string jwk_json(const VerificationKey& key);
-// {"keys":[…]}
-std::string jwks_json(const std::vector<VerificationKey>& keys);
-
-// Reads the OKP/Ed25519 keys of a JWKS. Keys of other types are skipped (a
-// JWKS may serve several); an Ed25519 key without kid or with a malformed x is
-// an error. Errors: jwks_malformed, jwks_too_large, jwks_invalid_key.
-Result<std::vector<VerificationKey>, Error> parse_jwks(std::string_view json_text);
-
-// libsodium's Ed25519 verification (the one policy every verifier here uses):
-// false for a signature that is not 64 bytes or does not verify.
-[[nodiscard]] bool ed25519_verify(std::string_view message, std::string_view signature, const PublicKey& key);
-
-// base64url(SHA-256(bytes)).
-std::string sha256_base64url(std::string_view bytes);
-
-// Generic JWS compact signing (used for receipts, and to reproduce RFC 8037).
-std::string sign_compact(std::string_view header_json, std::string_view payload, const SigningKey& key);
-
-struct CompactJws {
-    std::string header_json;  // decoded header bytes
-    std::string payload;      // decoded payload bytes
-};
-
-// Splits and checks the signature of a compact JWS under `key`, with no
-// header policy. Errors: jws_malformed, jws_too_large, signature_invalid.
-Result<CompactJws, Error> verify_compact(std::string_view jws, const PublicKey& key);
 
 // The claims of a receipt.
 struct ReceiptClaims {

@@ -1,5 +1,9 @@
 #include "storage/postgres/pg_connection.hpp"
 
+#include <poll.h>
+
+#include <cerrno>
+
 #include <charconv>
 #include <cstring>
 
@@ -158,6 +162,22 @@ void Connection::enter_pipeline() {
     pipelined_ = true;
 }
 
+std::vector<std::string> Connection::wait_for_notifications(int wait_ms) {
+    pollfd ready{PQsocket(connection_), POLLIN, 0};
+    if (ready.fd < 0) throw StorageError("PostgreSQL: the listening connection is gone");
+    if (::poll(&ready, 1, wait_ms) < 0 && errno != EINTR) throw StorageError("PostgreSQL: poll failed");
+    if (PQconsumeInput(connection_) != 1) {
+        unusable_ = true;
+        throw StorageError("PostgreSQL: " + one_line(PQerrorMessage(connection_)));
+    }
+    std::vector<std::string> payloads;
+    while (PGnotify* notification = PQnotifies(connection_)) {
+        payloads.emplace_back(notification->extra);
+        PQfreemem(notification);
+    }
+    return payloads;
+}
+
 void Connection::leave_pipeline() {
     if (!pipelined_) return;
     pipelined_ = false;
@@ -168,7 +188,7 @@ void Connection::defer(const std::string& sql, const Params& params, std::int64_
     if (!pipelined_) {
         const Rows rows = run(sql, params);
         if (affected_expected >= 0 && rows.affected() != affected_expected) {
-            throw StorageError("expected " + std::to_string(affected_expected) + " row(s) changed by " + sql.substr(0, 60));
+            throw StorageConflict("expected " + std::to_string(affected_expected) + " row(s) changed by " + sql.substr(0, 60));
         }
         return;
     }
@@ -232,6 +252,8 @@ Rows Connection::sync_and_collect() {
             const char* tuples = PQcmdTuples(result);
             const std::int64_t affected = tuples == nullptr || *tuples == '\0' ? 0 : std::strtoll(tuples, nullptr, 10);
             if (affected != entry.affected_expected) {
+                // A guarded write found the row changed by someone else: a conflict.
+                failure_state = "40001";
                 failure = "expected " + std::to_string(entry.affected_expected) + " row(s) changed, not " +
                           std::to_string(affected) + " (in " + entry.what + ")";
             }

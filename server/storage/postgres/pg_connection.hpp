@@ -83,6 +83,10 @@ public:
     // number of rows it must change.
     void defer(const std::string& sql, const Params& params = {}, std::int64_t affected_expected = -1);
 
+    // Notifications (LISTEN): waits up to `wait_ms` for input, then returns
+    // the payloads that arrived; throws StorageError when the connection fails.
+    std::vector<std::string> wait_for_notifications(int wait_ms);
+
     // Whether the connection is gone (server restarted, network failed, or
     // its pipeline lost track): a broken connection is dropped by the pool,
     // never reused.

@@ -1,5 +1,8 @@
 #include "storage/postgres/pg_store.hpp"
 
+#include "storage/ledger_tables.hpp"
+#include "storage/sql_session.hpp"
+
 #include <climits>
 #include <set>
 
@@ -53,31 +56,65 @@ void refuse_fsync_off(Connection& connection) {
     }
 }
 
-constexpr const char* reservation_columns =
-    "id, user_id, operation, model, multiplier_numerator, multiplier_denominator, catalog_version, tokens, avatars, "
-    "state, created_at, expires_at, settled_at";
-
-StoredReservation reservation_from(const Rows& rows, int i) {
-    StoredReservation r;
-    r.id = rows.text(i, 0);
-    r.user_id = rows.text(i, 1);
-    r.operation = stored_operation(rows.text(i, 2));
-    r.model = rows.text(i, 3);
-    r.multiplier = Multiplier{rows.int64(i, 4), rows.int64(i, 5)};
-    r.catalog_version = rows.text(i, 6);
-    r.reservation.amount = Amount{rows.int64(i, 7), rows.int64(i, 8)};
-    r.reservation.state = stored_reservation_state(rows.text(i, 9));
-    r.created_at = rows.int64(i, 10);
-    r.reservation.expires_at_seconds = rows.int64(i, 11);
-    r.settled_at = rows.int64(i, 12);
-    return r;
-}
-
-class PgTransaction final : public LedgerTransaction {
+// The ledger's tables (ledger_tables.hpp) on a PostgreSQL connection.
+class PgSession final : public SqlSession {
 public:
-    explicit PgTransaction(Lease lease) : lease_(std::move(lease)), billing_(*lease_) { lease_->enter_pipeline(); }
+    explicit PgSession(Connection& connection) : connection_(connection) {}
 
-    ~PgTransaction() override {
+    SqlDialect dialect() const override { return SqlDialect::postgres; }
+
+    void execute(std::string_view sql, std::initializer_list<SqlValue> params, std::int64_t expected_changes) override {
+        // In a batch the connection pipelines: the result is checked at the
+        // next query or at COMMIT, and the batch fails as a whole either way.
+        connection_.defer(std::string(sql), params_of(params), expected_changes);
+    }
+
+    void query(std::string_view sql, std::initializer_list<SqlValue> params,
+               const std::function<void(const SqlRow&)>& each) override {
+        const Rows rows = connection_.run(std::string(sql), params_of(params));
+        for (int i = 0; i < rows.size(); ++i) each(Row(rows, i));
+    }
+
+private:
+    class Row final : public SqlRow {
+    public:
+        Row(const Rows& rows, int index) : rows_(rows), index_(index) {}
+        bool is_null(int column) const override { return rows_.is_null(index_, column); }
+        std::string text(int column) const override { return rows_.text(index_, column); }
+        std::int64_t int64(int column) const override { return rows_.int64(index_, column); }
+
+    private:
+        const Rows& rows_;
+        int index_;
+    };
+
+    static Params params_of(std::initializer_list<SqlValue> values) {
+        Params params;
+        for (const SqlValue& value : values) {
+            if (std::holds_alternative<std::int64_t>(value)) {
+                params.add(std::get<std::int64_t>(value));
+            } else if (std::holds_alternative<std::string_view>(value)) {
+                params.add(std::get<std::string_view>(value));
+            } else {
+                params.add_null();
+            }
+        }
+        return params;
+    }
+
+    Connection& connection_;
+};
+
+// The payload of one NOTIFY stays well under PostgreSQL's 8000 bytes.
+constexpr std::size_t notify_payload_bytes_max = 7000;
+
+class PgBatch final : public LedgerBatch {
+public:
+    explicit PgBatch(Lease lease) : lease_(std::move(lease)), session_(*lease_), billing_(*lease_) {
+        lease_->enter_pipeline();
+    }
+
+    ~PgBatch() override {
         if (!finished_ && !lease_->broken()) {
             try {
                 lease_->run("ROLLBACK");
@@ -90,180 +127,33 @@ public:
         lease_->leave_pipeline();
     }
 
-    std::optional<Account> load_account(std::string_view user_id) override {
-        // FOR UPDATE: both rows stay locked until commit, so no other process
-        // can check or change this balance in between.
-        //
-        // An account an earlier job of this batch locked stays locked until
-        // commit; locking it again from this job's savepoint would make
-        // PostgreSQL record both in a MultiXact for every job, which costs a
-        // hot account most of its throughput.
-        static const std::string select =
-            "SELECT a.user_id, a.plan, a.anchor_day, a.period_start, u.period_end, a.seq, a.last_receipt, "
-            "a.plan_ends_at, a.plan_after, a.attention_at, a.created_at, u.tokens_limit, u.tokens_used, "
-            "u.tokens_reserved, u.avatars_limit, u.avatars_used, u.avatars_reserved "
-            "FROM accounts a JOIN usage_limits u ON u.user_id = a.user_id AND u.period_start = a.period_start "
-            "WHERE a.user_id = $1";
-        static const std::string select_for_update = select + " FOR UPDATE";
-        const Rows row = lease_->run(holds(std::string(user_id)) ? select : select_for_update, Params().add(user_id));
-        if (row.empty()) {
-            // No row, or (after waiting for another process's lock) a row whose
-            // period moved on: either way, an INSERT now collides if the
-            // account exists, and the rerun sees it.
-            return std::nullopt;
+    void write_account(const AccountRow& row, std::optional<std::int64_t> seq_before) override {
+        ledger_tables::write_account(session_, row, seq_before);
+    }
+    std::optional<StoredAccount> lock_account(std::string_view user_id) override {
+        return ledger_tables::lock_account(session_, user_id);
+    }
+    void check_account(std::string_view user_id, std::int64_t period_start, std::int64_t seq) override {
+        ledger_tables::check_account(session_, user_id, period_start, seq);
+    }
+    void append(const JournalRow& row) override { ledger_tables::append(session_, row); }
+    void insert_charge(const UsageEvent& event) override { ledger_tables::insert_charge(session_, event); }
+    void insert_answer(const AnswerRecord& answer) override { ledger_tables::insert_answer(session_, answer); }
+    int prune_answers(std::int64_t before, int max) override { return ledger_tables::prune_answers(session_, before, max); }
+
+    // Delivered to every listening process when the transaction commits,
+    // and never when it rolls back.
+    void notify(const std::vector<std::string>& user_ids) override {
+        std::string payload;
+        for (const std::string& user_id : user_ids) {
+            if (!payload.empty() && payload.size() + user_id.size() + 1 > notify_payload_bytes_max) {
+                send_notify(payload);
+                payload.clear();
+            }
+            if (!payload.empty()) payload += ',';
+            payload += user_id;
         }
-        Account a;
-        a.user_id = row.text(0, 0);
-        a.plan = row.text(0, 1);
-        a.anchor_day = static_cast<int>(row.int64(0, 2));
-        a.period = Period{row.int64(0, 3), row.int64(0, 4)};
-        a.seq = row.int64(0, 5);
-        a.last_receipt = row.text(0, 6);
-        a.plan_ends_at = row.optional_int64(0, 7);
-        a.plan_after = row.text(0, 8);
-        a.attention_at = row.int64(0, 9);
-        a.created_at = row.int64(0, 10);
-        a.balance = Balance{row.int64(0, 11), row.int64(0, 12), row.int64(0, 13),
-                            row.int64(0, 14), row.int64(0, 15), row.int64(0, 16)};
-        held_since_savepoint_.insert(a.user_id);
-        return a;
-    }
-
-    void store_account(const Account& a) override {
-        // An account this transaction has not locked is new: a plain INSERT,
-        // which fails with 23505 (a StorageConflict) if another process
-        // created it meanwhile, instead of overwriting that one's balance.
-        const bool held = holds(a.user_id);
-        static const std::string insert_account =
-            "INSERT INTO accounts (user_id, plan, anchor_day, period_start, seq, last_receipt, plan_ends_at, plan_after, "
-            "attention_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-        static const std::string upsert_account =
-            insert_account +
-            " ON CONFLICT (user_id) DO UPDATE SET plan = $2, anchor_day = $3, period_start = $4, seq = $5, "
-            "last_receipt = $6, plan_ends_at = $7, plan_after = $8, attention_at = $9";
-        // The account row is locked (or new) here, so the period's row cannot
-        // be changed by anyone else: an upsert is safe. Both rows in one
-        // statement: one round trip.
-        static const std::string upsert_limits =
-            " INSERT INTO usage_limits (user_id, period_start, period_end, plan, tokens_limit, tokens_used, "
-            "tokens_reserved, avatars_limit, avatars_used, avatars_reserved) "
-            "VALUES ($1, $4, $11, $2, $12, $13, $14, $15, $16, $17) "
-            "ON CONFLICT (user_id, period_start) DO UPDATE SET period_end = $11, plan = $2, tokens_limit = $12, "
-            "tokens_used = $13, tokens_reserved = $14, avatars_limit = $15, avatars_used = $16, avatars_reserved = $17";
-        static const std::string insert_both = "WITH account AS (" + insert_account + ")" + upsert_limits;
-        static const std::string upsert_both = "WITH account AS (" + upsert_account + ")" + upsert_limits;
-        const Balance& b = a.balance;
-        lease_->defer(held ? upsert_both : insert_both,
-                    Params().add(a.user_id).add(a.plan).add(a.anchor_day).add(a.period.start_seconds).add(a.seq)
-                        .add(a.last_receipt).add(a.plan_ends_at).add(a.plan_after).add(a.attention_at).add(a.created_at)
-                        .add(a.period.end_seconds).add(b.tokens_limit).add(b.tokens_used).add(b.tokens_reserved)
-                        .add(b.avatars_limit).add(b.avatars_used).add(b.avatars_reserved));
-        held_since_savepoint_.insert(a.user_id);
-    }
-
-    std::optional<StoredReservation> load_reservation(std::string_view id) override {
-        static const std::string sql = std::string("SELECT ") + reservation_columns + " FROM reservations WHERE id = $1";
-        const Rows rows = lease_->run(sql, Params().add(id));
-        if (rows.empty()) return std::nullopt;
-        return reservation_from(rows, 0);
-    }
-
-    void insert_reservation(const StoredReservation& r) override {
-        static const std::string sql =
-            "INSERT INTO reservations (id, user_id, operation, model, multiplier_numerator, multiplier_denominator, "
-            "catalog_version, tokens, avatars, state, created_at, expires_at, settled_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
-        lease_->defer(sql, Params().add(r.id).add(r.user_id).add(to_string(r.operation)).add(r.model)
-                             .add(r.multiplier.numerator).add(r.multiplier.denominator).add(r.catalog_version)
-                             .add(r.reservation.amount.tokens).add(r.reservation.amount.avatars)
-                             .add(to_string(r.reservation.state)).add(r.created_at)
-                             .add(r.reservation.expires_at_seconds).add(r.settled_at));
-    }
-
-    void update_reservation(const StoredReservation& r) override {
-        static const std::string sql = "UPDATE reservations SET state = $1, settled_at = $2 WHERE id = $3";
-        // Exactly one row, or the reservation vanished: checked when the
-        // result arrives, which fails the batch.
-        lease_->defer(sql, Params().add(to_string(r.reservation.state)).add(r.settled_at).add(r.id), 1);
-    }
-
-    std::vector<StoredReservation> due_reservations(std::string_view user_id, std::int64_t now) override {
-        static const std::string sql = std::string("SELECT ") + reservation_columns +
-                                       " FROM reservations WHERE user_id = $1 AND state = 'open' AND expires_at <= $2 "
-                                       "ORDER BY expires_at";
-        const Rows rows = lease_->run(sql, Params().add(user_id).add(now));
-        std::vector<StoredReservation> due;
-        for (int i = 0; i < rows.size(); ++i) due.push_back(reservation_from(rows, i));
-        return due;
-    }
-
-    std::optional<std::int64_t> next_expiry(std::string_view user_id) override {
-        static const std::string sql = "SELECT MIN(expires_at) FROM reservations WHERE user_id = $1 AND state = 'open'";
-        return lease_->run(sql, Params().add(user_id)).optional_int64(0, 0);
-    }
-
-    void insert_usage(UsageEvent& e) override {
-        static const std::string sql =
-            "INSERT INTO token_usage (event_id, user_id, period_start, operation, model, input_tokens, output_tokens, "
-            "raw_tokens, multiplier, charged_tokens, avatars, reservation_id, idempotency_key, catalog_version, "
-            "created_at, late) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
-            "RETURNING id";
-        const Rows rows = lease_->run(
-            sql, Params().add(e.event_id).add(e.user_id).add(e.period_start).add(to_string(e.operation)).add(e.model)
-                     .add(e.input_tokens).add(e.output_tokens).add(e.raw_tokens).add(to_string(e.multiplier))
-                     .add(e.charged_tokens).add(e.avatars).add_or_null(e.reservation_id)
-                     .add_or_null(e.idempotency_key).add(e.catalog_version).add(e.created_at)
-                     .add(e.late ? "true" : "false"));
-        e.id = rows.int64(0, 0);
-    }
-
-    void insert_receipt(std::string_view user_id, std::int64_t seq, std::string_view jws, std::int64_t created_at) override {
-        static const std::string sql = "INSERT INTO receipts (user_id, seq, jws, created_at) VALUES ($1, $2, $3, $4)";
-        lease_->defer(sql, Params().add(user_id).add(seq).add(jws).add(created_at));
-    }
-
-    std::optional<IdempotencyRecord> load_idempotency(std::string_view caller, std::string_view key) override {
-        static const std::string sql =
-            "SELECT request_hash, status, response, created_at FROM idempotency_keys WHERE caller = $1 AND key = $2";
-        const Rows row = lease_->run(sql, Params().add(caller).add(key));
-        if (row.empty()) return std::nullopt;
-        return IdempotencyRecord{std::string(caller), std::string(key), row.text(0, 0),
-                                 static_cast<int>(row.int64(0, 1)), row.text(0, 2), row.int64(0, 3)};
-    }
-
-    void insert_idempotency(const IdempotencyRecord& r) override {
-        // A key another process stored meanwhile collides here (23505): the
-        // batch reruns and replays that process's answer.
-        static const std::string sql =
-            "INSERT INTO idempotency_keys (caller, key, request_hash, status, response, created_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6)";
-        lease_->defer(sql, Params().add(r.caller).add(r.key).add(r.request_hash).add(r.status).add(r.response)
-                               .add(r.created_at));
-    }
-
-    int prune_idempotency(std::int64_t before, int max) override {
-        static const std::string sql =
-            "DELETE FROM idempotency_keys WHERE (caller, key) IN "
-            "(SELECT caller, key FROM idempotency_keys WHERE created_at < $1 ORDER BY created_at LIMIT $2 "
-            "FOR UPDATE SKIP LOCKED)";
-        return static_cast<int>(lease_->run(sql, Params().add(before).add(max)).affected());
-    }
-
-    void savepoint() override {
-        lease_->defer("SAVEPOINT command");
-        absorb_savepoint();
-    }
-
-    void rollback_to_savepoint() override {
-        lease_->defer("ROLLBACK TO SAVEPOINT command");
-        lease_->defer("RELEASE SAVEPOINT command");
-        // Row locks taken inside the savepoint are gone with it.
-        held_since_savepoint_.clear();
-    }
-
-    void release_savepoint() override {
-        lease_->defer("RELEASE SAVEPOINT command");
-        absorb_savepoint();
+        if (!payload.empty()) send_notify(payload);
     }
 
     BillingTransaction* billing() override { return &billing_; }
@@ -276,19 +166,13 @@ public:
     }
 
 private:
-    bool holds(const std::string& user_id) const {
-        return held_.count(user_id) > 0 || held_since_savepoint_.count(user_id) > 0;
-    }
-
-    void absorb_savepoint() {
-        held_.merge(held_since_savepoint_);
-        held_since_savepoint_.clear();
+    void send_notify(const std::string& payload) {
+        lease_->defer("SELECT pg_notify('" + std::string(change_channel) + "', $1)", Params().add(payload));
     }
 
     Lease lease_;
+    PgSession session_;
     PgBillingTransaction billing_;
-    std::set<std::string> held_;                  // accounts locked or created by this transaction
-    std::set<std::string> held_since_savepoint_;  // ... since the current savepoint
     bool finished_ = false;
 };
 
@@ -315,21 +199,57 @@ PgStore::PgStore(PgOptions options)
     apply_migrations(*lease);
 }
 
-PgStore::~PgStore() = default;
+PgStore::~PgStore() { stop_watching(); }
+
+void PgStore::stop_watching() {
+    stopping_ = true;
+    if (listener_.joinable()) listener_.join();
+}
+
+void PgStore::watch_changes(ChangedUsers changed) {
+    if (listener_.joinable()) return;
+    listener_ = std::thread([this, changed = std::move(changed)] { listen(changed); });
+}
+
+// One connection of its own, LISTENing; reconnects after a failure (a
+// database restart). A notification lost while disconnected only delays a
+// live stream's update until the user's next change or reconnect.
+void PgStore::listen(ChangedUsers changed) {
+    while (!stopping_) {
+        try {
+            Connection connection(options_.url);
+            connection.exec("LISTEN " + std::string(change_channel));
+            while (!stopping_) {
+                for (const std::string& payload : connection.wait_for_notifications(200)) {
+                    std::vector<std::string> users;
+                    std::size_t start = 0;
+                    while (start <= payload.size()) {
+                        const std::size_t comma = std::min(payload.find(',', start), payload.size());
+                        if (comma > start) users.push_back(payload.substr(start, comma - start));
+                        start = comma + 1;
+                    }
+                    if (!users.empty()) changed(users);
+                }
+            }
+        } catch (const std::exception&) {
+            for (int waited = 0; waited < 10 && !stopping_; ++waited) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }
+}
 
 std::vector<int> PgStore::migrate(const std::string& url) {
     Connection connection(url);
     return apply_migrations(connection);
 }
 
-std::unique_ptr<LedgerTransaction> PgStore::begin() {
+std::unique_ptr<LedgerBatch> PgStore::begin() {
     // An idle connection may have been cut by a database restart; BEGIN finds
     // out before anything is done, so one fresh attempt is safe.
     for (int attempt = 0;; ++attempt) {
         Lease lease = pool_.acquire();
         try {
             lease->exec("BEGIN ISOLATION LEVEL READ COMMITTED");
-            return std::make_unique<PgTransaction>(std::move(lease));
+            return std::make_unique<PgBatch>(std::move(lease));
         } catch (const StorageError&) {
             if (attempt > 0 || !lease->broken()) throw;
             pool_.drop_idle();
@@ -352,78 +272,53 @@ auto PgStore::read(Read&& read_with) {
     }
 }
 
-std::optional<AccountView> PgStore::read_account(std::string_view user_id) {
-    return read([&](Connection& connection) -> std::optional<AccountView> {
-        const Rows row = connection.run("SELECT last_receipt, attention_at FROM accounts WHERE user_id = $1",
-                                        Params().add(user_id));
-        if (row.empty()) return std::nullopt;
-        return AccountView{row.text(0, 0), row.int64(0, 1)};
+std::optional<StoredAccount> PgStore::read_account(std::string_view user_id) {
+    return read([&](Connection& connection) {
+        PgSession session(connection);
+        return ledger_tables::read_account(session, user_id);
+    });
+}
+
+std::optional<AccountView> PgStore::read_view(std::string_view user_id) {
+    return read([&](Connection& connection) {
+        PgSession session(connection);
+        return ledger_tables::read_view(session, user_id);
+    });
+}
+
+std::vector<JournalRow> PgStore::read_reservation_rows(std::string_view reservation_id) {
+    return read([&](Connection& connection) {
+        PgSession session(connection);
+        return ledger_tables::read_reservation_rows(session, reservation_id);
+    });
+}
+
+std::optional<StoredAnswer> PgStore::read_answer(std::string_view caller, std::string_view key) {
+    return read([&](Connection& connection) {
+        PgSession session(connection);
+        return ledger_tables::read_answer(session, caller, key);
     });
 }
 
 std::vector<UsageEvent> PgStore::read_events(std::string_view user_id, std::int64_t before_id, int limit) {
     return read([&](Connection& connection) {
-        const Rows rows = connection.run(
-            "SELECT id, event_id, user_id, period_start, operation, model, input_tokens, output_tokens, raw_tokens, "
-            "multiplier, charged_tokens, avatars, COALESCE(reservation_id, ''), COALESCE(idempotency_key, ''), "
-            "catalog_version, created_at, late FROM token_usage WHERE user_id = $1 AND id < $2 ORDER BY id DESC "
-            "LIMIT $3",
-            Params().add(user_id).add(before_id > 0 ? before_id : std::int64_t{INT64_MAX}).add(limit));
-        std::vector<UsageEvent> events;
-        for (int i = 0; i < rows.size(); ++i) {
-            UsageEvent e;
-            e.id = rows.int64(i, 0);
-            e.event_id = rows.text(i, 1);
-            e.user_id = rows.text(i, 2);
-            e.period_start = rows.int64(i, 3);
-            e.operation = stored_operation(rows.text(i, 4));
-            e.model = rows.text(i, 5);
-            e.input_tokens = rows.int64(i, 6);
-            e.output_tokens = rows.int64(i, 7);
-            e.raw_tokens = rows.int64(i, 8);
-            e.multiplier = stored_multiplier(rows.text(i, 9));
-            e.charged_tokens = rows.int64(i, 10);
-            e.avatars = rows.int64(i, 11);
-            e.reservation_id = rows.text(i, 12);
-            e.idempotency_key = rows.text(i, 13);
-            e.catalog_version = rows.text(i, 14);
-            e.created_at = rows.int64(i, 15);
-            e.late = rows.text(i, 16) == "t";
-            events.push_back(std::move(e));
-        }
-        return events;
+        PgSession session(connection);
+        return ledger_tables::read_events(session, user_id, before_id, limit);
     });
 }
 
-std::vector<UsageTotal> PgStore::read_summary(std::string_view user_id, std::int64_t from, std::int64_t to,
+std::vector<UsageTotal> PgStore::read_summary(std::string_view user_id, std::int64_t period_start,
                                               SummaryGrouping grouping) {
-    std::string group;
-    switch (grouping) {
-        case SummaryGrouping::day: group = "to_char(to_timestamp(created_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"; break;
-        case SummaryGrouping::model: group = "model"; break;
-        case SummaryGrouping::operation: group = "operation"; break;
-    }
-    const std::string sql = "SELECT " + group +
-                            ", COUNT(*), SUM(raw_tokens), SUM(charged_tokens), SUM(avatars) FROM token_usage "
-                            "WHERE user_id = $1 AND created_at >= $2 AND created_at < $3 GROUP BY 1 ORDER BY 1";
     return read([&](Connection& connection) {
-        const Rows rows = connection.run(sql, Params().add(user_id).add(from).add(to));
-        std::vector<UsageTotal> totals;
-        for (int i = 0; i < rows.size(); ++i) {
-            totals.push_back(UsageTotal{rows.text(i, 0), rows.int64(i, 1), rows.int64(i, 2), rows.int64(i, 3),
-                                        rows.int64(i, 4)});
-        }
-        return totals;
+        PgSession session(connection);
+        return ledger_tables::read_summary(session, user_id, period_start, grouping);
     });
 }
 
-std::vector<std::string> PgStore::read_receipts(std::string_view user_id, std::int64_t from_seq, int limit) {
+std::vector<JournalRow> PgStore::read_journal(std::string_view user_id, std::int64_t from_seq, int limit) {
     return read([&](Connection& connection) {
-        const Rows rows = connection.run("SELECT jws FROM receipts WHERE user_id = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
-                                         Params().add(user_id).add(from_seq).add(limit));
-        std::vector<std::string> receipts;
-        for (int i = 0; i < rows.size(); ++i) receipts.push_back(rows.text(i, 0));
-        return receipts;
+        PgSession session(connection);
+        return ledger_tables::read_journal(session, user_id, from_seq, limit);
     });
 }
 

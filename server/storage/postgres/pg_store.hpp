@@ -1,17 +1,22 @@
 // The PostgreSQL LedgerStore (`--db postgres://…`): how a deployment outgrows
 // one machine, several stateless tokenmeter processes on one database.
 //
-// Exactness across processes comes from the database, not from the process:
-// load_account() locks the account's rows (SELECT … FOR UPDATE) for the rest
-// of the transaction, so the check and the change of a balance happen under
-// one lock, and a new account is a plain INSERT that collides (23505) if
-// another process created it first. Collisions surface as StorageConflict and
-// the writer reruns the whole batch. Commits are durable
-// (synchronous_commit=on on every connection); a server with fsync=off is
-// refused at start.
+// Each process's writer decides from its own memory of the accounts, which
+// another process may have made stale. Exactness comes from the database: an
+// account row is written only where its seq is the one the writer decided
+// from (a guarded UPDATE; a new account or period is a plain INSERT), and a
+// journal row's (user, seq) and (caller, key) are unique. A stale writer's
+// batch therefore collides (a StorageConflict: 0 rows updated, 23505, or a
+// serialization failure) and is run again from fresh rows; it never
+// overwrites another process's change. Each batch NOTIFYs the users it
+// changed, so the other processes' live streams hear of them. Commits are
+// durable (synchronous_commit=on on every connection); a server with
+// fsync=off is refused at start.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,12 +40,17 @@ public:
     explicit PgStore(PgOptions options);
     ~PgStore() override;
 
-    std::unique_ptr<LedgerTransaction> begin() override;
-    std::optional<AccountView> read_account(std::string_view user_id) override;
+    std::unique_ptr<LedgerBatch> begin() override;
+    std::optional<StoredAccount> read_account(std::string_view user_id) override;
+    std::optional<AccountView> read_view(std::string_view user_id) override;
+    std::vector<JournalRow> read_reservation_rows(std::string_view reservation_id) override;
+    std::optional<StoredAnswer> read_answer(std::string_view caller, std::string_view key) override;
     std::vector<UsageEvent> read_events(std::string_view user_id, std::int64_t before_id, int limit) override;
-    std::vector<UsageTotal> read_summary(std::string_view user_id, std::int64_t from, std::int64_t to,
+    std::vector<UsageTotal> read_summary(std::string_view user_id, std::int64_t period_start,
                                          SummaryGrouping grouping) override;
-    std::vector<std::string> read_receipts(std::string_view user_id, std::int64_t from_seq, int limit) override;
+    std::vector<JournalRow> read_journal(std::string_view user_id, std::int64_t from_seq, int limit) override;
+    void watch_changes(ChangedUsers changed) override;
+    void stop_watching() override;
     bool healthy() override;
     int schema_version() override;
 
@@ -51,9 +61,16 @@ private:
     template <typename Read>
     auto read(Read&& read_with);
 
+    void listen(ChangedUsers changed);
+
     PgOptions options_;
     ConnectionPool pool_;
+    std::atomic<bool> stopping_{false};
+    std::thread listener_;
 };
+
+// The channel batches NOTIFY on with the ids of the users they changed.
+inline constexpr std::string_view change_channel = "tokenmeter_ledger";
 
 // Whether `url` names a PostgreSQL database (postgres:// or postgresql://).
 bool is_postgres_url(const std::string& url);

@@ -1,5 +1,8 @@
 #include "storage/sqlite/migrations.hpp"
 
+#include "storage/sqlite/sqlite_db.hpp"
+#include "tokenmeter/receipt.hpp"
+
 namespace tokenmeter::storage::sqlite {
 
 namespace {
@@ -165,11 +168,83 @@ constexpr const char* late_charges = R"sql(
 ALTER TABLE token_usage ADD COLUMN late INTEGER NOT NULL DEFAULT 0 CHECK (late IN (0, 1));
 )sql";
 
+// The journal (DESIGN.md §5): one row per ledger change with its receipt,
+// stored once; the idempotency key of the request that made it. The account's
+// terms move onto its current usage_limits row (read once to recover an
+// account), with its open reservations as JSON. Tables that only mirrored
+// the journal go: accounts, receipts. Reservations made before the journal
+// keep their rows, renamed, for the commits that may still come for them
+// (a late commit within the grace period). Stored answers of earlier
+// requests stay in idempotency_keys until pruned; from now on it holds only
+// answers that are not ledger changes (refusals).
+constexpr const char* journal = R"sql(
+CREATE TABLE ledger_journal (
+  id              INTEGER PRIMARY KEY,
+  user_id         TEXT NOT NULL,
+  seq             INTEGER NOT NULL CHECK (seq >= 1),
+  kind            TEXT NOT NULL,
+  reservation_id  TEXT,
+  change          TEXT NOT NULL,
+  receipt         TEXT NOT NULL,
+  caller          TEXT,
+  idempotency_key TEXT,
+  request_hash    TEXT,
+  created_at      INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX ledger_journal_by_user ON ledger_journal (user_id, seq);
+CREATE INDEX ledger_journal_by_reservation ON ledger_journal (reservation_id) WHERE reservation_id IS NOT NULL;
+CREATE UNIQUE INDEX ledger_journal_by_key ON ledger_journal (caller, idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+ALTER TABLE usage_limits ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_limits ADD COLUMN anchor_day INTEGER NOT NULL DEFAULT 1 CHECK (anchor_day BETWEEN 1 AND 31);
+ALTER TABLE usage_limits ADD COLUMN plan_ends_at INTEGER;
+ALTER TABLE usage_limits ADD COLUMN plan_after TEXT NOT NULL DEFAULT '';
+ALTER TABLE usage_limits ADD COLUMN created_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage_limits ADD COLUMN reservations TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE usage_limits ADD COLUMN attention_at INTEGER NOT NULL DEFAULT 0;
+
+UPDATE usage_limits SET seq = a.seq, anchor_day = a.anchor_day, plan_ends_at = a.plan_ends_at,
+    plan_after = a.plan_after, created_at = a.created_at, attention_at = a.attention_at,
+    reservations = (SELECT json_group_array(json_object(
+        'id', r.id, 'user_id', r.user_id, 'operation', r.operation, 'model', r.model,
+        'multiplier', CASE WHEN r.multiplier_denominator = 1 THEN CAST(r.multiplier_numerator AS TEXT)
+                           ELSE r.multiplier_numerator || '/' || r.multiplier_denominator END,
+        'catalog_version', r.catalog_version, 'tokens', r.tokens, 'avatars', r.avatars,
+        'expires_at', r.expires_at, 'state', 'open', 'created_at', r.created_at, 'settled_at', 0))
+      FROM (SELECT * FROM reservations WHERE user_id = a.user_id AND state = 'open' ORDER BY created_at, id) r)
+  FROM accounts a WHERE a.user_id = usage_limits.user_id AND a.period_start = usage_limits.period_start;
+
+ALTER TABLE reservations RENAME TO reservations_before_journal;
+)sql";
+
+constexpr const char* journal_after = R"sql(
+DROP TABLE receipts;
+DROP TABLE accounts;
+)sql";
+
+// Every receipt becomes its change's journal row; the change's kind is the
+// receipt's `event` claim (SQLite cannot decode the base64url payload in SQL).
+void receipts_into_journal(Connection& connection) {
+    auto receipts = connection.prepare("SELECT user_id, seq, jws, created_at FROM receipts ORDER BY user_id, seq");
+    auto insert = connection.prepare(
+        "INSERT INTO ledger_journal (user_id, seq, kind, change, receipt, created_at) VALUES (?, ?, ?, ?, ?, ?)");
+    while (receipts->step()) {
+        const std::string jws = receipts->text(2);
+        auto claims = decode_receipt_claims(jws);
+        if (!claims) throw StorageError("migration 5: a stored receipt does not decode: " + claims.error().message);
+        insert->bind(1, receipts->text(0)).bind(2, receipts->int64(1)).bind(3, claims->event);
+        insert->bind(4, std::string_view(R"({"migrated":true})")).bind(5, jws).bind(6, receipts->int64(3)).run();
+        insert->reset();
+    }
+}
+
 constexpr Migration all[] = {
     {1, "ledger tables", ledger_tables},
     {2, "billing: subscriptions, webhook events, orders", billing_tables},
     {3, "idempotency records in a rowid table", idempotency_rowid},
     {4, "token_usage.late: charges of commits after the reservation's expiry", late_charges},
+    {5, "the ledger journal: one row per change with its receipt; accounts and receipts fold into it",
+     journal, receipts_into_journal, journal_after},
 };
 
 }  // namespace

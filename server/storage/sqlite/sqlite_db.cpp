@@ -26,8 +26,16 @@ void create_private_file(const std::string& path) {
 }  // namespace
 
 void Statement::fail(std::string_view what) const {
+    const int code = sqlite3_extended_errcode(db_);
+    // A row another writer (or an older copy of the ledger's state) made
+    // first: running the batch again from fresh rows resolves it.
+    if (code == SQLITE_CONSTRAINT_UNIQUE || code == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        throw StorageConflict("sqlite: " + std::string(what) + ": " + sqlite3_errmsg(db_));
+    }
     throw StorageError("sqlite: " + std::string(what) + ": " + sqlite3_errmsg(db_));
 }
+
+bool Statement::is_null(int column) const { return sqlite3_column_type(statement_, column) == SQLITE_NULL; }
 
 Statement& Statement::bind(int index, std::int64_t value) {
     if (sqlite3_bind_int64(statement_, index, value) != SQLITE_OK) fail("bind");
@@ -106,6 +114,7 @@ Connection::Connection(const std::string& path, bool create, int busy_timeout_ms
 
 Connection::~Connection() {
     statements_.clear();
+    numbered_.clear();
     // Finalize what the map held before closing (close_v2 tolerates leftovers).
     sqlite3_stmt* statement = nullptr;
     while ((statement = sqlite3_next_stmt(db_, nullptr)) != nullptr) sqlite3_finalize(statement);
@@ -130,6 +139,22 @@ StatementScope Connection::prepare(const char* sql) {
             throw StorageError(std::string("sqlite: prepare: ") + sqlite3_errmsg(db_));
         }
         found = statements_.emplace(sql, std::make_unique<Statement>(db_, statement)).first;
+    }
+    return StatementScope(*found->second);
+}
+
+StatementScope Connection::prepare_numbered(std::string_view sql) {
+    auto found = numbered_.find(std::string(sql));
+    if (found == numbered_.end()) {
+        std::string text(sql);
+        for (std::size_t i = 0; i + 1 < text.size(); ++i) {
+            if (text[i] == '$' && text[i + 1] >= '0' && text[i + 1] <= '9') text[i] = '?';
+        }
+        sqlite3_stmt* statement = nullptr;
+        if (sqlite3_prepare_v3(db_, text.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &statement, nullptr) != SQLITE_OK) {
+            throw StorageError(std::string("sqlite: prepare: ") + sqlite3_errmsg(db_));
+        }
+        found = numbered_.emplace(std::string(sql), std::make_unique<Statement>(db_, statement)).first;
     }
     return StatementScope(*found->second);
 }

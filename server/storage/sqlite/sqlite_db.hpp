@@ -33,6 +33,7 @@ public:
     // Steps to completion of a statement that returns no rows.
     void run();
 
+    bool is_null(int column) const;
     std::int64_t int64(int column) const;
     std::optional<std::int64_t> optional_int64(int column) const;
     std::string text(int column) const;
@@ -73,6 +74,9 @@ public:
     void exec(std::string_view sql);
     // A prepared statement for this SQL text, prepared once per connection.
     StatementScope prepare(const char* sql);
+    // The same for SQL written with PostgreSQL's placeholders ($1, $2, ...),
+    // which SQLite reads as its numbered ones (?1, ?2, ...); cached by text.
+    StatementScope prepare_numbered(std::string_view sql);
 
     sqlite3* handle() { return db_; }
     std::int64_t last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
@@ -81,6 +85,7 @@ public:
 private:
     sqlite3* db_ = nullptr;
     std::unordered_map<const char*, std::unique_ptr<Statement>> statements_;
+    std::unordered_map<std::string, std::unique_ptr<Statement>> numbered_;
 };
 
 }  // namespace tokenmeter::storage::sqlite

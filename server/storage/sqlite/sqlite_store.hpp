@@ -29,21 +29,35 @@ public:
     explicit SqliteStore(SqliteOptions options);
     ~SqliteStore() override;
 
-    std::unique_ptr<LedgerTransaction> begin() override;
-    std::optional<AccountView> read_account(std::string_view user_id) override;
+    std::unique_ptr<LedgerBatch> begin() override;
+    std::optional<StoredAccount> read_account(std::string_view user_id) override;
+    std::optional<AccountView> read_view(std::string_view user_id) override;
+    std::vector<JournalRow> read_reservation_rows(std::string_view reservation_id) override;
+    std::optional<StoredAnswer> read_answer(std::string_view caller, std::string_view key) override;
     std::vector<UsageEvent> read_events(std::string_view user_id, std::int64_t before_id, int limit) override;
-    std::vector<UsageTotal> read_summary(std::string_view user_id, std::int64_t from, std::int64_t to,
+    std::vector<UsageTotal> read_summary(std::string_view user_id, std::int64_t period_start,
                                          SummaryGrouping grouping) override;
-    std::vector<std::string> read_receipts(std::string_view user_id, std::int64_t from_seq, int limit) override;
+    std::vector<JournalRow> read_journal(std::string_view user_id, std::int64_t from_seq, int limit) override;
     bool healthy() override;
     int schema_version() override;
 
     // Applies migrations to the database at `path`; returns the versions applied.
     static std::vector<int> migrate(const std::string& path);
 
+    // What SQLite says of the writer connection's durability (PRAGMA
+    // journal_mode and PRAGMA synchronous), so a test can hold the promise
+    // above to account: "wal" and 2 (FULL).
+    struct Durability {
+        std::string journal_mode;
+        int synchronous = -1;  // 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA
+    };
+    Durability writer_durability();
+
 private:
     class ReaderLease;
     ReaderLease lease_reader();
+    template <typename Read>
+    auto read(Read&& read_with);
     void return_reader(std::unique_ptr<Connection> connection);
 
     SqliteOptions options_;

@@ -4,7 +4,8 @@
 // process is never restarted. While the database is down every request is
 // 503 storage_unavailable; afterwards the server reconnects by itself, the
 // clients retry what they saw no success for with the same Idempotency-Key,
-// and every acknowledged charge is in the database exactly once.
+// and every acknowledged charge is in the database exactly once, and every
+// receipt chain walks from the database unbroken (I5).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "app.hpp"
+#include "chain_audit.hpp"
 #include "charge_audit.hpp"
 #include "own_cluster.hpp"
 #include "server_config.hpp"
@@ -155,6 +157,9 @@ TEST(PostgresRestart, ImmediateStopsUnderLoadLoseNoAcknowledgedCharge) {
     std::cout << acknowledged.size() << " acknowledged charges over 3 immediate stops, " << unavailable_while_down
               << " answered 503 while the database was down, " << no_answer << " without an answer\n";
     EXPECT_EQ(server.terminate(), 0);
+    const auto chains = test::chain_audit::audit_database(cluster.url(), dir + "/signing.jwk");
+    EXPECT_TRUE(chains.ok()) << chains.describe();
+    EXPECT_EQ(chains.charges, static_cast<std::int64_t>(acknowledged.size()));
     std::error_code ignored;
     std::filesystem::remove_all(dir, ignored);
 }

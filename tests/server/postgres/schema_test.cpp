@@ -33,9 +33,9 @@ TEST(PostgresSchema, MigratesAnEmptyDatabaseAndRerunsAsANoOp) {
     test::ScratchDatabase database(test::postgres_server_url());
     auto [status, output] = migrate(database.url());
     EXPECT_EQ(status, 0) << output;
-    EXPECT_EQ(output, "tokenmeter migrate: 4 migration(s) applied 1 2 3 4\n");
+    EXPECT_EQ(output, "tokenmeter migrate: 5 migration(s) applied 1 2 3 4 5\n");
     EXPECT_EQ(one_value(database.url(), "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations"),
-              "1,2,3,4");
+              "1,2,3,4,5");
     // The original system's two tables keep their names.
     EXPECT_EQ(one_value(database.url(), "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' "
                                         "AND table_name IN ('usage_limits', 'token_usage')"),
@@ -47,9 +47,10 @@ TEST(PostgresSchema, MigratesAnEmptyDatabaseAndRerunsAsANoOp) {
     test::TestServerOptions options;
     options.db = database.url();
     test::TestServer server(options);
-    EXPECT_EQ(server.app().store().schema_version(), 4);
+    EXPECT_EQ(server.app().store().schema_version(), 5);
     EXPECT_EQ(server.post("/v1/usage/record", {{"user_id", "u1"}, {"operation", "avatar"}})->status, 200);
-    EXPECT_EQ(one_value(database.url(), "SELECT count(*) FROM schema_migrations"), "4");
+    EXPECT_EQ(one_value(database.url(), "SELECT count(*) FROM schema_migrations"),
+              std::to_string(storage::postgres::migrations().size()));
 }
 
 TEST(PostgresSchema, ConcurrentFirstStartsMigrateOnce) {
@@ -60,7 +61,7 @@ TEST(PostgresSchema, ConcurrentFirstStartsMigrateOnce) {
         starts.emplace_back([&] {
             try {
                 storage::postgres::PgStore store(storage::postgres::PgOptions{database.url()});
-                if (store.schema_version() != 4) failures += 1;
+                if (store.schema_version() != static_cast<int>(storage::postgres::migrations().size())) failures += 1;
             } catch (const storage::StorageError& error) {
                 ADD_FAILURE() << error.what();
                 failures += 1;
@@ -69,7 +70,8 @@ TEST(PostgresSchema, ConcurrentFirstStartsMigrateOnce) {
     }
     for (auto& start : starts) start.join();
     EXPECT_EQ(failures.load(), 0);
-    EXPECT_EQ(one_value(database.url(), "SELECT count(*) FROM schema_migrations"), "4");
+    EXPECT_EQ(one_value(database.url(), "SELECT count(*) FROM schema_migrations"),
+              std::to_string(storage::postgres::migrations().size()));
 }
 
 // A database as the release before late commits left it (migrations 1 to 3)
@@ -89,7 +91,7 @@ TEST(PostgresSchema, UpgradeFromVersionThreeKeepsChargesAsOnTime) {
     test::run_admin_sql(database.url(), sql);
 
     storage::postgres::PgStore store(storage::postgres::PgOptions{database.url()});
-    EXPECT_EQ(store.schema_version(), 4);
+    EXPECT_EQ(store.schema_version(), static_cast<int>(storage::postgres::migrations().size()));
     auto transaction = store.begin();
     storage::UsageEvent late;
     late.event_id = "evt_late";
@@ -99,7 +101,7 @@ TEST(PostgresSchema, UpgradeFromVersionThreeKeepsChargesAsOnTime) {
     late.catalog_version = "v";
     late.created_at = 300;
     late.late = true;
-    transaction->insert_usage(late);
+    transaction->insert_charge(late);
     transaction->commit();
 
     const auto events = store.read_events("ulla", 0, 10);  // newest first

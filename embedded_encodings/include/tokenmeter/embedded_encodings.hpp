@@ -1,4 +1,5 @@
-// The encoding assets compiled into native executables (tools/tokenizer).
+// The encoding assets compiled into native executables (made by
+// tools/tokenizer at build time, embedded by embedded_encodings/).
 //
 // The core loads encodings from bytes and does no I/O; native programs (the
 // `tokenmeter` executable, the server, the tests) get those bytes from here.
