@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := test
 export NODE_PATH := /usr/share/nodejs
 
-.PHONY: deps native wasm wasm-size web-demo test test-native test-interop test-wasm test-hook test-e2e bench fuzz demo clean
+.PHONY: deps native wasm wasm-size react web-demo test test-native test-interop test-wasm test-hook test-e2e bench fuzz demo clean
 
 deps:
 	@bash toolchains/install-deps.sh
@@ -29,13 +29,20 @@ test-wasm: wasm
 wasm-size: wasm
 	@node tests/wasm/size.mjs
 
+# @tokenmeter/react (react/) into build/react/package: ESM and .d.ts by tsc,
+# beside build/wasm/package; the demo and the hook's tests import both by name.
+react:
+	@bash toolchains/npm-install.sh
+	@npx --no-install tsc -p react/tsconfig.json
+	@cp react/package.json build/react/package/
+
 # The demo app (React + Vite) into build/web-demo, served by `tokenmeter serve --web-root`.
-web-demo: wasm
+web-demo: wasm react
 	@npx --no-install tsc -p web-demo/tsconfig.json
 	@npx --no-install vite build --config web-demo/vite.config.ts --logLevel warn
 
-# useTokenLimits' client against a real `tokenmeter serve` (Vitest).
-test-hook: native wasm
+# @tokenmeter/react: its client against a real `tokenmeter serve`, renders and a server render (Vitest).
+test-hook: native wasm react
 	@npx --no-install vitest run --config web-demo/vitest.config.ts
 
 # The demo in Debian's Chromium (playwright-core); screenshots in build/e2e/.
@@ -74,4 +81,4 @@ demo: native web-demo
 	@bash tools/demo/run.sh
 
 clean:
-	rm -rf build/native build/wasm build/web-demo build/e2e build/fuzz
+	rm -rf build/native build/wasm build/react build/web-demo build/e2e build/fuzz

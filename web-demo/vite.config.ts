@@ -1,17 +1,23 @@
-// The demo app's build: React, and @tokenmeter/wasm from the wasm build
-// (build/wasm/package, assembled by `cmake --build --preset wasm`).
+// The demo app's build: React, @tokenmeter/wasm from the wasm build
+// (build/wasm/package, assembled by `cmake --build --preset wasm`) and
+// @tokenmeter/react from build/react/package (`make react`), imported by
+// name as an app using the published packages would.
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 import path from 'node:path';
 
 const repoRoot = path.resolve(__dirname, '..');
 const wasmPackage = process.env.TM_WASM_PACKAGE_DIR ?? path.join(repoRoot, 'build/wasm/package');
+const reactPackage = process.env.TM_REACT_PACKAGE_DIR ?? path.join(repoRoot, 'build/react/package');
 
 export default defineConfig({
   root: __dirname,
   base: '/',
   plugins: [react()],
-  resolve: { alias: { '@tokenmeter/wasm': path.join(wasmPackage, 'index.js') } },
+  resolve: {
+    alias: { '@tokenmeter/wasm': path.join(wasmPackage, 'index.js'), '@tokenmeter/react': path.join(reactPackage, 'index.js') },
+    dedupe: ['react', 'react-dom'],
+  },
   build: {
     outDir: process.env.TM_WEB_DEMO_OUT ?? path.join(repoRoot, 'build/web-demo'),
     emptyOutDir: true,

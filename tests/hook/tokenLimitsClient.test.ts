@@ -1,8 +1,8 @@
-// useTokenLimits' client against a real `tokenmeter serve --demo`: the live
+// @tokenmeter/react's client against a real `tokenmeter serve --demo`: the live
 // stream, verification, seq and chain rules, offline mode, tabs, checkout.
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { CompactSign, importJWK } from 'jose';
-import { TokenLimitsClient, type TokenLimitsOptions } from '../../web-demo/src/lib/tokenLimitsClient';
+import { TokenLimitsClient, type TokenLimitsOptions } from '@tokenmeter/react';
 import { MemoryLocks, MemoryStorage, TestServer, until } from './server';
 import * as tm from '@tokenmeter/wasm';
 
@@ -174,7 +174,44 @@ describe('receipts', () => {
     expect(c.getState().verified).toBe(false);
     expect(c.getState().error?.code).toBe('receipt_invalid');
   });
-});
+})
+
+  test('a receipt that skips a seq is a gap: signed, but not a verified continuation, and it stays so', async () => {
+    const { token } = newUser();
+    const c = client(token);
+    await until('ready', () => c.getState().verified);
+    const s = c.getState();
+    expect(s).toMatchObject({ chain: 'start', chainVerified: true });
+    const claims = {
+      iss: 'tokenmeter', sub: s.userId, iat: Math.floor(Date.now() / 1000), seq: s.seq + 2, prev: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+      plan: 'free', period_start: s.period!.start, period_end: s.period!.end,
+      tokens_limit: 250000, tokens_used: 7, tokens_reserved: 0, avatars_limit: 5, avatars_used: 0, avatars_reserved: 0, event: 'commit',
+    };
+    // seq + 2: the change at seq + 1 never reached this client.
+    const skipped = await forgeReceipt(claims);
+    expect(c.accept(skipped)).toBe(true);
+    expect(c.getState()).toMatchObject({ chain: 'gap', chainVerified: false, chainBroken: false, seq: s.seq + 2 });
+    expect(c.getState().chain).not.toBe('linked');
+
+    // The next receipt links to the one after the gap; the hidden change is still unverified.
+    const next = tm.verifyReceipt(skipped, await (await fetch(`${server.baseUrl}/v1/keys`)).json());
+    expect(next.valid).toBe(true);
+    const linked = await forgeReceipt({ ...claims, seq: s.seq + 3, prev: next.valid ? next.chainDigest : '', tokens_used: 9 });
+    expect(c.accept(linked)).toBe(true);
+    expect(c.getState()).toMatchObject({ chain: 'linked', chainVerified: false, seq: s.seq + 3 });
+  });
+
+  test('receipts that follow one another from the server stay a verified chain', async () => {
+    const { user, token } = newUser();
+    const c = client(token);
+    await until('live', () => c.getState().live);
+    for (let i = 1; i <= 3; i += 1) {
+      await server.record(user, 'gpt-4o-mini', i, 0);
+      await until(`charge ${i}`, () => c.getState().tokens?.used === (i * (i + 1)) / 2);
+    }
+    expect(c.getState()).toMatchObject({ chain: 'linked', chainVerified: true, chainBroken: false, verified: true });
+  });
+;
 
 describe('offline', () => {
   test('server down: offline with the last verified balance and local estimates; back: live again', async () => {

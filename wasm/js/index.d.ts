@@ -4,6 +4,8 @@
 /** Codes come from the core (`unknown_model`, `missing_field`, `tokens_not_allowed`, `encoding_not_loaded`, …; the server answers the same ones) or the loader (`not_initialized`, `encoding_unavailable`). */
 export declare class TokenmeterError extends Error {
   readonly code: string;
+  /** On a failed loadTokenizer: when (ms since epoch) the next call fetches again; until then it returns this same rejection. */
+  retryAt?: number;
   constructor(code: string, message?: string);
 }
 
@@ -95,7 +97,7 @@ export declare function init(options?: InitOptions): Promise<void>;
 export declare function isReady(): boolean;
 export declare function setCatalog(catalog: Catalog | string): void;
 export declare function catalog(): Catalog;
-/** Fetches (once, cached) the encoding asset the model counts with. */
+/** Fetches (once, cached) the encoding asset the model counts with. A failure is cached too, until its `retryAt` (backoff doubling from 1 s to 60 s). */
 export declare function loadTokenizer(model: string): Promise<void>;
 export declare function tokenizerReady(model: string): boolean;
 /** Synchronous; throws `encoding_not_loaded` until loadTokenizer(model) resolved. */

@@ -2,7 +2,7 @@
 // assets sit beside this file; `new URL(literal, import.meta.url)` keeps them
 // there under bundlers (Vite copies each as an asset) and plain ESM alike.
 import createTokenmeterModule from './tokenmeter.mjs';
-import { createTokenmeter, TokenmeterError } from './sdk.js';
+import { createTokenmeter, fetchEncodingBytes, TokenmeterError } from './sdk.js';
 
 const encodingUrls = {
   o200k_base: new URL('./tokenizer/o200k_base.tmbpe', import.meta.url),
@@ -10,19 +10,13 @@ const encodingUrls = {
 };
 const wasmUrl = new URL('./tokenmeter.wasm', import.meta.url);
 
-async function fetchBytes(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new TokenmeterError('encoding_unavailable', `${url}: HTTP ${response.status}`);
-  return new Uint8Array(await response.arrayBuffer());
-}
-
 const tokenmeter = createTokenmeter({
   instantiate: (options) =>
     createTokenmeterModule({ locateFile: (file) => (file.endsWith('.wasm') ? String(options.wasmUrl ?? wasmUrl) : file) }),
   readEncoding: (encoding) => {
     const url = encodingUrls[encoding];
     if (!url) throw new TokenmeterError('unknown_encoding', encoding);
-    return fetchBytes(url);
+    return fetchEncodingBytes(url);
   },
 });
 

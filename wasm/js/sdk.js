@@ -21,18 +21,38 @@ function unwrap(result) {
   return result;
 }
 
+// A failed encoding load is remembered: callers asking again before its
+// retry time get the same rejected promise (no request), so a page that asks
+// on every render cannot turn a 404 into hundreds of requests a second. The
+// delay doubles per failure up to the cap.
+export const encodingRetry = { initialMs: 1000, maxMs: 60000 };
+
+// Reads an encoding asset over fetch (the browser entry's readEncoding). A
+// 200 carrying an HTML page (an SPA fallback where the asset should be) is a
+// failure here, not bytes for the core to reject.
+export async function fetchEncodingBytes(url, fetchImpl = globalThis.fetch) {
+  const response = await fetchImpl(url);
+  if (!response.ok) throw new TokenmeterError('encoding_unavailable', `${url}: HTTP ${response.status}`);
+  const type = response.headers.get('content-type') ?? '';
+  if (type.includes('text/html')) throw new TokenmeterError('encoding_unavailable', `${url}: an HTML page, not the encoding`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
 /**
  * @param {object} environment
  * @param {() => Promise<object>} environment.instantiate  the Embind module
  * @param {(encoding: string) => Promise<Uint8Array>} environment.readEncoding  one asset's bytes
+ * @param {() => number} [environment.now]  the clock for retry times (Date.now)
+ * @param {{initialMs: number, maxMs: number}} [environment.retry]  backoff after a failed load
  */
-export function createTokenmeter({ instantiate, readEncoding }) {
+export function createTokenmeter({ instantiate, readEncoding, now = Date.now, retry = encodingRetry }) {
   let core = null;
   let initializing = null;
   let catalog = null;
   const models = new Map();
-  // Encoding name -> Promise of its load, so each asset is fetched once even
-  // when several callers ask at the same time.
+  // Encoding name -> {promise, failures, retryAt}: each asset is fetched once
+  // even when several callers ask at the same time, and a failure is kept
+  // (retryAt set) until its retry time.
   const encodingLoads = new Map();
 
   function requireCore() {
@@ -83,21 +103,31 @@ export function createTokenmeter({ instantiate, readEncoding }) {
     return requireCore().encodingLoaded(encodingFor(modelId));
   }
 
-  // Fetches (once) and loads the encoding a model counts with.
+  // Fetches (once) and loads the encoding a model counts with. After a
+  // failure the same rejected promise is returned until its `retryAt`; the
+  // rejection's TokenmeterError carries `retryAt` so callers can schedule
+  // the next attempt instead of polling.
   function loadTokenizer(modelId) {
     const encoding = encodingFor(modelId);
     if (core.encodingLoaded(encoding)) return Promise.resolve();
-    if (!encodingLoads.has(encoding)) {
-      const load = (async () => {
-        const bytes = await readEncoding(encoding);
-        unwrap(core.loadEncoding(bytes));
-      })().catch((error) => {
-        encodingLoads.delete(encoding);
-        throw error instanceof TokenmeterError ? error : new TokenmeterError('encoding_unavailable', `${encoding}: ${error.message}`);
-      });
-      encodingLoads.set(encoding, load);
-    }
-    return encodingLoads.get(encoding);
+    const previous = encodingLoads.get(encoding);
+    if (previous && (previous.retryAt === null || now() < previous.retryAt)) return previous.promise;
+    const failures = previous ? previous.failures : 0;
+    const entry = { promise: null, failures, retryAt: null };
+    entry.promise = (async () => {
+      const bytes = await readEncoding(encoding);
+      unwrap(core.loadEncoding(bytes));
+    })().catch((cause) => {
+      const error = cause instanceof TokenmeterError ? cause : new TokenmeterError('encoding_unavailable', `${encoding}: ${cause?.message ?? cause}`);
+      entry.failures = failures + 1;
+      entry.retryAt = now() + Math.min(retry.maxMs, retry.initialMs * 2 ** failures);
+      error.retryAt = entry.retryAt;
+      throw error;
+    });
+    // Kept for later callers: not an unhandled rejection if nobody awaits it now.
+    entry.promise.catch(() => undefined);
+    encodingLoads.set(encoding, entry);
+    return entry.promise;
   }
 
   function countTokens(text, modelId) {

@@ -2,13 +2,13 @@ import { useEffect, useState } from 'react';
 import { Sidebar } from './components/Sidebar';
 import { Chat } from './components/Chat';
 import { UsagePage } from './components/UsagePage';
-import { useLimits } from './limits';
+import { useTokenLimits } from '@tokenmeter/react';
 
 type Page = 'chat' | 'usage';
 const pageOfHash = (): Page => (window.location.hash === '#/usage' ? 'usage' : 'chat');
 
 export function App() {
-  const limits = useLimits();
+  const limits = useTokenLimits();
   const [page, setPage] = useState<Page>(pageOfHash);
   useEffect(() => {
     const onHash = () => setPage(pageOfHash());
@@ -24,8 +24,8 @@ export function App() {
           <a href="#/" className={page === 'chat' ? 'active' : ''}>Chat</a>
           <a href="#/usage" className={page === 'usage' ? 'active' : ''} data-testid="nav-usage">Usage</a>
         </nav>
-        {limits.status === 'error' && limits.tokens === null ? (
-          <p className="error" role="alert">Could not load usage: {limits.error?.message}</p>
+        {limits.status === 'error' ? (
+          <p className="error" role="alert">Could not load usage: {limits.error.message}</p>
         ) : page === 'chat' ? (
           <Chat limits={limits} />
         ) : (

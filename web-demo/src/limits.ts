@@ -1,5 +1,5 @@
-// The app's one usage client: same origin as the demo server.
-import { useTokenLimits } from './hooks/useTokenLimits';
+// The app's usage client settings: same origin as the demo server (main.tsx
+// hands them to <TokenLimitsProvider>).
 import { accessToken } from './lib/session';
 
 export const limitsOptions = {
@@ -7,5 +7,3 @@ export const limitsOptions = {
   getAccessToken: accessToken,
   reconnect: { initialMs: 500, maxMs: 4000 },
 };
-
-export const useLimits = () => useTokenLimits(limitsOptions);

@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import type { UseTokenLimits } from '../hooks/useTokenLimits';
+import type { UseTokenLimits } from '@tokenmeter/react';
 import { accessToken } from '../lib/session';
 import { formatCount } from '../lib/format';
 

@@ -1,6 +1,6 @@
 import { useMemo, useState } from 'react';
-import type { UseTokenLimits } from '../hooks/useTokenLimits';
-import type { ChatMessage } from '../lib/wasm';
+import type { UseTokenLimits } from '@tokenmeter/react';
+import type { ChatMessage } from '@tokenmeter/wasm';
 import { accessToken } from '../lib/session';
 import { formatCount } from '../lib/format';
 import { UpgradeButton } from './UpgradeButton';

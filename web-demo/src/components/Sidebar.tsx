@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'react';
-import type { UseTokenLimits } from '../hooks/useTokenLimits';
+import type { UseTokenLimits } from '@tokenmeter/react';
 import { Bar } from './Bar';
 import { AvatarButton } from './AvatarButton';
 import { UpgradeButton } from './UpgradeButton';
@@ -17,14 +17,16 @@ function useNow() {
 
 export function Sidebar({ limits }: { limits: UseTokenLimits }) {
   const now = useNow();
-  const { plan, tokens, avatars, period, verified, offline, live, chainBroken, asOf, verifiedAt } = limits;
+  const { plan, tokens, avatars, period, verified, chainVerified, chain, offline, live, chainBroken, asOf, verifiedAt } = limits;
   return (
     <aside className="sidebar">
       <h1>tokenmeter <span className="muted">demo</span></h1>
       <div className="plan-row">
         <span className={`plan plan-${plan ?? 'unknown'}`} data-testid="plan">{plan ?? '…'}</span>
-        {verified ? (
+        {verified && chainVerified ? (
           <span className="badge verified" data-testid="verified-badge" title="Balance from a receipt whose signature this page checked in WebAssembly">✓ verified</span>
+        ) : verified && !chainBroken ? (
+          <span className="badge unverified" data-testid="chain-gap-badge" title="Signed by the server, but changes before it never reached this page">signed · gap</span>
         ) : (
           <span className="badge unverified" data-testid="unverified-badge">not verified</span>
         )}
@@ -37,6 +39,7 @@ export function Sidebar({ limits }: { limits: UseTokenLimits }) {
         )}
       </div>
       {chainBroken && <p className="warning" data-testid="chain-warning">A receipt did not chain to the one before it.</p>}
+      {!chainBroken && !chainVerified && <p className="warning" data-testid="chain-gap-warning">Some changes {chain === 'gap' ? 'just before this balance' : 'earlier'} never reached this page; the balance is signed, the history in between is not verified here.</p>}
       {limits.error?.code === 'receipt_invalid' && <p className="warning">A receipt failed verification and was ignored.</p>}
       {tokens && avatars ? (
         <>

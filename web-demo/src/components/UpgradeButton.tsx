@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import type { UseTokenLimits } from '../hooks/useTokenLimits';
+import type { UseTokenLimits } from '@tokenmeter/react';
 
 export function UpgradeButton({ limits, label = 'Upgrade to Pro' }: { limits: UseTokenLimits; label?: string }) {
   const [problem, setProblem] = useState<string | null>(null);

@@ -6,10 +6,15 @@
 // Trust: numbers come only from receipts this tab verified in wasm against
 // the server's JWKS. The highest `seq` wins; a receipt that follows the
 // current one (seq + 1) must name its payload digest in `prev`, otherwise the
-// chain is flagged broken (a change was hidden or replayed).
-import * as tm from './wasm';
-import type { Catalog, Estimate, EstimateInput, Jwks, ReceiptClaims, UsageSnapshot } from './wasm';
-import { readEventStream } from './sse';
+// chain is flagged broken (a change was hidden or replayed); one that skips
+// seqs (seq + 2 or more) is a gap: signed, but the changes in between were
+// never seen here, so the chain is no longer verified end to end.
+//
+// Nothing here runs at import: a client does work only once start() is
+// called (the React provider calls it in an effect, never during a render).
+import * as tm from '@tokenmeter/wasm';
+import type { Catalog, Estimate, EstimateInput, Jwks, ReceiptClaims, UsageSnapshot } from '@tokenmeter/wasm';
+import { readEventStream } from './sse.js';
 
 export type Status = 'loading' | 'ready' | 'error';
 // How the current receipt relates to the one before it.
@@ -17,7 +22,13 @@ export type Chain = 'start' | 'linked' | 'gap' | 'broken';
 
 export interface Quota { limit: number; used: number; reserved: number; remaining: number }
 
-export interface TokenLimitsState {
+/**
+ * The client's state, flat. `status` decides which fields are set:
+ * 'ready' means a verified receipt is shown, so userId, plan, period, tokens,
+ * avatars, asOf and receipt are non-null (see TokenLimitsState for the
+ * narrowed union); 'loading' and 'error' have none of them.
+ */
+export interface TokenLimitsFields {
   status: Status;
   userId: string | null;
   plan: string | null;
@@ -30,6 +41,14 @@ export interface TokenLimitsState {
   chain: Chain;
   /** Sticky: once a receipt failed to chain, until the page reloads. */
   chainBroken: boolean;
+  /**
+   * Every receipt since this tab's first one followed the one before it
+   * (seq + 1, `prev` naming its digest). False after a gap or a break, until
+   * the page reloads: changes in between were never verified here, so the
+   * numbers are signed but not a verified continuation. Show "verified" only
+   * when both `verified` and `chainVerified` hold.
+   */
+  chainVerified: boolean;
   /** The stream is open (this tab's or the leader tab's). */
   live: boolean;
   /** The server is unreachable: numbers are the last verified receipt, estimates are local. */
@@ -46,6 +65,16 @@ export interface TokenLimitsState {
   /** The receipt of the current state (for display and export). */
   receipt: string | null;
 }
+
+type Loading = { status: 'loading'; userId: null; plan: null; period: null; tokens: null; avatars: null; asOf: null; receipt: null };
+type Failed = { status: 'error'; error: { code: string; message: string }; userId: null; plan: null; period: null; tokens: null; avatars: null; asOf: null; receipt: null };
+type Ready = { status: 'ready'; userId: string; plan: string; period: { start: string; end: string }; tokens: Quota; avatars: Quota; asOf: number; receipt: string };
+
+/** The state as a discriminated union on `status`: `ready` narrows the balance to non-null. */
+export type TokenLimitsState =
+  | (Omit<TokenLimitsFields, keyof Loading> & Loading)
+  | (Omit<TokenLimitsFields, keyof Failed> & Failed)
+  | (Omit<TokenLimitsFields, keyof Ready> & Ready);
 
 export interface EstimateWithBalance extends Estimate {
   remainingTokens: number;
@@ -103,9 +132,9 @@ type ChannelMessage =
   | { type: 'receipt'; receipt: string }
   | { type: 'link'; live: boolean; offline: boolean };
 
-const initialState: TokenLimitsState = {
+export const initialState: TokenLimitsState = {
   status: 'loading', userId: null, plan: null, period: null, tokens: null, avatars: null, seq: 0,
-  verified: false, chain: 'start', chainBroken: false, live: false, offline: false, stale: true,
+  verified: false, chain: 'start', chainBroken: false, chainVerified: true, live: false, offline: false, stale: true,
   asOf: null, verifiedAt: null, error: null, leader: false, catalog: null, receipt: null,
 };
 
@@ -113,8 +142,19 @@ function quota(limit: number, used: number, reserved: number): Quota {
   return { limit, used, reserved, remaining: Math.max(0, limit - used - reserved) };
 }
 
+// The union's invariant, checked on every change (a programmer error if not).
+function checked(state: TokenLimitsFields): TokenLimitsState {
+  const shown = [state.userId, state.plan, state.period, state.tokens, state.avatars, state.asOf, state.receipt];
+  if (state.status === 'ready' ? shown.some((v) => v === null) : shown.some((v) => v !== null)) {
+    throw new Error(`tokenmeter: a '${state.status}' state with ${state.status === 'ready' ? 'missing' : 'stray'} balance fields`);
+  }
+  if (state.status === 'error' && state.error === null) throw new Error("tokenmeter: an 'error' state without an error");
+  return state as TokenLimitsState;
+}
+
 export class TokenLimitsClient {
   private state: TokenLimitsState = initialState;
+  private options: TokenLimitsOptions;
   private readonly listeners = new Set<() => void>();
   private readonly fetch: typeof fetch;
   private readonly storage: StorageLike | null;
@@ -129,8 +169,15 @@ export class TokenLimitsClient {
   private releaseLeadership: (() => void) | null = null;
   private stopped = false;
   private started: Promise<void> | null = null;
+  private cancelBootRetry: (() => void) | null = null;
+  private bootFailures = 0;
+  // Model -> the tokenizer load this client is waiting on: the wasm package
+  // returns the same promise (a remembered failure included) until it is
+  // worth asking again, so a render that asks again adds no listener.
+  private readonly tokenizerLoads = new Map<string, Promise<void>>();
 
-  constructor(private options: TokenLimitsOptions) {
+  constructor(options: TokenLimitsOptions) {
+    this.options = options;
     this.fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.storage = options.storage !== undefined ? options.storage : (globalThis.localStorage ?? null);
     this.storageKey = `tokenmeter:${options.baseUrl}`;
@@ -151,10 +198,10 @@ export class TokenLimitsClient {
     this.options = { ...this.options, getAccessToken };
   }
 
-  private update(patch: Partial<TokenLimitsState>) {
-    const next = { ...this.state, ...patch };
+  private update(patch: Partial<TokenLimitsFields>) {
+    const next: TokenLimitsFields = { ...this.state, ...patch };
     next.stale = !next.live;
-    this.state = next;
+    this.state = checked(next);
     for (const listener of this.listeners) listener();
   }
 
@@ -168,22 +215,40 @@ export class TokenLimitsClient {
   private async boot() {
     try {
       await tm.init();
-      // The chat models count with o200k_base; fetch it now so estimates are
-      // synchronous by the time the user types. cl100k_base loads on demand.
-      await tm.loadTokenizer('gpt-4o-mini');
     } catch (error) {
       this.update({ status: 'error', error: describe(error) });
       return;
     }
+    // The chat models count with o200k_base; fetch it now so estimates are
+    // synchronous by the time the user types (cl100k_base loads on demand).
+    // Not fatal: balances need no tokenizer, and estimate() asks again once
+    // the wasm package's backoff allows.
+    await tm.loadTokenizer('gpt-4o-mini').catch(() => undefined);
+    if (this.stopped) return;
     this.restorePersisted();
-    await this.loadKeysAndCatalog();
-    this.joinTabs();
+    await this.connectWhenKeyed();
+  }
+
+  // Keys and catalog, then the tabs and the stream. Without keys (the first
+  // visit and the server unreachable, or answering with an error or an HTML
+  // page) nothing can be verified: retried with the reconnect backoff.
+  private async connectWhenKeyed() {
+    const keyed = await this.loadKeysAndCatalog();
+    if (this.stopped) return;
+    if (keyed || this.jwks) {
+      this.bootFailures = 0;
+      this.joinTabs();
+      return;
+    }
+    this.bootFailures += 1;
+    this.cancelBootRetry = this.schedule(() => void this.connectWhenKeyed(), this.bootFailures);
   }
 
   stop() {
     this.stopped = true;
     this.stream?.abort();
     this.cancelReconnect?.();
+    this.cancelBootRetry?.();
     this.releaseLeadership?.();
     this.channel?.close();
   }
@@ -214,7 +279,8 @@ export class TokenLimitsClient {
     }
   }
 
-  private async loadKeysAndCatalog() {
+  // Whether the server's keys (and catalog) arrived.
+  private async loadKeysAndCatalog(): Promise<boolean> {
     try {
       const [keys, catalog] = await Promise.all([
         this.options.jwks ? Promise.resolve(this.options.jwks) : this.getJson<Jwks>('/v1/keys', false),
@@ -223,10 +289,13 @@ export class TokenLimitsClient {
       this.jwks = keys;
       this.installCatalog(catalog);
       this.dropUnlessServerSigned();
+      if (this.state.status === 'error') this.update({ status: 'loading', error: null });
+      return true;
     } catch (error) {
       // Offline start: keys and catalog from the last session, if any.
       if (!this.jwks) this.update({ status: 'error', error: describe(error) });
       this.update({ offline: true });
+      return false;
     }
   }
 
@@ -276,6 +345,9 @@ export class TokenLimitsClient {
       verified: true,
       chain,
       chainBroken: this.state.chainBroken || chain === 'broken',
+      // A new start (first receipt, another user) begins a new chain; a gap
+      // or a break spoils it for good.
+      chainVerified: chain === 'linked' ? this.state.chainVerified : chain === 'start',
       verifiedAt: how.verifiedAt ?? this.now(),
       error: this.state.error?.code === 'receipt_invalid' ? null : this.state.error,
     });
@@ -378,15 +450,21 @@ export class TokenLimitsClient {
   }
 
   private scheduleReconnect() {
+    this.cancelReconnect = this.schedule(() => void this.connect(), this.failures);
+  }
+
+  // Runs `run` after the backoff for the n-th failure in a row: doubling
+  // from reconnect.initialMs, capped at reconnect.maxMs, jittered.
+  private schedule(run: () => void, failures: number): () => void {
     const { initialMs, maxMs } = this.options.reconnect ?? { initialMs: 500, maxMs: 8000 };
-    const base = Math.min(maxMs, initialMs * 2 ** Math.max(0, this.failures - 1));
+    const base = Math.min(maxMs, initialMs * 2 ** Math.max(0, failures - 1));
     const random = this.options.random ?? Math.random;
     const delay = base / 2 + random() * (base / 2); // jitter: tabs of many users do not reconnect in step
-    const setTimer = this.options.setTimer ?? ((run: () => void, ms: number) => {
-      const timer = setTimeout(run, ms);
+    const setTimer = this.options.setTimer ?? ((callback: () => void, ms: number) => {
+      const timer = setTimeout(callback, ms);
       return () => clearTimeout(timer);
     });
-    this.cancelReconnect = setTimer(() => void this.connect(), delay);
+    return setTimer(run, delay);
   }
 
   // --- requests ---------------------------------------------------------------
@@ -402,7 +480,12 @@ export class TokenLimitsClient {
       cache: 'no-store',
     });
     if (!response.ok) throw await apiError(response);
-    return (await response.json()) as T;
+    try {
+      return (await response.json()) as T;
+    } catch {
+      // e.g. an HTML page where the API should be (a static host's fallback).
+      throw new TokenLimitsError('bad_response', `${path}: not JSON (${response.headers.get('content-type') ?? 'no content type'})`, response.status);
+    }
   }
 
   // Fetches the snapshot now (after a reconnect, or on user request).
@@ -436,7 +519,7 @@ export class TokenLimitsClient {
     if (!tm.isReady()) return null;
     const needsTokenizer = input.operation !== 'avatar' && input.inputTokens === undefined && input.model;
     if (needsTokenizer && !tm.tokenizerReady(input.model!)) {
-      void tm.loadTokenizer(input.model!).then(() => this.update({}), (error) => this.update({ error: describe(error) }));
+      this.awaitTokenizer(input.model!);
       return null;
     }
     const withBudget = input.operation === 'chat' && input.maxOutputTokens === undefined
@@ -449,12 +532,29 @@ export class TokenLimitsClient {
   };
 
   canAfford = (input: EstimateInput): boolean => this.estimate(input)?.fits ?? false;
+
+  // Asks for the model's tokenizer and tells subscribers when it settles,
+  // once per load: estimate() runs during renders, and a failed load must
+  // neither re-fetch nor re-notify (which would render again) each time.
+  private awaitTokenizer(model: string) {
+    const load = tm.loadTokenizer(model);
+    if (this.tokenizerLoads.get(model) === load) return;
+    this.tokenizerLoads.set(model, load);
+    load.then(
+      () => !this.stopped && this.update({}),
+      (error: unknown) => !this.stopped && this.update({ error: describe(error) }),
+    );
+  }
 }
 
 export class TokenLimitsError extends Error {
-  constructor(readonly code: string, message: string, readonly status?: number) {
+  readonly code: string;
+  readonly status: number | undefined;
+  constructor(code: string, message: string, status?: number) {
     super(message);
     this.name = 'TokenLimitsError';
+    this.code = code;
+    this.status = status;
   }
 }
 
@@ -471,14 +571,14 @@ async function apiError(response: Response): Promise<TokenLimitsError> {
   return new TokenLimitsError(code, message, response.status);
 }
 
-function describe(error: unknown): { code: string; message: string } {
+export function describe(error: unknown): { code: string; message: string } {
   if (error && typeof error === 'object' && 'code' in error && typeof (error as { code: unknown }).code === 'string') {
     return { code: (error as { code: string }).code, message: String((error as { message?: unknown }).message ?? '') };
   }
   return { code: 'network_error', message: error instanceof Error ? error.message : String(error) };
 }
 
-function stateOfClaims(claims: ReceiptClaims): Partial<TokenLimitsState> {
+function stateOfClaims(claims: ReceiptClaims): Partial<TokenLimitsFields> {
   return {
     userId: claims.sub,
     plan: claims.plan,
