@@ -64,6 +64,9 @@ class DemoServer {
 const server = new DemoServer();
 let browser;
 let page;
+// Every uncaught error in the page: a test at the end fails if there is any,
+// so a broken render cannot hide behind assertions that still pass.
+const pageErrors = [];
 
 const testId = (id) => page.getByTestId(id);
 const textOf = async (id) => (await testId(id).textContent())?.trim();
@@ -95,7 +98,10 @@ before(async () => {
   });
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   page = await context.newPage();
-  page.on('pageerror', (error) => console.error('page error:', error.message));
+  page.on('pageerror', (error) => {
+    console.error('page error:', error.message);
+    pageErrors.push(error.stack ?? error.message);
+  });
 });
 
 after(async () => {
@@ -234,4 +240,8 @@ test('the demo, as a user sees it', async (t) => {
     await second.screenshot({ path: path.join(shots, '11-second-tab.png'), fullPage: true });
     await second.close();
   });
+});
+
+test('no uncaught error in the page', () => {
+  assert.deepEqual(pageErrors, [], `uncaught page errors:\n${pageErrors.join('\n\n')}`);
 });
