@@ -522,8 +522,11 @@ export class TokenLimitsClient {
       this.awaitTokenizer(input.model!);
       return null;
     }
+    // A chat input with an output budget is still the same kind of input
+    // (the cast: operation ids are open strings, so TypeScript cannot narrow
+    // the union on 'chat').
     const withBudget = input.operation === 'chat' && input.maxOutputTokens === undefined
-      ? { ...input, maxOutputTokens: this.options.defaultMaxOutputTokens ?? 0 }
+      ? ({ ...input, maxOutputTokens: this.options.defaultMaxOutputTokens ?? 0 } as EstimateInput)
       : input;
     const charge = tm.estimate(withBudget);
     const balance = { tokens: this.state.tokens ?? quota(0, 0, 0), avatars: this.state.avatars ?? quota(0, 0, 0) };

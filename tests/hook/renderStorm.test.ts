@@ -28,7 +28,7 @@ vi.mock('@tokenmeter/wasm', async () => {
       : new Response('<!doctype html><html><body><div id="root"></div></body></html>', { status: 200, headers: { 'content-type': 'text/html' } });
   };
   const tokenmeter = sdk.createTokenmeter({
-    instantiate: async () => createRequire(packageDir)(`${packageDir}tokenmeter.node.cjs`)({ wasmBinary: await fs.readFile(`${packageDir}tokenmeter.node.wasm`) }),
+    instantiate: async () => createRequire(packageDir)(`${packageDir}tokenmeter.node.cjs`)({ wasmBinary: await fs.readFile(`${packageDir}tokenmeter.wasm`) }),
     readEncoding: (encoding: string) => sdk.fetchEncodingBytes(`http://assets.test/tokenizer/${encoding}.tmbpe`, failingFetch),
   });
   return { ...tokenmeter, default: tokenmeter, TokenmeterError: sdk.TokenmeterError };
@@ -111,7 +111,7 @@ test('a failed load is retried after 1 s, 2 s, 4 s … up to the cap, and not be
   let clock = 1_000_000;
   let reads = 0;
   const tokenmeter = sdk.createTokenmeter({
-    instantiate: async () => createRequire(packageDir)(`${packageDir}tokenmeter.node.cjs`)({ wasmBinary: await fs.readFile(`${packageDir}tokenmeter.node.wasm`) }),
+    instantiate: async () => createRequire(packageDir)(`${packageDir}tokenmeter.node.cjs`)({ wasmBinary: await fs.readFile(`${packageDir}tokenmeter.wasm`) }),
     readEncoding: async () => {
       reads += 1;
       throw new Error('HTTP 404');

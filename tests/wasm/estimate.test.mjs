@@ -69,7 +69,7 @@ test('estimate() counts with the loaded encoding only, and asks for nothing it d
   const tokenmeter = createTokenmeter({
     instantiate: async () => {
       const factory = createRequire(import.meta.url)(path.join(packageDir, 'tokenmeter.node.cjs'));
-      return factory({ wasmBinary: await fs.readFile(path.join(packageDir, 'tokenmeter.node.wasm')) });
+      return factory({ wasmBinary: await fs.readFile(path.join(packageDir, 'tokenmeter.wasm')) });
     },
     readEncoding: async (encoding) => new Uint8Array(await fs.readFile(path.join(packageDir, 'tokenizer', `${encoding}.tmbpe`))),
   });

@@ -20,7 +20,7 @@ function countingTokenmeter() {
     instantiate: async () => {
       calls.instantiate += 1;
       const factory = createRequire(import.meta.url)(path.join(packageDir, 'tokenmeter.node.cjs'));
-      return factory({ wasmBinary: await fs.readFile(path.join(packageDir, 'tokenmeter.node.wasm')) });
+      return factory({ wasmBinary: await fs.readFile(path.join(packageDir, 'tokenmeter.wasm')) });
     },
     readEncoding: async (encoding) => {
       calls.reads.push(encoding);

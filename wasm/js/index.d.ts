@@ -10,6 +10,10 @@ export declare class TokenmeterError extends Error {
 }
 
 export type OperationId = 'chat' | 'embedding' | 'avatar' | (string & {});
+/** The default catalog's models; a catalog of your own may name others, which still type-check. */
+export type ModelId =
+  | 'gpt-4o' | 'gpt-4o-mini' | 'claude-3-7-sonnet' | 'claude-3-5-sonnet' | 'text-embedding-3-small'
+  | (string & {});
 
 export interface CatalogModel {
   id: string;
@@ -48,14 +52,20 @@ export interface Charge {
  * (`missing_field`, `invalid_value`). Counts must be non-negative safe
  * integers (`invalid_count`).
  */
-export interface EstimateInput {
-  operation: OperationId;
-  model?: string;
-  text?: string;
-  messages?: ChatMessage[];
-  inputTokens?: number;
-  maxOutputTokens?: number;
+interface EstimateLimits { maxOutputTokens?: number }
+/** An avatar: a flat price, no token counts. */
+export interface AvatarEstimateInput {
+  operation: 'avatar';
+  model?: ModelId;
+  text?: never; messages?: never; inputTokens?: never; maxOutputTokens?: never;
 }
+/** Exactly one input: text, chat messages, or a count you made yourself. */
+export type TokenEstimateInput = EstimateLimits & { operation: OperationId; model: ModelId } & (
+  | { text: string; messages?: never; inputTokens?: never }
+  | { messages: ChatMessage[]; text?: never; inputTokens?: never }
+  | { inputTokens: number; text?: never; messages?: never }
+);
+export type EstimateInput = AvatarEstimateInput | TokenEstimateInput;
 /** The charge the server would reserve: input counted, maxOutputTokens as the output. */
 export interface Estimate extends Charge { inputTokens: number }
 
@@ -98,13 +108,13 @@ export declare function isReady(): boolean;
 export declare function setCatalog(catalog: Catalog | string): void;
 export declare function catalog(): Catalog;
 /** Fetches (once, cached) the encoding asset the model counts with. A failure is cached too, until its `retryAt` (backoff doubling from 1 s to 60 s). */
-export declare function loadTokenizer(model: string): Promise<void>;
-export declare function tokenizerReady(model: string): boolean;
+export declare function loadTokenizer(model: ModelId): Promise<void>;
+export declare function tokenizerReady(model: ModelId): boolean;
 /** Synchronous; throws `encoding_not_loaded` until loadTokenizer(model) resolved. */
-export declare function countTokens(text: string, model: string): TokenCount;
-export declare function countChatTokens(messages: ChatMessage[], model: string): TokenCount;
+export declare function countTokens(text: string, model: ModelId): TokenCount;
+export declare function countChatTokens(messages: ChatMessage[], model: ModelId): TokenCount;
 /** The core's cost function (the server charges with the same code). */
-export declare function price(operation: OperationId, model: string, inputTokens: number, outputTokens: number): Charge;
+export declare function price(operation: OperationId, model: ModelId, inputTokens: number, outputTokens: number): Charge;
 /** Synchronous; throws a TokenmeterError for input the server would refuse, and `encoding_not_loaded` until loadTokenizer(model) resolved when counting text or messages. */
 export declare function estimate(input: EstimateInput): Estimate;
 export declare function verifyReceipt(receipt: string, jwks: Jwks | string): ReceiptVerification;

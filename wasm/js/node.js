@@ -11,7 +11,7 @@ const here = (file) => fileURLToPath(new URL(file, import.meta.url));
 const tokenmeter = createTokenmeter({
   instantiate: async () => {
     const factory = createRequire(import.meta.url)(here('./tokenmeter.node.cjs'));
-    return factory({ wasmBinary: await fs.readFile(here('./tokenmeter.node.wasm')) });
+    return factory({ wasmBinary: await fs.readFile(here('./tokenmeter.wasm')) });
   },
   readEncoding: async (encoding) => {
     if (!/^[a-z0-9_]+$/.test(encoding)) throw new TokenmeterError('unknown_encoding', encoding);
