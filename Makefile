@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := test
 export NODE_PATH := /usr/share/nodejs
 
-.PHONY: deps native wasm wasm-size react web-demo test test-native test-interop test-wasm test-hook test-e2e bench fuzz demo clean
+.PHONY: deps native wasm wasm-size react web-demo test test-native test-interop test-wasm test-packages test-hook test-e2e bench fuzz demo clean
 
 deps:
 	@bash toolchains/install-deps.sh
@@ -36,6 +36,10 @@ react:
 	@npx --no-install tsc -p react/tsconfig.json
 	@cp react/package.json build/react/package/
 
+# Both packages as npm and TypeScript see them (publint, attw).
+test-packages: wasm react
+	@node --test tests/packages/
+
 # The demo app (React + Vite) into build/web-demo, served by `tokenmeter serve --web-root`.
 web-demo: wasm react
 	@npx --no-install tsc -p web-demo/tsconfig.json
@@ -53,7 +57,7 @@ test-e2e: native web-demo
 test-interop: native
 	@node --test tests/interop/
 
-test: test-native test-wasm test-interop test-hook test-e2e
+test: test-native test-wasm test-packages test-interop test-hook test-e2e
 
 # The tokenizer against tiktoken, js-tiktoken and gpt-tokenizer (bench/run.mjs),
 # then the server's authorize + commit pairs per second on SQLite and on
