@@ -100,6 +100,10 @@ export interface InitOptions {
   catalog?: Catalog | string;
   /** Browser build only: where the .wasm lives, if not beside the module. */
   wasmUrl?: string | URL;
+  /** Browser build only: the directory (URL, relative to the page) holding o200k_base.tmbpe and cl100k_base.tmbpe, if not the package's tokenizer/. */
+  tokenizerUrl?: string | URL;
+  /** Node build only: the directory holding the .tmbpe files, if not the package's tokenizer/. */
+  tokenizerDir?: string;
 }
 
 /** Loads the wasm once; later calls return the same promise. */

@@ -9,16 +9,28 @@ const encodingUrls = {
   cl100k_base: new URL('./tokenizer/cl100k_base.tmbpe', import.meta.url),
 };
 const wasmUrl = new URL('./tokenmeter.wasm', import.meta.url);
+// init({ tokenizerUrl }): a directory (a CDN, your own path) holding
+// <encoding>.tmbpe, instead of the files beside this module.
+let tokenizerBase = null;
 
 const tokenmeter = createTokenmeter({
-  instantiate: (options) =>
-    createTokenmeterModule({ locateFile: (file) => (file.endsWith('.wasm') ? String(options.wasmUrl ?? wasmUrl) : file) }),
+  instantiate: (options) => {
+    tokenizerBase = options.tokenizerUrl ? tokenizerDirectoryUrl(options.tokenizerUrl) : null;
+    return createTokenmeterModule({ locateFile: (file) => (file.endsWith('.wasm') ? String(options.wasmUrl ?? wasmUrl) : file) });
+  },
   readEncoding: (encoding) => {
     const url = encodingUrls[encoding];
     if (!url) throw new TokenmeterError('unknown_encoding', encoding);
-    return fetchEncodingBytes(url);
+    return fetchEncodingBytes(tokenizerBase ? new URL(`${encoding}.tmbpe`, tokenizerBase) : url);
   },
 });
+
+// A directory URL, relative to the page, always ending in '/' so the file
+// name is appended to it rather than replacing its last segment.
+function tokenizerDirectoryUrl(value) {
+  const text = String(value);
+  return new URL(text.endsWith('/') ? text : `${text}/`, globalThis.location?.href);
+}
 
 export { TokenmeterError };
 export const {
