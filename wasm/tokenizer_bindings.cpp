@@ -21,6 +21,7 @@
 #include <array>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "loaded_encodings.hpp"
 #include "tokenmeter/token_count.hpp"
@@ -114,6 +115,26 @@ val encode_ordinary(const std::string& encoding_name, const std::string& text) {
     return out;
 }
 
+// The text of token ids, as UTF-8 bytes (a cut in the middle of a character
+// is the caller's to handle: JavaScript's TextDecoder replaces it). The ids
+// come as numbers the SDK has checked to be integers in [0, 2^32).
+val decode_tokens(const std::string& encoding_name, const val& ids) {
+    const auto kind = tokenizer_named(encoding_name);
+    if (!kind || *kind == TokenizerKind::estimate) {
+        return failure(make_error("unknown_encoding", "unknown encoding \"" + encoding_name + "\""));
+    }
+    auto encoding = encoding_for(encoding_name);
+    if (!encoding) return failure(encoding.error());
+    const std::vector<TokenId> tokens = emscripten::convertJSArrayToNumberVector<TokenId>(ids);
+    auto bytes = (*encoding)->decode_bytes(tokens);
+    if (!bytes) return failure(bytes.error());
+    val out = val::object();
+    out.set("ok", true);
+    out.set("bytes", val(emscripten::typed_memory_view(bytes->size(), reinterpret_cast<const std::uint8_t*>(bytes->data())))
+                         .call<val>("slice"));
+    return out;
+}
+
 }  // namespace
 
 namespace {
@@ -145,4 +166,5 @@ EMSCRIPTEN_BINDINGS(tokenmeter_tokenizer) {
     emscripten::function("countTextTokens", &count_text);
     emscripten::function("countChatTokens", &count_chat);
     emscripten::function("encodeOrdinary", &encode_ordinary);
+    emscripten::function("decodeTokens", &decode_tokens);
 }

@@ -116,6 +116,12 @@ export declare function loadTokenizer(model: ModelId): Promise<void>;
 export declare function tokenizerReady(model: ModelId): boolean;
 /** Synchronous; throws `encoding_not_loaded` until loadTokenizer(model) resolved. */
 export declare function countTokens(text: string, model: ModelId): TokenCount;
+/** countTokens(text, model).tokens as a plain number. */
+export declare function tokenCount(text: string, model: ModelId): number;
+/** Token ids as tiktoken's encode_ordinary gives them; `no_exact_tokenizer` for a model with only an estimate. */
+export declare function encode(text: string, model: ModelId): Uint32Array;
+/** The text of token ids (a cut inside a character becomes U+FFFD); `invalid_token` for an id that is not an integer in [0, 2^32), `unknown_token_id` for one not in the vocabulary. */
+export declare function decode(ids: ArrayLike<number>, model: ModelId): string;
 export declare function countChatTokens(messages: ChatMessage[], model: ModelId): TokenCount;
 /** The core's cost function (the server charges with the same code). */
 export declare function price(operation: OperationId, model: ModelId, inputTokens: number, outputTokens: number): Charge;
@@ -127,7 +133,7 @@ export declare function remainingAfter(snapshot: Pick<UsageSnapshot, 'tokens' | 
 declare const tokenmeter: {
   init: typeof init; isReady: typeof isReady; setCatalog: typeof setCatalog; catalog: typeof catalog;
   loadTokenizer: typeof loadTokenizer; tokenizerReady: typeof tokenizerReady;
-  countTokens: typeof countTokens; countChatTokens: typeof countChatTokens; price: typeof price;
+  countTokens: typeof countTokens; tokenCount: typeof tokenCount; encode: typeof encode; decode: typeof decode; countChatTokens: typeof countChatTokens; price: typeof price;
   estimate: typeof estimate; verifyReceipt: typeof verifyReceipt; remainingAfter: typeof remainingAfter;
 };
 export default tokenmeter;

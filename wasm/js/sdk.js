@@ -7,6 +7,7 @@
 // core's code, so callers can branch on `error.code`.
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 export class TokenmeterError extends Error {
   constructor(code, message) {
@@ -136,6 +137,39 @@ export function createTokenmeter({ instantiate, readEncoding, now = Date.now, re
     return { tokens: counted.tokens, exact: counted.exact };
   }
 
+  // The model's exact tokenizer, or a TokenmeterError for a model that has
+  // only an estimate (Claude): ids of an estimate would mean nothing.
+  function exactEncodingOf(modelId) {
+    const model = modelNamed(modelId);
+    if (model.tokenizer === 'estimate') {
+      throw new TokenmeterError('no_exact_tokenizer', `${modelId} has no exact tokenizer: its counts are estimates`);
+    }
+    return model.tokenizer;
+  }
+
+  // Token ids of `text` as the model's tokenizer gives them (tiktoken's
+  // encode_ordinary): for truncating text to a budget.
+  function encode(text, modelId) {
+    return unwrap(core.encodeOrdinary(exactEncodingOf(modelId), encoder.encode(text))).ids;
+  }
+
+  // The text of token ids; a cut inside a character becomes U+FFFD.
+  function decode(ids, modelId) {
+    const encoding = exactEncodingOf(modelId);
+    const list = Array.from(ids);
+    for (const id of list) {
+      if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) {
+        throw new TokenmeterError('invalid_token', `a token id is an integer from 0 to 2^32 - 1, not ${String(id).slice(0, 32)}`);
+      }
+    }
+    return decoder.decode(unwrap(core.decodeTokens(encoding, list)).bytes);
+  }
+
+  // countTokens(text, model).tokens, as a plain number.
+  function tokenCount(text, modelId) {
+    return countTokens(text, modelId).tokens;
+  }
+
   function countChatTokens(messages, modelId) {
     const model = modelNamed(modelId);
     const counted = unwrap(core.countChatTokens(model.tokenizer, encoder.encode(JSON.stringify(messages))));
@@ -202,6 +236,9 @@ export function createTokenmeter({ instantiate, readEncoding, now = Date.now, re
     loadTokenizer,
     tokenizerReady,
     countTokens,
+    tokenCount,
+    encode,
+    decode,
     countChatTokens,
     price,
     estimate,
