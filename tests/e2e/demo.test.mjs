@@ -7,10 +7,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 import { spawnListening } from '../support/spawn_listening.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const binary = process.env.TM_BINARY ?? path.join(repoRoot, 'build/native/server/tokenmeter');
 const standinBinary = process.env.TM_STANDIN_BINARY ?? path.join(repoRoot, 'build/native/tools/lemonsqueezy-standin/lemonsqueezy_standin');
 const webhookSecret = 'e2e-webhook-secret-0123456789abcdef';
@@ -172,6 +174,26 @@ test('the demo, as a user sees it', async (t) => {
     await shot('05-usage');
     await page.goto(`${server.url}/#/`);
     await waitForText('tokens-remaining', (text, left) => text === left, 'the balance after navigating back', leftAfterSend);
+  });
+
+  await t.test('at phone and desktop widths the pages fit the screen and axe finds nothing serious', async () => {
+    for (const viewport of [{ width: 390, height: 844 }, { width: 1280, height: 800 }]) {
+      await page.setViewportSize(viewport);
+      for (const [route, ready] of [['#/usage', 'events'], ['#/', 'tokens-remaining']]) {
+        await page.goto(`${server.url}/${route}`);
+        await testId(ready).waitFor({ timeout });
+        await testId('verified-badge').waitFor({ timeout });
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        assert.ok(overflow <= 0, `${route} at ${viewport.width} px is ${overflow} px wider than the screen`);
+        await page.addScriptTag({ path: axePath });
+        const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] }))
+          .violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) })));
+        const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+        assert.deepEqual(serious, [], `${route} at ${viewport.width} px: ${JSON.stringify(serious, null, 1)}`);
+        await shot(`05-${viewport.width}-${route === '#/' ? 'chat' : 'usage'}`);
+      }
+    }
+    await waitForText('tokens-remaining', (text, left) => text === left, 'the balance after the checks', leftAfterSend);
   });
 
   await t.test('what does not fit is refused with the upgrade prompt', async () => {

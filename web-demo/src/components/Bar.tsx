@@ -12,7 +12,15 @@ export function Bar({ label, used, reserved, limit, testId }: Props) {
         <span>{label}</span>
         <span data-testid={`${testId}-remaining`}>{formatCount(remaining)} left</span>
       </div>
-      <div className="bar" role="progressbar" aria-valuemin={0} aria-valuemax={limit} aria-valuenow={used + reserved}>
+      <div
+        className="bar"
+        role="progressbar"
+        aria-label={`${label} used and reserved`}
+        aria-valuetext={`${formatCount(used + reserved)} of ${formatCount(limit)} used or reserved, ${formatCount(remaining)} left`}
+        aria-valuemin={0}
+        aria-valuemax={limit}
+        aria-valuenow={used + reserved}
+      >
         <div className="bar-used" style={{ width: pct(used) }} />
         <div className="bar-reserved" style={{ width: pct(reserved) }} />
       </div>

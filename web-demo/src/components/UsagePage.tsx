@@ -59,6 +59,8 @@ export function UsagePage({ seq, offline }: { seq: number; offline: boolean }) {
         <BarChart title="Charged tokens by day" groups={byDay} testId="chart-day" />
         <BarChart title="Charged tokens by model" groups={byModel} testId="chart-model" />
       </div>
+      {/* Scrolls sideways on a phone: a region keyboard users can focus and scroll. */}
+      <div className="events-scroll" role="region" aria-label="Usage events" tabIndex={0}>
       <table className="events" data-testid="events">
         <thead>
           <tr><th>When (UTC)</th><th>Operation</th><th>Model</th><th>Input</th><th>Output</th><th>Charged</th></tr>
@@ -76,6 +78,7 @@ export function UsagePage({ seq, offline }: { seq: number; offline: boolean }) {
           ))}
         </tbody>
       </table>
+      </div>
     </section>
   );
 }
