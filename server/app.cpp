@@ -230,6 +230,7 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
     http_options.body_timeout_ms = c.http_request_timeout_ms;
     http_options.idle_timeout_ms = c.http_idle_timeout_ms;
     http_options.stream_heartbeat_ms = c.sse_heartbeat_seconds * 1000;
+    http_options.cors.origins = c.cors_origins;
     app->http_ = std::make_unique<http::HttpServer>(http_options);
     app->hub_->set_listener([raw](const std::vector<std::string>& users) { raw->http_->notify_streams(users); });
     // Changes made through other servers on the same database (PostgreSQL):

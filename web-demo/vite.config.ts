@@ -5,6 +5,7 @@
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 import path from 'node:path';
+import { precompressPlugin } from './precompress.mjs';
 
 const repoRoot = path.resolve(__dirname, '..');
 const wasmPackage = process.env.TM_WASM_PACKAGE_DIR ?? path.join(repoRoot, 'build/wasm/package');
@@ -13,7 +14,9 @@ const reactPackage = process.env.TM_REACT_PACKAGE_DIR ?? path.join(repoRoot, 'bu
 export default defineConfig({
   root: __dirname,
   base: '/',
-  plugins: [react()],
+  // .br and .gz siblings of the .wasm, tokenizer files, scripts and styles,
+  // which `tokenmeter serve --web-root` sends to browsers that accept them.
+  plugins: [react(), precompressPlugin()],
   resolve: {
     alias: { '@tokenmeter/wasm': path.join(wasmPackage, 'index.js'), '@tokenmeter/react': path.join(reactPackage, 'index.js') },
     dedupe: ['react', 'react-dom'],

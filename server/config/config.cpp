@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "http/cors.hpp"
 #include "tokenmeter/json_input.hpp"
 #include "tokenmeter/limits.hpp"
 
@@ -43,6 +44,21 @@ std::optional<Error> set_integer(std::int64_t& target, const std::string& text, 
     return std::nullopt;
 }
 
+// A comma-separated list of origins, each checked and normalized.
+std::optional<Error> set_origins(std::vector<std::string>& target, const std::string& text) {
+    std::vector<std::string> origins;
+    for (const std::string& item : split_list(text)) {
+        auto origin = http::normalize_origin(item);
+        if (!origin) return origin.error();
+        if (std::find(origins.begin(), origins.end(), *origin) == origins.end()) origins.push_back(std::move(origin).value());
+    }
+    if (origins.size() > 1 && std::find(origins.begin(), origins.end(), "*") != origins.end()) {
+        return make_error("config_invalid", "cors_origins: \"*\" (any origin) stands alone; list either it or exact origins");
+    }
+    target = std::move(origins);
+    return std::nullopt;
+}
+
 // The highest rate or burst a limit takes (rate_limits.hpp caps the same).
 constexpr std::int64_t rate_max = 1'000'000'000;
 
@@ -77,6 +93,8 @@ const std::vector<Setting>& settings() {
         {"catalog_file", "TOKENMETER_CATALOG_FILE", [](ServerConfig& c, const std::string& v) { return assign(c.catalog_file, v); }},
         {"web_root", "TOKENMETER_WEB_ROOT", [](ServerConfig& c, const std::string& v) { return assign(c.web_root, v); }},
         {"upgrade_url", "TOKENMETER_UPGRADE_URL", [](ServerConfig& c, const std::string& v) { return assign(c.upgrade_url, v); }},
+        {"cors_origins", "TOKENMETER_CORS_ORIGINS",
+         [](ServerConfig& c, const std::string& v) { return set_origins(c.cors_origins, v); }},
         {"reservation_ttl_seconds", "TOKENMETER_RESERVATION_TTL_SECONDS",
          [](ServerConfig& c, const std::string& v) {
              return set_integer(c.reservation_ttl_seconds, v, "reservation_ttl_seconds", limits::reservation_ttl_min,

@@ -41,6 +41,10 @@ struct ServerConfig {
     std::string catalog_file;       // empty: the built-in catalog
     std::string web_root;           // static files served at / (the demo app)
     std::string upgrade_url = "/v1/me/checkout";
+    // Origins whose pages may call the API from a browser (CORS), checked
+    // and normalized at load (server/http/cors.hpp); "*" alone: any origin.
+    // Empty: CORS is off.
+    std::vector<std::string> cors_origins;
     std::int64_t reservation_ttl_seconds = 600;
     // How long after a reservation's expiry its commit is still charged (a
     // late commit); 0: not at all. A day covers a backend that retries its

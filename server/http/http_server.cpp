@@ -50,6 +50,22 @@ std::size_t connections_that_fit(std::size_t wanted) {
     return std::max<std::size_t>(16, std::min(wanted, fit));
 }
 
+CorsDecision cors_decision(const CorsPolicy& policy, const httplib::Request& request) {
+    return decide_cors(policy, request.get_header_value("Origin"), request.method,
+                       request.has_header("Access-Control-Request-Method"));
+}
+
+// Adds a header, folding a Vary into the one already there.
+void add_header(httplib::Response& response, const std::string& name, const std::string& value) {
+    if (name == "Vary" && response.has_header("Vary")) {
+        const std::string merged = response.get_header_value("Vary") + ", " + value;
+        response.headers.erase("Vary");
+        response.set_header("Vary", merged);
+        return;
+    }
+    response.set_header(name, value);
+}
+
 bool has_control_character(const std::string& text) {
     return std::any_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
@@ -124,12 +140,31 @@ HttpServer::HttpServer(HttpServerOptions options) : options_(options) {
             reply_error(response, 400, "bad_request", "the request path holds control characters");
             return httplib::Server::HandlerResponse::Handled;
         }
+        // A CORS preflight is answered here, before rate limits: it carries
+        // no credentials, costs nothing, and a browser sends one ahead of
+        // its users' requests (the headers are added after routing, below).
+        if (options_.cors.enabled()) {
+            const CorsDecision cors = cors_decision(options_.cors, request);
+            if (cors.preflight) {
+                if (cors.status == 204) {
+                    response.status = 204;
+                } else {
+                    reply_error(response, 403, "origin_not_allowed", "this origin may not call the API from a browser");
+                }
+                return httplib::Server::HandlerResponse::Handled;
+            }
+        }
         if (admission_ && admission_(request, response)) return httplib::Server::HandlerResponse::Handled;
         return httplib::Server::HandlerResponse::Unhandled;
     });
-    server_->set_post_routing_handler([](const httplib::Request&, httplib::Response& response) {
+    server_->set_post_routing_handler([this](const httplib::Request& request, httplib::Response& response) {
         // Every answer is what its Content-Type says; browsers must not guess.
         response.set_header("X-Content-Type-Options", "nosniff");
+        // CORS for every answer httplib writes: replies, errors, 429s, and the
+        // head of an event stream (the loop writes only the events after it).
+        if (options_.cors.enabled()) {
+            for (const auto& [name, value] : cors_decision(options_.cors, request).headers) add_header(response, name, value);
+        }
     });
 }
 

@@ -30,6 +30,7 @@
 #include <thread>
 
 #include "http/connection.hpp"
+#include "http/cors.hpp"
 #include "http/connection_loop.hpp"
 
 namespace httplib {
@@ -58,6 +59,8 @@ struct HttpServerOptions {
     int keep_alive_requests_max = 1000;
     // How long stop() waits for in-flight requests and stream ends.
     std::int64_t stop_grace_ms = 5'000;
+    // Origins whose pages may call the API (cors.hpp); none: CORS is off.
+    CorsPolicy cors;
 };
 
 // Hands the connection of the request being answered on this thread to the

@@ -72,6 +72,8 @@ struct TestServerOptions {
     std::vector<std::string> extra_service_keys;  // besides service_key
     // LemonSqueezy (billing); absent: billing is not configured.
     std::optional<config::LemonSqueezySettings> lemonsqueezy;
+    // Any other setting (CORS origins, rate limits, a web root), applied last.
+    std::function<void(config::ServerConfig&)> configure;
 };
 
 class TestServer {
@@ -96,6 +98,7 @@ public:
         if (options.late_commit_grace_seconds) config.late_commit_grace_seconds = *options.late_commit_grace_seconds;
         config.sse_heartbeat_seconds = options.sse_heartbeat_seconds;
         if (options.lemonsqueezy) config.lemonsqueezy = *options.lemonsqueezy;
+        if (options.configure) options.configure(config);
         (void)keys::generate_signing_key_file(config.signing_key_file);
         if (!options.catalog_json.empty()) {
             config.catalog_file = dir_ + "/catalog.json";
