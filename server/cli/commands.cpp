@@ -3,6 +3,7 @@
 #include "cli/dev_token_command.hpp"
 #include "cli/reconcile_command.hpp"
 #include "cli/serve_command.hpp"
+#include "cli/verify_command.hpp"
 
 #include <ostream>
 #include <string>
@@ -27,6 +28,7 @@ constexpr Entry commands[] = {
     {"dev-token", "mint a user JWT (HS256) for local use", dev_token_command},
     {"count", "count the tokens of a text or chat (exact for OpenAI models)", count_command},
     {"reconcile", "repair plans from the LemonSqueezy API's list of subscriptions", reconcile_command},
+    {"verify", "check a statement (GET /v1/me/statement, JSON) offline: signatures, prev chain, sums", verify_command},
 };
 
 void print_usage(std::ostream& out) {

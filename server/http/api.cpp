@@ -13,7 +13,9 @@
 #include "tokenmeter/limits.hpp"
 #include "tokenmeter/receipt.hpp"
 #include "tokenmeter/period.hpp"
+#include "ledger/statements.hpp"
 #include "ledger/views.hpp"
+#include "tokenmeter/statement.hpp"
 #include "http/ledger_replies.hpp"
 
 namespace tokenmeter::http {
@@ -242,6 +244,50 @@ void Api::my_summary(const Request& request, Response& response) {
     const Json period = {{"start", format_rfc3339(summary->claims.period_start)},
                          {"end", format_rfc3339(summary->claims.period_end)}};
     response.set_content(Json{{"group_by", by}, {"period", period}, {"groups", std::move(groups)}}.dump(), json_type);
+}
+
+void Api::my_statement(const Request& request, Response& response) {
+    auto user = require_user(request, response);
+    if (!user) return;
+    // CSV when asked for by ?format=csv, or by an Accept that names text/csv
+    // (and no ?format); JSON otherwise.
+    bool csv = false;
+    if (request.has_param("format")) {
+        const std::string format = request.get_param_value("format");
+        if (format != "json" && format != "csv") {
+            reply_error(response, 400, "invalid_value", "format must be json or csv");
+            return;
+        }
+        csv = format == "csv";
+    } else {
+        csv = header(request, "Accept").find("text/csv") != std::string_view::npos;
+    }
+    const std::string period_text = request.has_param("period") ? request.get_param_value("period") : "current";
+    auto period = parse_statement_period(period_text);
+    if (!period) {
+        reply_error(response, 400, period.error().code, period.error().message);
+        return;
+    }
+    const ledger::StatementReply statement = ledger::read_statement(deps_.ledger, *user, *period);
+    switch (statement.outcome) {
+        case ledger::StatementOutcome::done: break;
+        case ledger::StatementOutcome::not_found:
+            reply_error(response, 404, "period_not_found",
+                        "you have no period starting at " + json_input::utf8_prefix(period_text, 64));
+            return;
+        case ledger::StatementOutcome::unavailable:
+            reply(response, ledger::LedgerReply::of_kind(ledger::ReplyKind::unavailable));
+            return;
+    }
+    const std::string date = format_rfc3339(statement.statement.last.period_start).substr(0, 10);
+    response.set_header("Cache-Control", "no-store");
+    response.set_header("Content-Disposition",
+                        "attachment; filename=\"tokenmeter-statement-" + date + (csv ? ".csv" : ".json") + "\"");
+    if (csv) {
+        response.set_content(ledger::statement_csv(statement.statement), "text/csv; charset=utf-8");
+    } else {
+        response.set_content(ledger::statement_json(statement.statement, options_.jwks_json), json_type);
+    }
 }
 
 void Api::user_usage(const Request& request, Response& response) {

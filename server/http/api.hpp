@@ -72,6 +72,7 @@ private:
     void my_usage_stream(const httplib::Request& request, httplib::Response& response);
     void my_events(const httplib::Request& request, httplib::Response& response);
     void my_summary(const httplib::Request& request, httplib::Response& response);
+    void my_statement(const httplib::Request& request, httplib::Response& response);
     void user_usage(const httplib::Request& request, httplib::Response& response);
     void authorize(const httplib::Request& request, httplib::Response& response);
     void commit(const httplib::Request& request, httplib::Response& response);

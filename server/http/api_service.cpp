@@ -119,6 +119,7 @@ void Api::install(httplib::Server& server) {
     server.Get("/v1/me/usage", timed("/v1/me/usage", [this](const Request& q, Response& s) { my_usage(q, s); }));
     server.Get("/v1/me/usage/stream", timed("/v1/me/usage/stream", [this](const Request& q, Response& s) { my_usage_stream(q, s); }));
     server.Get("/v1/me/usage/events", timed("/v1/me/usage/events", [this](const Request& q, Response& s) { my_events(q, s); }));
+    server.Get("/v1/me/statement", timed("/v1/me/statement", [this](const Request& q, Response& s) { my_statement(q, s); }));
     server.Get("/v1/me/usage/summary", timed("/v1/me/usage/summary", [this](const Request& q, Response& s) { my_summary(q, s); }));
     server.Get(R"(/v1/users/([^/]+)/usage)", timed("/v1/users/{id}/usage", [this](const Request& q, Response& s) { user_usage(q, s); }));
     server.Post("/v1/usage/authorize", timed("/v1/usage/authorize", [this](const Request& q, Response& s) { authorize(q, s); }));

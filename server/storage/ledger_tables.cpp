@@ -245,13 +245,21 @@ std::optional<StoredAnswer> read_answer(SqlSession& session, std::string_view ca
     return answer;
 }
 
+namespace {
+
+constexpr const char* usage_event_select =
+    "SELECT id, event_id, user_id, period_start, operation, model, input_tokens, output_tokens, raw_tokens, "
+    "multiplier, charged_tokens, avatars, COALESCE(reservation_id, ''), COALESCE(idempotency_key, ''), "
+    "catalog_version, created_at, CASE WHEN late THEN 1 ELSE 0 END FROM token_usage ";
+
+}  // namespace
+
 std::vector<UsageEvent> read_events(SqlSession& session, std::string_view user_id, std::int64_t before_id, int limit) {
+    static const std::string select =
+        std::string(usage_event_select) + "WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3";
     std::vector<UsageEvent> events;
     session.query(
-        "SELECT id, event_id, user_id, period_start, operation, model, input_tokens, output_tokens, raw_tokens, "
-        "multiplier, charged_tokens, avatars, COALESCE(reservation_id, ''), COALESCE(idempotency_key, ''), "
-        "catalog_version, created_at, CASE WHEN late THEN 1 ELSE 0 END FROM token_usage "
-        "WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+        select,
         {user_id, before_id > 0 ? before_id : std::int64_t{INT64_MAX}, std::int64_t{limit}},
         [&](const SqlRow& row) { events.push_back(usage_event_from(row)); });
     return events;
@@ -280,6 +288,13 @@ std::vector<UsageTotal> read_summary(SqlSession& session, std::string_view user_
         totals.push_back(UsageTotal{row.text(0), row.int64(1), row.int64(2), row.int64(3), row.int64(4)});
     });
     return totals;
+}
+
+std::vector<UsageEvent> read_period_charges(SqlSession& session, std::string_view user_id, std::int64_t period_start) {
+    static const std::string select = std::string(usage_event_select) + "WHERE user_id = $1 AND period_start = $2 ORDER BY id";
+    std::vector<UsageEvent> events;
+    session.query(select, {user_id, period_start}, [&](const SqlRow& row) { events.push_back(usage_event_from(row)); });
+    return events;
 }
 
 std::vector<JournalRow> read_journal(SqlSession& session, std::string_view user_id, std::int64_t from_seq, int limit) {

@@ -28,6 +28,7 @@ std::optional<StoredAnswer> read_answer(SqlSession& session, std::string_view ca
 std::vector<UsageEvent> read_events(SqlSession& session, std::string_view user_id, std::int64_t before_id, int limit);
 std::vector<UsageTotal> read_summary(SqlSession& session, std::string_view user_id, std::int64_t period_start,
                                      SummaryGrouping grouping);
+std::vector<UsageEvent> read_period_charges(SqlSession& session, std::string_view user_id, std::int64_t period_start);
 std::vector<JournalRow> read_journal(SqlSession& session, std::string_view user_id, std::int64_t from_seq, int limit);
 
 }  // namespace tokenmeter::storage::ledger_tables

@@ -206,6 +206,8 @@ public:
     // Totals of the charges of one period.
     virtual std::vector<UsageTotal> read_summary(std::string_view user_id, std::int64_t period_start,
                                                  SummaryGrouping grouping) = 0;
+    // Every charge of one user-period, oldest first (statements).
+    virtual std::vector<UsageEvent> read_period_charges(std::string_view user_id, std::int64_t period_start) = 0;
     // A user's journal from seq `from_seq`, oldest first (receipt chain audits).
     virtual std::vector<JournalRow> read_journal(std::string_view user_id, std::int64_t from_seq, int limit) = 0;
     // The receipts alone (what audits and tests walk).

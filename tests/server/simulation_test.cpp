@@ -131,6 +131,9 @@ public:
     std::vector<storage::UsageTotal> read_summary(std::string_view u, std::int64_t p, storage::SummaryGrouping g) override {
         return inner_->read_summary(u, p, g);
     }
+    std::vector<storage::UsageEvent> read_period_charges(std::string_view u, std::int64_t p) override {
+        return inner_->read_period_charges(u, p);
+    }
     std::vector<storage::JournalRow> read_journal(std::string_view u, std::int64_t f, int l) override {
         return inner_->read_journal(u, f, l);
     }

@@ -315,6 +315,13 @@ std::vector<UsageTotal> PgStore::read_summary(std::string_view user_id, std::int
     });
 }
 
+std::vector<UsageEvent> PgStore::read_period_charges(std::string_view user_id, std::int64_t period_start) {
+    return read([&](Connection& connection) {
+        PgSession session(connection);
+        return ledger_tables::read_period_charges(session, user_id, period_start);
+    });
+}
+
 std::vector<JournalRow> PgStore::read_journal(std::string_view user_id, std::int64_t from_seq, int limit) {
     return read([&](Connection& connection) {
         PgSession session(connection);

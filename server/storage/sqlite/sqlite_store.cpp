@@ -234,6 +234,10 @@ std::vector<UsageTotal> SqliteStore::read_summary(std::string_view user_id, std:
     return read([&](SqlSession& session) { return ledger_tables::read_summary(session, user_id, period_start, grouping); });
 }
 
+std::vector<UsageEvent> SqliteStore::read_period_charges(std::string_view user_id, std::int64_t period_start) {
+    return read([&](SqlSession& session) { return ledger_tables::read_period_charges(session, user_id, period_start); });
+}
+
 std::vector<JournalRow> SqliteStore::read_journal(std::string_view user_id, std::int64_t from_seq, int limit) {
     return read([&](SqlSession& session) { return ledger_tables::read_journal(session, user_id, from_seq, limit); });
 }

@@ -37,6 +37,7 @@ public:
     std::vector<UsageEvent> read_events(std::string_view user_id, std::int64_t before_id, int limit) override;
     std::vector<UsageTotal> read_summary(std::string_view user_id, std::int64_t period_start,
                                          SummaryGrouping grouping) override;
+    std::vector<UsageEvent> read_period_charges(std::string_view user_id, std::int64_t period_start) override;
     std::vector<JournalRow> read_journal(std::string_view user_id, std::int64_t from_seq, int limit) override;
     bool healthy() override;
     int schema_version() override;
