@@ -54,6 +54,7 @@ public:
         server.Get("/demo/session", [this](const httplib::Request&, httplib::Response& response) { session(response); });
         server.Post("/demo/chat", [this](const httplib::Request& request, httplib::Response& response) { chat(request, response); });
         server.Post("/demo/avatar", [this](const httplib::Request& request, httplib::Response& response) { avatar(request, response); });
+        server.Post("/demo/embed", [this](const httplib::Request& request, httplib::Response& response) { embed(request, response); });
     }
 
 private:
@@ -152,6 +153,57 @@ private:
         const Json settled = Json::parse(committed->body, nullptr, false);
         reply_json(response, 200, {{"usage", settled.value("usage", Json::object())}});
     }
+
+    // Embeds a document's chunks (no real model: the vectors are not the
+    // point, the charge is). The server counts every chunk itself with the
+    // model's tokenizer, as it would before sending them to a provider, and
+    // charges the sum as one `embedding` record; the browser's preview counted
+    // the same chunk texts with the same core, so the two agree exactly.
+    void embed(const httplib::Request& request, httplib::Response& response) {
+        auto user = user_of(request, response);
+        if (!user) return;
+        const Json body = Json::parse(request.body, nullptr, false);
+        if (!body.is_object() || !body.contains("model") || !body["model"].is_string() || !body.contains("chunks") ||
+            !body["chunks"].is_array() || body["chunks"].empty() || body["chunks"].size() > chunks_max) {
+            reply_error(response, 400, "invalid_request",
+                        "send {\"model\", \"chunks\": [1 to " + std::to_string(chunks_max) + " strings]}");
+            return;
+        }
+        const Model* model = deps_.catalog.find_model(body["model"].get<std::string>());
+        if (model == nullptr) {
+            reply_error(response, 400, "unknown_model", "unknown model");
+            return;
+        }
+        std::int64_t input_tokens = 0;
+        Json counts = Json::array();
+        for (const Json& chunk : body["chunks"]) {
+            if (!chunk.is_string()) {
+                reply_error(response, 400, "invalid_request", "every chunk is a string");
+                return;
+            }
+            auto counted = deps_.tokens.count_text(*model, chunk.get_ref<const std::string&>());
+            if (!counted) {
+                reply_error(response, 400, counted.error().code, counted.error().message);
+                return;
+            }
+            input_tokens += counted->tokens;
+            counts.push_back(counted->tokens);
+        }
+        auto recorded = service_call("/v1/usage/record", {{"user_id", *user},
+                                                          {"operation", "embedding"},
+                                                          {"model", model->id},
+                                                          {"input_tokens", input_tokens}});
+        if (forwarded_failure(recorded, response)) return;
+        const Json settled = Json::parse(recorded->body, nullptr, false);
+        Json event = settled.value("event", Json::object());
+        reply_json(response, 200, {{"model", model->id},
+                                   {"chunks", counts},
+                                   {"input_tokens", input_tokens},
+                                   {"charged_tokens", event.value("charged_tokens", Json())},
+                                   {"usage", settled.value("usage", Json::object())}});
+    }
+
+    static constexpr std::size_t chunks_max = 1024;
 
     DemoDependencies deps_;
     DemoSettings settings_;

@@ -166,10 +166,33 @@ test('the demo, as a user sees it', async (t) => {
     await shot('04-avatar');
   });
 
+  await t.test('a document is chunked, counted exactly and priced in the browser, then embedded for that count', async () => {
+    await testId('nav-documents').click();
+    const paragraph = 'Token metering charges each operation by the model used. '.repeat(30);
+    const document = Array.from({ length: 6 }, (_, i) => `## Part ${i + 1}\n\n${paragraph}`).join('\n\n') + '\n\n' + '東京 🚀 '.repeat(400);
+    await testId('doc-file').setInputFiles({ name: 'notes.md', mimeType: 'text/markdown', buffer: Buffer.from(document) });
+    await waitForText('doc-preview', (text) => /^\d+ chunks · /.test(text), 'the document preview');
+    const preview = await textOf('doc-preview');
+    const [chunks, tokens, charged] = preview.match(/^(\d+) chunks · ([\d,]+) tokens \(cl100k_base, exact\) · ≈ ([\d,]+) tokens charged/)
+      .slice(1).map((n) => Number(n.replaceAll(',', '')));
+    assert.ok(chunks >= 3, preview);
+    assert.equal(charged, tokens); // text-embedding-3-small: multiplier 1
+    const before = Number((await textOf('tokens-remaining')).replace(/\D/g, ''));
+    await shot('04b-document');
+    await testId('doc-embed').click();
+    await waitForText('doc-result', (text) => text.startsWith('Embedded'), 'the embedding');
+    const [serverChunks, serverTokens, serverCharged] = (await textOf('doc-result'))
+      .match(/^Embedded (\d+) chunks: ([\d,]+) tokens counted by the server, ([\d,]+) charged/).slice(1).map((n) => Number(n.replaceAll(',', '')));
+    assert.deepEqual([serverChunks, serverTokens, serverCharged], [chunks, tokens, charged]);
+    await waitForText('tokens-remaining', (text, left) => Number(text.replace(/\D/g, '')) === left, 'the balance after embedding', before - charged);
+    leftAfterSend = await textOf('tokens-remaining');
+    await page.goto(`${server.url}/#/`);
+  });
+
   await t.test('the usage page charts by day and by model and lists the events', async () => {
     await testId('nav-usage').click();
     await waitForText('chart-model', (text) => text.includes('gpt-4o'), 'the model chart');
-    await waitForText('events', (text) => text.includes('avatar') && text.includes('chat'), 'the event list');
+    await waitForText('events', (text) => text.includes('avatar') && text.includes('chat') && text.includes('embedding'), 'the event list');
     assert.match(await textOf('chart-day'), /\d{4}-\d{2}-\d{2}/);
     await shot('05-usage');
     await page.goto(`${server.url}/#/`);
@@ -179,7 +202,7 @@ test('the demo, as a user sees it', async (t) => {
   await t.test('at phone and desktop widths the pages fit the screen and axe finds nothing serious', async () => {
     for (const viewport of [{ width: 390, height: 844 }, { width: 1280, height: 800 }]) {
       await page.setViewportSize(viewport);
-      for (const [route, ready] of [['#/usage', 'events'], ['#/', 'tokens-remaining']]) {
+      for (const [route, ready] of [['#/usage', 'events'], ['#/documents', 'doc-text'], ['#/', 'tokens-remaining']]) {
         await page.goto(`${server.url}/${route}`);
         await testId(ready).waitFor({ timeout });
         await testId('verified-badge').waitFor({ timeout });
@@ -190,7 +213,7 @@ test('the demo, as a user sees it', async (t) => {
           .violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) })));
         const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
         assert.deepEqual(serious, [], `${route} at ${viewport.width} px: ${JSON.stringify(serious, null, 1)}`);
-        await shot(`05-${viewport.width}-${route === '#/' ? 'chat' : 'usage'}`);
+        await shot(`05-${viewport.width}-${route.slice(2) || 'chat'}`);
       }
     }
     await waitForText('tokens-remaining', (text, left) => text === left, 'the balance after the checks', leftAfterSend);

@@ -2,10 +2,12 @@ import { useEffect, useState } from 'react';
 import { Sidebar } from './components/Sidebar';
 import { Chat } from './components/Chat';
 import { UsagePage } from './components/UsagePage';
+import { Documents } from './components/Documents';
 import { useTokenLimits } from '@tokenmeter/react';
 
-type Page = 'chat' | 'usage';
-const pageOfHash = (): Page => (window.location.hash === '#/usage' ? 'usage' : 'chat');
+type Page = 'chat' | 'documents' | 'usage';
+const pageOfHash = (): Page =>
+  window.location.hash === '#/usage' ? 'usage' : window.location.hash === '#/documents' ? 'documents' : 'chat';
 
 export function App() {
   const limits = useTokenLimits();
@@ -22,12 +24,15 @@ export function App() {
       <main>
         <nav className="tabs">
           <a href="#/" className={page === 'chat' ? 'active' : ''}>Chat</a>
+          <a href="#/documents" className={page === 'documents' ? 'active' : ''} data-testid="nav-documents">Documents</a>
           <a href="#/usage" className={page === 'usage' ? 'active' : ''} data-testid="nav-usage">Usage</a>
         </nav>
         {limits.status === 'error' ? (
           <p className="error" role="alert">Could not load usage: {limits.error.message}</p>
         ) : page === 'chat' ? (
           <Chat limits={limits} />
+        ) : page === 'documents' ? (
+          <Documents limits={limits} />
         ) : (
           <UsagePage seq={limits.seq} offline={limits.offline} />
         )}
