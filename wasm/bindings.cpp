@@ -24,6 +24,7 @@
 #include "tokenmeter/period.hpp"
 #include "tokenmeter/pricing.hpp"
 #include "tokenmeter/receipt.hpp"
+#include "tokenmeter/statement.hpp"
 #include "tokenmeter/token_count.hpp"
 
 namespace {
@@ -219,6 +220,34 @@ val verify_receipt_with(const std::string& jws, const std::string& jwks_text) {
     return out;
 }
 
+// A statement (GET /v1/me/statement) checked by the core's one verifier,
+// against the JWKS given, or the statement's own keys when it is empty.
+val verify_statement_with(const std::string& statement, const std::string& jwks_text) {
+    auto keys = jwks_text.empty() ? statement_keys(statement) : parse_jwks(jwks_text);
+    auto summary = keys ? verify_statement(statement, *keys) : Result<StatementSummary, Error>(unexpected(keys.error()));
+    if (!summary) {
+        val out = error_object(summary.error());
+        out.set("valid", false);
+        return out;
+    }
+    val out = val::object();
+    out.set("ok", true);
+    out.set("valid", true);
+    out.set("userId", summary->user_id);
+    out.set("plan", summary->plan);
+    out.set("periodStart", format_rfc3339(summary->period_start));
+    out.set("periodEnd", format_rfc3339(summary->period_end));
+    out.set("firstSeq", static_cast<double>(summary->first_seq));
+    out.set("lastSeq", static_cast<double>(summary->last_seq));
+    out.set("receipts", static_cast<double>(summary->receipts));
+    out.set("charges", static_cast<double>(summary->charges));
+    out.set("anchored", summary->anchored);
+    out.set("tokensUsed", static_cast<double>(summary->tokens_used));
+    out.set("avatarsUsed", static_cast<double>(summary->avatars_used));
+    out.set("pinned", !jwks_text.empty());
+    return out;
+}
+
 // Ed25519 verification over raw bytes, for the Wycheproof vectors.
 bool ed25519_verify_bytes(const std::string& message, const std::string& signature, const std::string& public_key) {
     if (public_key.size() != ed25519_public_key_bytes) return false;
@@ -255,6 +284,7 @@ EMSCRIPTEN_BINDINGS(tokenmeter) {
     emscripten::function("estimate", &estimate_operation);
     emscripten::function("periodContaining", &period_containing_instant);
     emscripten::function("verifyReceipt", &verify_receipt_with);
+    emscripten::function("verifyStatement", &verify_statement_with);
     emscripten::function("ed25519Verify", &ed25519_verify_bytes);
     emscripten::function("signCompact", &sign_compact_with_seed);
 }

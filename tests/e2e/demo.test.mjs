@@ -194,6 +194,12 @@ test('the demo, as a user sees it', async (t) => {
     await waitForText('chart-model', (text) => text.includes('gpt-4o'), 'the model chart');
     await waitForText('events', (text) => text.includes('avatar') && text.includes('chat') && text.includes('embedding'), 'the event list');
     assert.match(await textOf('chart-day'), /\d{4}-\d{2}-\d{2}/);
+    const [download] = await Promise.all([page.waitForEvent('download', { timeout }), testId('statement-json').click()]);
+    await waitForText('statement-status', (text) => text.startsWith('Statement verified in your browser'), 'the statement check');
+    assert.match(await textOf('statement-status'), /: \d+ receipts, [1-9]\d* charges, [\d,]+ tokens used$/);
+    const statement = JSON.parse(fs.readFileSync(await download.path(), 'utf8'));
+    assert.equal(statement.format, 'tokenmeter-statement/1');
+    assert.ok(statement.charges.some((charge) => charge.operation === 'embedding'));
     await shot('05-usage');
     await page.goto(`${server.url}/#/`);
     await waitForText('tokens-remaining', (text, left) => text === left, 'the balance after navigating back', leftAfterSend);

@@ -122,6 +122,13 @@ export declare function tokenCount(text: string, model: ModelId): number;
 export declare function encode(text: string, model: ModelId): Uint32Array;
 /** The text of token ids (a cut inside a character becomes U+FFFD); `invalid_token` for an id that is not an integer in [0, 2^32), `unknown_token_id` for one not in the vocabulary. */
 export declare function decode(ids: ArrayLike<number>, model: ModelId): string;
+export type StatementVerification =
+  | { valid: true; userId: string; plan: string; periodStart: string; periodEnd: string; firstSeq: number; lastSeq: number;
+      receipts: number; charges: number; anchored: boolean; tokensUsed: number; avatarsUsed: number;
+      /** Checked against the keys given, not only the statement's own. */ pinned: boolean }
+  | { valid: false; code: 'malformed' | 'bad_signature' | 'wrong_user' | 'period_mismatch' | 'broken_chain' | 'charge_mismatch' | (string & {}); message: string };
+/** A statement from GET /v1/me/statement checked offline (the same core verifier as `tokenmeter verify`); pass the JWKS of GET /v1/keys to pin the keys. */
+export declare function verifyStatement(statement: string | object, jwks?: Jwks | string | null): StatementVerification;
 export declare function countChatTokens(messages: ChatMessage[], model: ModelId): TokenCount;
 /** The core's cost function (the server charges with the same code). */
 export declare function price(operation: OperationId, model: ModelId, inputTokens: number, outputTokens: number): Charge;
@@ -134,6 +141,6 @@ declare const tokenmeter: {
   init: typeof init; isReady: typeof isReady; setCatalog: typeof setCatalog; catalog: typeof catalog;
   loadTokenizer: typeof loadTokenizer; tokenizerReady: typeof tokenizerReady;
   countTokens: typeof countTokens; tokenCount: typeof tokenCount; encode: typeof encode; decode: typeof decode; countChatTokens: typeof countChatTokens; price: typeof price;
-  estimate: typeof estimate; verifyReceipt: typeof verifyReceipt; remainingAfter: typeof remainingAfter;
+  estimate: typeof estimate; verifyReceipt: typeof verifyReceipt; verifyStatement: typeof verifyStatement; remainingAfter: typeof remainingAfter;
 };
 export default tokenmeter;

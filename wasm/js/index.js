@@ -35,6 +35,6 @@ function tokenizerDirectoryUrl(value) {
 export { TokenmeterError };
 export const {
   init, isReady, setCatalog, catalog, loadTokenizer, tokenizerReady,
-  countTokens, tokenCount, encode, decode, countChatTokens, price, estimate, verifyReceipt, remainingAfter,
+  countTokens, tokenCount, encode, decode, countChatTokens, price, estimate, verifyReceipt, verifyStatement, remainingAfter,
 } = tokenmeter;
 export default tokenmeter;

@@ -29,6 +29,6 @@ const tokenmeter = createTokenmeter({
 export { TokenmeterError };
 export const {
   init, isReady, setCatalog, catalog, loadTokenizer, tokenizerReady,
-  countTokens, tokenCount, encode, decode, countChatTokens, price, estimate, verifyReceipt, remainingAfter,
+  countTokens, tokenCount, encode, decode, countChatTokens, price, estimate, verifyReceipt, verifyStatement, remainingAfter,
 } = tokenmeter;
 export default tokenmeter;

@@ -220,6 +220,19 @@ export function createTokenmeter({ instantiate, readEncoding, now = Date.now, re
     return { valid: true, claims: result.claims, chainDigest: result.chainDigest };
   }
 
+  // A statement (GET /v1/me/statement, as text or parsed) checked offline by
+  // the core's verifier: signatures, the prev chain, the charges adding up.
+  // With `jwks` (GET /v1/keys, fetched or pinned) the keys are checked too;
+  // without, the statement's own keys prove it intact, not whose it is.
+  function verifyStatement(statement, jwks) {
+    const text = typeof statement === 'string' ? statement : JSON.stringify(statement);
+    const keys = jwks === undefined || jwks === null ? '' : typeof jwks === 'string' ? jwks : JSON.stringify(jwks);
+    const result = requireCore().verifyStatement(text, keys);
+    if (!result.valid) return { valid: false, code: result.code, message: result.message };
+    const { ok, valid, ...summary } = result;
+    return { valid: true, ...summary };
+  }
+
   // The balance left if `estimate` were charged against `snapshot` (the API's
   // snapshot shape); `fits` says whether the server would authorize it.
   function remainingAfter(snapshot, charge) {
@@ -235,6 +248,7 @@ export function createTokenmeter({ instantiate, readEncoding, now = Date.now, re
     catalog: () => (requireCore(), catalog),
     loadTokenizer,
     tokenizerReady,
+    verifyStatement,
     countTokens,
     tokenCount,
     encode,

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import { accessToken } from '../lib/session';
 import { formatCount } from '../lib/format';
+import { Statement } from './Statement';
 
 interface Group { key: string; events: number; charged_tokens: number }
 interface UsageEvent { id: number | string; operation: string; model: string; input_tokens: number; output_tokens: number; charged_tokens: number; created_at: string }
@@ -55,6 +56,7 @@ export function UsagePage({ seq, offline }: { seq: number; offline: boolean }) {
   return (
     <section className="usage">
       {problem && <p className="error">{problem}</p>}
+      <Statement />
       <div className="charts">
         <BarChart title="Charged tokens by day" groups={byDay} testId="chart-day" />
         <BarChart title="Charged tokens by model" groups={byModel} testId="chart-model" />
