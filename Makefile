@@ -64,8 +64,9 @@ test: test-native test-wasm test-packages test-interop test-hook test-e2e
 # PostgreSQL beside bare pgbench, then 500 clients arriving at once, against
 # this server and the one before the epoll edge (bench/server/; the old one is
 # built once into build/baseline/).
-bench: native wasm
+bench: native wasm web-demo
 	@node bench/run.mjs
+	@node bench/web/first_count.mjs
 	@bash bench/server/sqlite.sh
 	@bash bench/server/postgres.sh
 	@bash bench/server/burst.sh

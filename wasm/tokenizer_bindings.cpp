@@ -145,8 +145,9 @@ public:
         TM_ASSERT(encoding != TokenizerKind::estimate);
         const auto& slot = encoding_slots()[static_cast<std::size_t>(encoding)];
         if (!slot) {
-            return unexpected(make_error("encoding_not_loaded", "load the " + std::string(to_string(encoding)) +
-                                                                    " asset first (loadEncoding)"));
+            // Named as the SDK's users know it: loadTokenizer(model) loads it.
+            return unexpected(make_error("encoding_not_loaded", "the " + std::string(to_string(encoding)) +
+                                                                    " tokenizer is not loaded yet: await loadTokenizer(model) first"));
         }
         return &*slot;
     }

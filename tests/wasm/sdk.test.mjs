@@ -117,3 +117,26 @@ test('remainingAfter says what is left and whether it fits', async () => {
   assert.deepEqual(sdk.remainingAfter(snapshot, { chargedTokens: 1001, avatars: 0 }), { tokens: -1, avatars: 1, fits: false });
   assert.equal(sdk.remainingAfter(snapshot, { chargedTokens: 10, avatars: 2 }).fits, false);
 });
+
+test('a wasm that cannot be loaded is a TokenmeterError (wasm_unavailable), and init() can be retried', async () => {
+  let attempts = 0;
+  const tokenmeter = createTokenmeter({
+    instantiate: async () => {
+      attempts += 1;
+      const factory = createRequire(import.meta.url)(path.join(packageDir, 'tokenmeter.node.cjs'));
+      // What a 404 page served as the .wasm looks like to Emscripten.
+      const bytes = attempts === 1 ? new TextEncoder().encode('<!doctype html><title>Not found</title>')
+        : await fs.readFile(path.join(packageDir, 'tokenmeter.wasm'));
+      return factory({ wasmBinary: bytes, printErr: () => {} });
+    },
+    readEncoding: async () => { throw new Error('not needed'); },
+  });
+  await assert.rejects(tokenmeter.init(), (error) => {
+    assert.equal(error.name, 'TokenmeterError');
+    assert.equal(error.code, 'wasm_unavailable');
+    return true;
+  });
+  await tokenmeter.init();
+  assert.equal(tokenmeter.isReady(), true);
+  assert.throws(() => tokenmeter.countTokens('hi', 'gpt-4o'), (error) => error.code === 'encoding_not_loaded' && /loadTokenizer/.test(error.message) && !/loadEncoding/.test(error.message));
+});

@@ -1,7 +1,7 @@
 // Types of @tokenmeter/wasm, written by hand: Emscripten 3.1.6 has no
 // --emit-tsd (TOOLCHAIN.md). Keep in step with sdk.js and ../bindings.cpp.
 
-/** Codes come from the core (`unknown_model`, `missing_field`, `tokens_not_allowed`, `encoding_not_loaded`, …; the server answers the same ones) or the loader (`not_initialized`, `encoding_unavailable`). */
+/** Codes come from the core (`unknown_model`, `missing_field`, `tokens_not_allowed`, `encoding_not_loaded`, …; the server answers the same ones) or the loader (`not_initialized`, `wasm_unavailable`, `encoding_unavailable`). */
 export declare class TokenmeterError extends Error {
   readonly code: string;
   /** On a failed loadTokenizer: when (ms since epoch) the next call fetches again; until then it returns this same rejection. */

@@ -71,7 +71,14 @@ export function createTokenmeter({ instantiate, readEncoding, now = Date.now, re
   // retried (a network error must not poison the page for good).
   function init(options = {}) {
     initializing ??= (async () => {
-      const module = await instantiate(options);
+      // Emscripten reports a wasm it cannot fetch or compile as a bare
+      // "Aborted(…)": the SDK's callers get a TokenmeterError instead.
+      const module = await Promise.resolve()
+        .then(() => instantiate(options))
+        .catch((cause) => {
+          if (cause instanceof TokenmeterError) throw cause;
+          throw new TokenmeterError('wasm_unavailable', `the tokenmeter wasm could not be loaded: ${cause?.message ?? cause}`);
+        });
       if (!module.ready()) throw new TokenmeterError('crypto_unavailable', 'libsodium did not initialize in wasm');
       core = module;
       if (options.catalog) setCatalog(options.catalog);
