@@ -2,11 +2,17 @@
 // --emit-tsd (TOOLCHAIN.md). Keep in step with sdk.js and ../bindings.cpp.
 
 /** Codes come from the core (`unknown_model`, `missing_field`, `tokens_not_allowed`, `encoding_not_loaded`, …; the server answers the same ones) or the loader (`not_initialized`, `wasm_unavailable`, `encoding_unavailable`). */
+/** Every code a TokenmeterError of this package can carry (README: Errors); other strings stay assignable for codes a newer core adds. */
+export type TokenmeterErrorCode =
+  | 'not_initialized' | 'wasm_unavailable' | 'crypto_unavailable' | 'encoding_unavailable' | 'encoding_not_loaded'
+  | 'unknown_encoding' | 'unknown_model' | 'unknown_operation' | 'missing_field' | 'tokens_not_allowed' | 'invalid_value'
+  | 'invalid_count' | 'text_too_large' | 'invalid_utf8' | 'no_exact_tokenizer' | 'invalid_token' | 'unknown_token_id'
+  | (string & {});
 export declare class TokenmeterError extends Error {
-  readonly code: string;
+  readonly code: TokenmeterErrorCode;
   /** On a failed loadTokenizer: when (ms since epoch) the next call fetches again; until then it returns this same rejection. */
   retryAt?: number;
-  constructor(code: string, message?: string);
+  constructor(code: TokenmeterErrorCode, message?: string);
 }
 
 export type OperationId = 'chat' | 'embedding' | 'avatar' | (string & {});
