@@ -27,11 +27,42 @@ struct SubscriptionSnapshot {
     std::string customer_id;
     std::string order_id;
     std::string user_email;
-    bool pause_free = false;  // paused, but "service continues for free"
+    bool pause_free = false;  // paused, but "service continues for free" (pause.mode "free"; "void" otherwise)
+    std::optional<std::int64_t> pause_resumes_at;  // pause.resumes_at, unix seconds; absent: no date set
     std::optional<std::int64_t> renews_at;  // unix seconds
     std::optional<std::int64_t> ends_at;
     std::int64_t updated_at_us = 0;  // microseconds: provider timestamps carry them, and ties are common
+    std::string customer_portal_url;  // urls.customer_portal: signed, short-lived, never stored
     std::string attributes_json;
+};
+
+// An order as the provider described it: a one-time purchase (a credit
+// pack) or the first order of a subscription. Refunds are cumulative:
+// `refunded_amount` is everything refunded so far, so the newest snapshot
+// alone says what is due, whatever order the deliveries came in.
+struct OrderSnapshot {
+    std::string order_id;
+    std::string status;      // pending, failed, paid, refunded, partial_refund (or partial_refunded)
+    std::string variant_id;  // first_order_item.variant_id
+    std::string customer_id;
+    std::string user_email;
+    std::int64_t total = 0;            // smallest currency unit (cents)
+    std::int64_t refunded_amount = 0;  // cents, cumulative
+    std::int64_t created_at = 0;       // unix seconds
+    std::int64_t updated_at_us = 0;
+};
+
+// A subscription invoice (the `*_payment_*` webhooks carry one).
+struct InvoiceSnapshot {
+    std::string invoice_id;
+    std::string subscription_id;
+    std::string customer_id;
+    std::string status;          // pending, paid, void, refunded, partial_refund
+    std::string billing_reason;  // initial, renewal, updated
+    std::int64_t total = 0;
+    std::int64_t refunded_amount = 0;  // cents, cumulative
+    std::int64_t created_at = 0;       // unix seconds: when the payment it is for was made
+    std::int64_t updated_at_us = 0;
 };
 
 enum class WebhookKind : std::uint8_t {
@@ -51,11 +82,14 @@ struct WebhookEvent {
     std::optional<SubscriptionSnapshot> subscription;
     std::string subscription_id;  // subscription and payment events
     std::string order_id;         // order events
+    std::optional<OrderSnapshot> order;      // order events (order_created, order_refunded)
+    std::optional<InvoiceSnapshot> invoice;  // payment events (subscription_payment_*)
 };
 
 struct CheckoutRequest {
     std::string user_id;
     std::string redirect_url;  // empty: the provider's default page
+    std::string variant_id;    // what is bought: a plan's variant or a credit pack's
 };
 
 struct CheckoutSession {
@@ -87,6 +121,16 @@ struct SubscriptionPage {
     std::string next;
 };
 
+struct OrderPage {
+    std::vector<OrderSnapshot> orders;
+    std::string next;
+};
+
+struct InvoicePage {
+    std::vector<InvoiceSnapshot> invoices;
+    std::string next;
+};
+
 class PaymentProvider {
 public:
     virtual ~PaymentProvider() = default;
@@ -101,6 +145,10 @@ public:
     virtual Result<SubscriptionSnapshot, ProviderError> fetch_subscription(std::string_view subscription_id) = 0;
     // The first page for an empty `next`, then the page `next` names.
     virtual Result<SubscriptionPage, ProviderError> list_subscriptions(std::string_view next) = 0;
+    // The store's orders (GET /v1/orders?filter[store_id]=…), newest first, paged like subscriptions.
+    virtual Result<OrderPage, ProviderError> list_orders(std::string_view next) = 0;
+    // The store's refunded subscription invoices (GET /v1/subscription-invoices?filter[store_id]=…&filter[refunded]=true).
+    virtual Result<InvoicePage, ProviderError> list_refunded_invoices(std::string_view next) = 0;
 };
 
 }  // namespace tokenmeter::billing
