@@ -43,8 +43,17 @@ struct Balance {
     std::int64_t avatars_limit = 0;
     std::int64_t avatars_used = 0;
     std::int64_t avatars_reserved = 0;
+    // Purchased tokens (credit packs) this period may spend after the plan's
+    // allowance: carried over from period to period, never reset. Negative
+    // is a debt: credits taken back by a refund after they were spent.
+    std::int64_t credits = 0;
+    // Credits taken back by refunds in this period: how far below the debt
+    // carried in a roll over may leave the next period (see roll_over).
+    std::int64_t credits_clawed = 0;
 
-    // What can still be reserved: limit - used - reserved, never below zero.
+    // What can be spent in the period: the plan's allowance plus credits.
+    std::int64_t tokens_capacity() const;
+    // What can still be reserved: capacity - used - reserved, never below zero.
     std::int64_t tokens_remaining() const;
     std::int64_t avatars_remaining() const;
 };

@@ -112,6 +112,7 @@ enum class ChangeKind : std::uint8_t {
     commit = 5,
     release = 6,
     record = 7,
+    credit = 8,  // purchased tokens added (a credit pack) or taken back (its refund)
 };
 
 std::string_view to_string(ChangeKind kind);
@@ -123,6 +124,14 @@ struct ClosedPeriod {
     std::string plan;
     Period period;
     Balance balance;
+};
+
+// A credit change: tokens added to (positive) or taken back from (negative)
+// the account's credits, once per id (the order it is for).
+struct CreditChange {
+    std::string id;      // e.g. "order:123" for a pack, "refund:order:123:5000" for its refund
+    std::int64_t tokens = 0;
+    std::string reason;  // "pack" or "refund"
 };
 
 // A plan change's new terms.
@@ -145,6 +154,7 @@ struct LedgerChange {
     std::optional<UsageCharge> charge;     // commit, record
     std::optional<ClosedPeriod> closed;    // period_open after a rollover
     std::optional<PlanTerms> plan_terms;   // plan_change; period_open of a new account
+    std::optional<CreditChange> credit;    // credit
 };
 
 // Commands. Ids are made by the shell (the core draws no random numbers).
@@ -187,6 +197,13 @@ struct PlanChangeCommand {
     std::optional<int> anchor_day;
 };
 
+// Adds (tokens > 0) or takes back (tokens < 0) purchased tokens. Taking
+// back more than is left leaves a debt (negative credits): used stays used.
+struct CreditCommand {
+    std::string user_id;
+    CreditChange credit;
+};
+
 enum class Verdict : std::uint8_t {
     done = 0,     // the command applied
     refused = 1,  // a domain refusal (limit, unknown or settled reservation); lazy changes stand
@@ -227,6 +244,8 @@ Decision record(Account& account, const RecordCommand& command, const LedgerRule
 // reservations stay; `ends_at`/`after` describe a later lapse; a new anchor
 // day moves the current period's end (it keeps its start).
 Decision change_plan(Account& account, const PlanChangeCommand& command, const LedgerRules& rules, std::int64_t now);
+
+Decision credit(Account& account, const CreditCommand& command, const LedgerRules& rules, std::int64_t now);
 
 // The idempotency decision (DESIGN.md §5): the same key and body returns the
 // first answer, the same key with another body is refused as reused, and a
