@@ -173,9 +173,63 @@ Result<Model, Error> parse_model(const Json& object, std::string_view where) {
     return model;
 }
 
+// Provider variant ids: LemonSqueezy's are numbers, sent as strings; kept to
+// the id alphabet plus capitals, so they are safe in URLs and logs.
+bool is_valid_variant_id(std::string_view id) {
+    if (id.empty() || id.size() > limits::id_bytes_max) return false;
+    return std::all_of(id.begin(), id.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    });
+}
+
+Result<std::string, Error> variant_id_value(const Json& value, const std::string& where) {
+    if (!value.is_string() || !is_valid_variant_id(value.get<std::string>())) {
+        return unexpected(catalog_error("invalid_value", where + " must be a variant id: 1-64 characters of A-Z, a-z, 0-9, '-' or '_'"));
+    }
+    return value.get<std::string>();
+}
+
+Result<std::vector<std::string>, Error> variant_ids_member(const Json& object, std::string_view where) {
+    std::vector<std::string> ids;
+    auto found = object.find("variant_ids");
+    if (found == object.end()) return ids;
+    const std::string key = json_input::path(where, "variant_ids");
+    if (!found->is_array() || found->size() > limits::catalog_plans_max) {
+        return unexpected(catalog_error("invalid_value", key + " must be an array of at most " +
+                                                             std::to_string(limits::catalog_plans_max) + " variant ids"));
+    }
+    for (std::size_t i = 0; i < found->size(); ++i) {
+        auto id = variant_id_value((*found)[i], key + "[" + std::to_string(i) + "]");
+        if (!id) return unexpected(id.error());
+        ids.push_back(std::move(id).value());
+    }
+    return ids;
+}
+
+Result<Pack, Error> parse_pack(const Json& object, std::string_view where) {
+    if (!object.is_object()) return unexpected(catalog_error("invalid_value", std::string(where) + " must be an object"));
+    if (auto unknown = json_input::refuse_unknown_fields(object, {"id", "variant_id", "tokens"}, where)) {
+        return unexpected(in_catalog(*unknown));
+    }
+    Pack pack;
+    auto id = id_member(object, where);
+    if (!id) return unexpected(id.error());
+    pack.id = std::move(id).value();
+    auto variant = object.find("variant_id");
+    if (variant == object.end()) return unexpected(catalog_error("missing_field", "missing field " + json_input::path(where, "variant_id")));
+    auto variant_id = variant_id_value(*variant, json_input::path(where, "variant_id"));
+    if (!variant_id) return unexpected(variant_id.error());
+    pack.variant_id = std::move(variant_id).value();
+    auto tokens = json_input::count_member(object, "tokens", where, limits::count_max);
+    if (!tokens) return unexpected(in_catalog(tokens.error()));
+    if (*tokens == 0) return unexpected(catalog_error("invalid_value", json_input::path(where, "tokens") + " must be positive"));
+    pack.tokens = *tokens;
+    return pack;
+}
+
 Result<Plan, Error> parse_plan(const Json& object, std::string_view where) {
     if (!object.is_object()) return unexpected(catalog_error("invalid_value", std::string(where) + " must be an object"));
-    if (auto unknown = json_input::refuse_unknown_fields(object, {"id", "tokens_per_period", "avatars_per_period"}, where)) {
+    if (auto unknown = json_input::refuse_unknown_fields(object, {"id", "tokens_per_period", "avatars_per_period", "variant_ids"}, where)) {
         return unexpected(in_catalog(*unknown));
     }
     Plan plan;
@@ -188,13 +242,19 @@ Result<Plan, Error> parse_plan(const Json& object, std::string_view where) {
     if (!avatars) return unexpected(in_catalog(avatars.error()));
     plan.tokens_per_period = *tokens;
     plan.avatars_per_period = *avatars;
+    auto variants = variant_ids_member(object, where);
+    if (!variants) return unexpected(variants.error());
+    plan.variant_ids = std::move(variants).value();
     return plan;
 }
 
 // Parses the array `key` of `document` element by element with `parse_one`.
+// An optional list is empty when absent.
 template <typename T, typename Parse>
-Result<std::vector<T>, Error> parse_list(const Json& document, std::string_view key, std::size_t max, Parse parse_one) {
+Result<std::vector<T>, Error> parse_list(const Json& document, std::string_view key, std::size_t max, Parse parse_one,
+                                         bool optional = false) {
     auto found = document.find(key);
+    if (found == document.end() && optional) return std::vector<T>{};
     if (found == document.end()) return unexpected(catalog_error("missing_field", "missing field catalog." + std::string(key)));
     if (!found->is_array()) return unexpected(catalog_error("invalid_value", "catalog." + std::string(key) + " must be an array"));
     if (found->size() > max) {
@@ -237,6 +297,14 @@ std::optional<Error> check_references(const Catalog& catalog) {
             }
         }
     }
+    if (auto e = refuse_duplicates(catalog.packs, "pack", [](const Pack& p) { return std::string_view(p.id); })) return e;
+    if (const Plan* free = catalog.find_plan("free"); free != nullptr && !free->variant_ids.empty()) {
+        return catalog_error("invalid_value", "the free plan is what no subscription gives: it names no variant_ids");
+    }
+    std::vector<std::string> variants;
+    for (const Plan& plan : catalog.plans) variants.insert(variants.end(), plan.variant_ids.begin(), plan.variant_ids.end());
+    for (const Pack& pack : catalog.packs) variants.push_back(pack.variant_id);
+    if (auto e = refuse_duplicates(variants, "variant", [](const std::string& v) { return std::string_view(v); })) return e;
     for (std::string_view required : {"free", "pro"}) {
         if (catalog.find_plan(required) == nullptr) {
             return catalog_error("missing_field", "catalog.plans has no \"" + std::string(required) +
@@ -289,6 +357,32 @@ const Plan* Catalog::find_plan(std::string_view id) const {
     return nullptr;
 }
 
+const Pack* Catalog::find_pack(std::string_view id) const {
+    for (const Pack& pack : packs) {
+        if (pack.id == id) return &pack;
+    }
+    return nullptr;
+}
+
+const Plan* Catalog::plan_of_variant(std::string_view variant_id) const {
+    for (const Plan& plan : plans) {
+        if (std::find(plan.variant_ids.begin(), plan.variant_ids.end(), variant_id) != plan.variant_ids.end()) return &plan;
+    }
+    return nullptr;
+}
+
+const Pack* Catalog::pack_of_variant(std::string_view variant_id) const {
+    for (const Pack& pack : packs) {
+        if (pack.variant_id == variant_id) return &pack;
+    }
+    return nullptr;
+}
+
+bool is_upgrade(const Plan& from, const Plan& to) {
+    if (to.tokens_per_period != from.tokens_per_period) return to.tokens_per_period > from.tokens_per_period;
+    return to.avatars_per_period > from.avatars_per_period;
+}
+
 Result<Catalog, Error> parse_catalog(std::string_view json_text) {
     if (json_text.size() > limits::catalog_bytes_max) {
         return unexpected(catalog_error("too_large", "the catalog is larger than " +
@@ -297,7 +391,7 @@ Result<Catalog, Error> parse_catalog(std::string_view json_text) {
     auto document = json_input::parse(json_text);
     if (!document) return unexpected(catalog_error("malformed", "the catalog is not valid JSON"));
     if (!document->is_object()) return unexpected(catalog_error("malformed", "the catalog must be a JSON object"));
-    if (auto unknown = json_input::refuse_unknown_fields(*document, {"version", "operations", "models", "plans"}, "catalog")) {
+    if (auto unknown = json_input::refuse_unknown_fields(*document, {"version", "operations", "models", "plans", "packs"}, "catalog")) {
         return unexpected(in_catalog(*unknown));
     }
     Catalog catalog;
@@ -316,6 +410,9 @@ Result<Catalog, Error> parse_catalog(std::string_view json_text) {
     auto plans = parse_list<Plan>(*document, "plans", limits::catalog_plans_max, parse_plan);
     if (!plans) return unexpected(plans.error());
     catalog.plans = std::move(plans).value();
+    auto packs = parse_list<Pack>(*document, "packs", limits::catalog_plans_max, parse_pack, true);
+    if (!packs) return unexpected(packs.error());
+    catalog.packs = std::move(packs).value();
     if (auto error = check_references(catalog)) return unexpected(*error);
     return catalog;
 }
@@ -353,12 +450,21 @@ std::string catalog_to_json(const Catalog& catalog) {
     }
     Json plans = Json::array();
     for (const Plan& plan : catalog.plans) {
-        plans.push_back({{"id", plan.id},
-                         {"tokens_per_period", plan.tokens_per_period},
-                         {"avatars_per_period", plan.avatars_per_period}});
+        Json item = {{"id", plan.id},
+                     {"tokens_per_period", plan.tokens_per_period},
+                     {"avatars_per_period", plan.avatars_per_period}};
+        if (!plan.variant_ids.empty()) item["variant_ids"] = plan.variant_ids;
+        plans.push_back(std::move(item));
     }
     Json document = {{"version", catalog.version}, {"operations", std::move(operations)},
                      {"models", std::move(models)}, {"plans", std::move(plans)}};
+    if (!catalog.packs.empty()) {
+        Json packs = Json::array();
+        for (const Pack& pack : catalog.packs) {
+            packs.push_back({{"id", pack.id}, {"variant_id", pack.variant_id}, {"tokens", pack.tokens}});
+        }
+        document["packs"] = std::move(packs);
+    }
     return document.dump();
 }
 

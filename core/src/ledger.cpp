@@ -11,6 +11,7 @@ namespace tokenmeter {
 namespace {
 
 bool in_range(std::int64_t count) { return count >= 0 && count <= limits::count_max; }
+bool in_signed_range(std::int64_t count) { return count >= -limits::count_max && count <= limits::count_max; }
 
 void assert_amount(const Amount& amount) {
     TM_ASSERT(in_range(amount.tokens));
@@ -37,7 +38,7 @@ std::optional<Refusal> refuse_over_limit(const Balance& balance, const Amount& a
     if (!fits(balance.avatars_used, balance.avatars_reserved, amount.avatars, balance.avatars_limit)) {
         return Refusal{RefusalCode::avatar_limit_exceeded, amount.avatars, balance.avatars_remaining()};
     }
-    if (!fits(balance.tokens_used, balance.tokens_reserved, amount.tokens, balance.tokens_limit)) {
+    if (!fits(balance.tokens_used, balance.tokens_reserved, amount.tokens, balance.tokens_capacity())) {
         return Refusal{RefusalCode::limit_exceeded, amount.tokens, balance.tokens_remaining()};
     }
     return std::nullopt;
@@ -116,10 +117,12 @@ bool operator==(const Amount& a, const Amount& b) { return a.tokens == b.tokens 
 bool operator==(const Balance& a, const Balance& b) {
     return a.tokens_limit == b.tokens_limit && a.tokens_used == b.tokens_used &&
            a.tokens_reserved == b.tokens_reserved && a.avatars_limit == b.avatars_limit &&
-           a.avatars_used == b.avatars_used && a.avatars_reserved == b.avatars_reserved;
+           a.avatars_used == b.avatars_used && a.avatars_reserved == b.avatars_reserved && a.credits == b.credits &&
+           a.credits_clawed == b.credits_clawed;
 }
 
-std::int64_t Balance::tokens_remaining() const { return remaining(tokens_limit, tokens_used, tokens_reserved); }
+std::int64_t Balance::tokens_capacity() const { return tokens_limit + credits; }
+std::int64_t Balance::tokens_remaining() const { return remaining(tokens_capacity(), tokens_used, tokens_reserved); }
 std::int64_t Balance::avatars_remaining() const { return remaining(avatars_limit, avatars_used, avatars_reserved); }
 
 void assert_balance(const Balance& balance) {
@@ -129,6 +132,8 @@ void assert_balance(const Balance& balance) {
     TM_ASSERT(in_range(balance.avatars_limit));
     TM_ASSERT(in_range(balance.avatars_used));
     TM_ASSERT(in_range(balance.avatars_reserved));
+    TM_ASSERT(in_signed_range(balance.credits));
+    TM_ASSERT(in_range(balance.credits_clawed));
 }
 
 Balance open_balance(const Plan& plan) {
@@ -180,7 +185,7 @@ Result<Settlement, Refusal> authorize(const Balance& balance, Amount amount, std
     result.balance.tokens_reserved += amount.tokens;
     result.balance.avatars_reserved += amount.avatars;
     assert_balance(result.balance);
-    assert_within_limit(result.balance.tokens_used, result.balance.tokens_reserved, result.balance.tokens_limit);
+    assert_within_limit(result.balance.tokens_used, result.balance.tokens_reserved, result.balance.tokens_capacity());
     assert_within_limit(result.balance.avatars_used, result.balance.avatars_reserved, result.balance.avatars_limit);
     return result;
 }
@@ -230,7 +235,7 @@ Result<Balance, Refusal> record(const Balance& balance, Amount amount) {
     next.tokens_used += amount.tokens;
     next.avatars_used += amount.avatars;
     assert_balance(next);
-    assert_within_limit(next.tokens_used, next.tokens_reserved, next.tokens_limit);
+    assert_within_limit(next.tokens_used, next.tokens_reserved, next.tokens_capacity());
     assert_within_limit(next.avatars_used, next.avatars_reserved, next.avatars_limit);
     return next;
 }
@@ -244,11 +249,39 @@ Balance change_plan(const Balance& balance, const Plan& plan) {
     return next;
 }
 
+Result<Balance, Refusal> add_credits(const Balance& balance, std::int64_t tokens) {
+    assert_balance(balance);
+    TM_ASSERT(in_signed_range(tokens));
+    Balance next = balance;
+    next.credits += tokens;
+    if (tokens < 0) next.credits_clawed -= tokens;
+    if (!in_signed_range(next.credits) || !in_range(next.credits_clawed)) {
+        return unexpected(Refusal{RefusalCode::count_overflow, tokens, 0});
+    }
+    assert_balance(next);
+    return next;
+}
+
+std::int64_t credits_carried(const Balance& balance) {
+    assert_balance(balance);
+    // What the period spent beyond its allowance came out of the credits;
+    // what it left of its allowance pays down a debt carried in.
+    const std::int64_t left = balance.credits - (balance.tokens_used - balance.tokens_limit);
+    // A period never adds credits, and only a refund makes a debt: an
+    // overrun of authorized work past the capacity is forgiven at the period
+    // end, as it always was, while credits spent and then taken back stay owed.
+    const std::int64_t ceiling = std::max<std::int64_t>(0, balance.credits);
+    const std::int64_t floor =
+        std::min<std::int64_t>(0, balance.credits + balance.credits_clawed) - balance.credits_clawed;
+    return std::clamp(left, floor, ceiling);
+}
+
 Balance roll_over(const Balance& balance, const Plan& plan) {
     assert_balance(balance);
     Balance next = open_balance(plan);
     next.tokens_reserved = balance.tokens_reserved;
     next.avatars_reserved = balance.avatars_reserved;
+    next.credits = credits_carried(balance);
     assert_balance(next);
     return next;
 }

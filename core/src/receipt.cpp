@@ -57,6 +57,12 @@ Json claims_json(const ReceiptClaims& claims) {
         {"avatars_used", claims.balance.avatars_used},
         {"avatars_reserved", claims.balance.avatars_reserved},
     };
+    // Credits are claimed only by receipts of accounts that ever held them, so
+    // every receipt made before credit packs existed keeps its exact shape.
+    if (claims.balance.credits != 0 || claims.balance.credits_clawed != 0) {
+        payload["credits"] = claims.balance.credits;
+        payload["credits_clawed"] = claims.balance.credits_clawed;
+    }
     if (!claims.event.empty()) payload["event"] = claims.event;
     return payload;
 }
@@ -77,6 +83,28 @@ Result<std::int64_t, Error> count_claim(const Json& payload, std::string_view ke
     return *value;
 }
 
+// Reads the optional credit claims: both or neither; credits may be negative (a debt).
+std::optional<Error> read_credit_claims(const Json& payload, ReceiptClaims& claims) {
+    const bool has_credits = payload.contains("credits");
+    if (has_credits != payload.contains("credits_clawed")) {
+        return claims_invalid("claims.credits and claims.credits_clawed come together");
+    }
+    if (!has_credits) return std::nullopt;
+    const Json& credits = payload["credits"];
+    // An unsigned value past int64 would wrap in get<int64_t>: bound it as unsigned first.
+    const bool in_range = credits.is_number_unsigned()
+                              ? credits.get<std::uint64_t>() <= static_cast<std::uint64_t>(limits::count_max)
+                              : credits.is_number_integer() && credits.get<std::int64_t>() >= -limits::count_max;
+    if (!in_range) {
+        return claims_invalid("claims.credits must be an integer within +-" + std::to_string(limits::count_max));
+    }
+    claims.balance.credits = credits.get<std::int64_t>();
+    auto clawed = count_claim(payload, "credits_clawed");
+    if (!clawed) return clawed.error();
+    claims.balance.credits_clawed = *clawed;
+    return std::nullopt;
+}
+
 // Reads the balance claims into `claims`.
 std::optional<Error> read_balance_claims(const Json& payload, ReceiptClaims& claims) {
     const std::pair<std::string_view, std::int64_t*> fields[] = {
@@ -89,7 +117,7 @@ std::optional<Error> read_balance_claims(const Json& payload, ReceiptClaims& cla
         if (!value) return value.error();
         *target = *value;
     }
-    return std::nullopt;
+    return read_credit_claims(payload, claims);
 }
 
 Result<ReceiptClaims, Error> parse_claims(std::string_view payload_text) {

@@ -132,11 +132,17 @@ bool bring_up_to_date(Decision& decision, Account& account, const LedgerRules& r
     if (!account.exists()) return create(decision, account, rules, now);
     if (now < account.attention_at()) return true;
     const Account before = account;
-    lapse_plan(decision, account, rules, now);
+    // A plan that ends inside the period lapses in it; one that ends with
+    // the period (a downgrade waiting for the next period, a cancellation at
+    // the renewal date) lapses after the period closed on its own terms, so
+    // the closed period keeps the limit it was used under.
+    const bool lapses_within = account.plan_ends_at && *account.plan_ends_at < account.period.end_seconds;
+    if (lapses_within) lapse_plan(decision, account, rules, now);
     if (!roll_over(decision, account, rules, now)) {
         account = before;
         return false;
     }
+    if (!lapses_within) lapse_plan(decision, account, rules, now);
     expire_due(decision, account, now);
     return true;
 }
@@ -269,13 +275,14 @@ std::string_view to_string(ChangeKind kind) {
         case ChangeKind::commit: return "commit";
         case ChangeKind::release: return "release";
         case ChangeKind::record: return "record";
+        case ChangeKind::credit: return "credit";
     }
     TM_ASSERT(false);
 }
 
 std::optional<ChangeKind> change_kind_from_string(std::string_view text) {
     for (ChangeKind kind : {ChangeKind::period_open, ChangeKind::plan_change, ChangeKind::expire, ChangeKind::authorize,
-                            ChangeKind::commit, ChangeKind::release, ChangeKind::record}) {
+                            ChangeKind::commit, ChangeKind::release, ChangeKind::record, ChangeKind::credit}) {
         if (to_string(kind) == text) return kind;
     }
     return std::nullopt;
@@ -416,6 +423,26 @@ Decision change_plan(Account& account, const PlanChangeCommand& command, const L
         account.period.end_seconds = std::max(next->end_seconds, now + 1);
     }
     append(decision, account, ChangeKind::plan_change, now).plan_terms = terms_of(account);
+    return decision;
+}
+
+Decision credit(Account& account, const CreditCommand& command, const LedgerRules& rules, std::int64_t now) {
+    if (command.credit.id.empty() || command.credit.id.size() > 200) {
+        return invalid(make_error("invalid_credit", "a credit change needs an id of 1-200 characters"));
+    }
+    if (command.credit.tokens == 0 || command.credit.tokens < -limits::count_max ||
+        command.credit.tokens > limits::count_max) {
+        return invalid(make_error("invalid_credit", "a credit change adds or takes back a non-zero, bounded token count"));
+    }
+    Decision decision;
+    if (!bring_up_to_date(decision, account, rules, now)) return decision;
+    auto next = add_credits(account.balance, command.credit.tokens);
+    if (!next) {
+        refuse(decision, next.error());
+        return decision;
+    }
+    account.balance = *next;
+    append(decision, account, ChangeKind::credit, now).credit = command.credit;
     return decision;
 }
 

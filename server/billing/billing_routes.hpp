@@ -1,6 +1,8 @@
 // The billing endpoints (DESIGN.md §7), installed through Api::add_routes:
 //
-//   POST /v1/me/checkout              user     {"redirect_url"?} -> {"checkout_id","url"}
+//   POST /v1/me/checkout              user     {"plan"? | "pack"?, "redirect_url"?} -> {"checkout_id","url"}
+//                                              (no plan and no pack: the pro plan)
+//   POST /v1/me/portal                user     -> {"url"}: a fresh customer-portal URL
 //   POST /v1/webhooks/lemonsqueezy    HMAC     200 for every verified delivery
 //
 // Billing is optional: without LemonSqueezy settings both answer 503
@@ -32,6 +34,7 @@ public:
 
 private:
     void checkout(const httplib::Request& request, httplib::Response& response);
+    void portal(const httplib::Request& request, httplib::Response& response);
     void webhook(const httplib::Request& request, httplib::Response& response);
 
     BillingService* service_;

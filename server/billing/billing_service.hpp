@@ -35,6 +35,10 @@ struct ReconcileSummary {
     int updated = 0;     // stored snapshots replaced by newer ones
     int repaired = 0;    // users whose plan changed
     int unmatched = 0;   // no user known for them (no delivery ever named one)
+    int orders = 0;            // orders the provider listed
+    int orders_applied = 0;    // of them, ones whose credits changed here
+    int invoices = 0;          // refunded subscription invoices listed
+    int invoices_applied = 0;  // of them, refunds that changed a subscription here
     std::vector<std::string> notes;  // one line per repair or unmatched subscription
     std::optional<ProviderError> failure;  // listing stopped early
 };
@@ -43,12 +47,24 @@ class BillingService {
 public:
     BillingService(ledger::LedgerService& ledger, PaymentProvider& provider, PlanRules rules);
 
+    // What a checkout sells: a plan (by id) or a credit pack (by id).
+    struct Product {
+        std::string plan;
+        std::string pack;
+    };
+
     // POST /v1/webhooks/...: the answer to send (200 for every verified and
     // stored delivery, applied now or before).
     ledger::JobOutcome handle_webhook(std::string_view body, std::string_view signature);
 
     // POST /v1/me/checkout.
-    ledger::JobOutcome checkout(const std::string& user_id, const std::string& redirect_url);
+    // Unknown plan or pack ids, the free plan and plans without a variant are 400s.
+    ledger::JobOutcome checkout(const std::string& user_id, const std::string& redirect_url, const Product& product = {});
+
+    // POST /v1/me/portal: a fresh customer-portal URL for the user's newest
+    // subscription (the URL is signed and short-lived, so never stored);
+    // 404 no_subscription when the user has none.
+    ledger::JobOutcome portal(const std::string& user_id);
 
     ReconcileSummary reconcile();
 
@@ -63,6 +79,16 @@ private:
     bool repair_plan(ledger::JobContext& changes, const std::string& user_id);
     void reconcile_page(ledger::JobContext& changes, const std::vector<SubscriptionSnapshot>& subscriptions,
                         ReconcileSummary& summary);
+    void reconcile_subscriptions(ReconcileSummary& summary);
+    void reconcile_orders(ReconcileSummary& summary);
+    void reconcile_invoices(ReconcileSummary& summary);
+    // Keeps an order's newest state and adds or takes back its pack's
+    // tokens as far as that state says; "credited", "clawed back",
+    // "unchanged", "linked" (a subscription's order), "no_user" or "unknown_variant".
+    std::string apply_order(ledger::JobContext& changes, const OrderSnapshot& order, const std::string& user_hint);
+    // Records a subscription payment (the newest one) or its refund on the
+    // stored subscription; true when the row changed.
+    bool apply_invoice(ledger::JobContext& changes, const InvoiceSnapshot& invoice);
 
     ledger::LedgerService& ledger_;
     PaymentProvider& provider_;

@@ -1,12 +1,14 @@
 #include "billing/billing_setup.hpp"
 
+#include <algorithm>
+
 #include "billing/lemonsqueezy.hpp"
 
 namespace tokenmeter::billing {
 
 namespace {
 
-std::string missing_for_checkout(const config::LemonSqueezySettings& s) {
+std::string missing_for_checkout(const config::LemonSqueezySettings& s, const Catalog& catalog) {
     std::string missing;
     auto need = [&missing](bool absent, const char* name) {
         if (!absent) return;
@@ -15,16 +17,17 @@ std::string missing_for_checkout(const config::LemonSqueezySettings& s) {
     };
     need(s.api_key.empty(), "LEMONSQUEEZY_API_KEY");
     need(s.store_id.empty(), "LEMONSQUEEZY_STORE_ID");
-    need(s.pro_variant_id.empty(), "LEMONSQUEEZY_PRO_VARIANT_ID");
+    // Plans are sold by the catalog's variants, or by the one configured for pro.
+    const bool catalog_sells = std::any_of(catalog.plans.begin(), catalog.plans.end(),
+                                           [](const Plan& plan) { return !plan.variant_ids.empty(); });
+    need(s.pro_variant_id.empty() && !catalog_sells, "LEMONSQUEEZY_PRO_VARIANT_ID");
     return missing.empty() ? missing : missing + " not set";
 }
 
 }  // namespace
 
-PlanRules plan_rules_of(const config::LemonSqueezySettings& settings) {
-    PlanRules rules;
-    if (!settings.pro_variant_id.empty()) rules.paid_variant_ids = {settings.pro_variant_id};
-    return rules;
+PlanRules plan_rules_of(const config::LemonSqueezySettings& settings, const Catalog& catalog) {
+    return plan_rules_from(catalog, settings.pro_variant_id);
 }
 
 BillingParts make_billing(const config::LemonSqueezySettings& settings, ledger::LedgerService& ledger,
@@ -40,8 +43,8 @@ BillingParts make_billing(const config::LemonSqueezySettings& settings, ledger::
         provider_options.webhook_secret = settings.webhook_secret;
         provider_options.timeout_ms = settings.timeout_ms;
         parts.provider = std::make_unique<LemonSqueezyProvider>(std::move(provider_options));
-        parts.service = std::make_unique<BillingService>(ledger, *parts.provider, plan_rules_of(settings));
-        options.checkout_missing = missing_for_checkout(settings);
+        parts.service = std::make_unique<BillingService>(ledger, *parts.provider, plan_rules_of(settings, *ledger.rules().catalog));
+        options.checkout_missing = missing_for_checkout(settings, *ledger.rules().catalog);
         if (settings.webhook_secret.empty()) options.webhook_missing = "LEMONSQUEEZY_WEBHOOK_SECRET not set";
     }
     parts.routes = std::make_shared<BillingRoutes>(parts.service.get(), callers, options);

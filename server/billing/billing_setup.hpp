@@ -21,7 +21,8 @@ struct BillingParts {
 BillingParts make_billing(const config::LemonSqueezySettings& settings, ledger::LedgerService& ledger,
                           http::Callers& callers);
 
-// Plan rules from the settings: the pro variant gives the pro plan.
-PlanRules plan_rules_of(const config::LemonSqueezySettings& settings);
+// Plan rules from the catalog's variants; the configured pro variant
+// (LEMONSQUEEZY_PRO_VARIANT_ID) gives the pro plan too.
+PlanRules plan_rules_of(const config::LemonSqueezySettings& settings, const Catalog& catalog);
 
 }  // namespace tokenmeter::billing

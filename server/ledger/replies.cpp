@@ -20,7 +20,8 @@ LedgerReply reply_of_journal_row(const storage::JournalRow& row) {
         case ChangeKind::record: reply.command = Command::record; break;
         case ChangeKind::plan_change: reply.command = Command::plan_change; break;
         case ChangeKind::period_open:
-        case ChangeKind::expire: reply.command = Command::open; break;
+        case ChangeKind::expire:
+        case ChangeKind::credit: reply.command = Command::open; break;  // no request key names these
     }
     if (!decoded.reservations.empty()) reply.reservation = decoded.reservations.front();
     reply.charge = std::move(decoded.charge);

@@ -111,6 +111,17 @@ public:
         keep(command.user_id, std::move(decision));
     }
 
+    bool credit(const CreditCommand& command) override {
+        Resident& resident = touch(command.user_id);
+        Decision decision = tokenmeter::credit(resident.account, command, writer_.rules_, batch_.now);
+        if (decision.verdict == Verdict::invalid) {
+            throw std::runtime_error("a billing credit change was refused: " + decision.error.message);
+        }
+        const bool done = decision.verdict == Verdict::done;
+        keep(command.user_id, std::move(decision));
+        return done;
+    }
+
 private:
     Resident& touch(const std::string& user_id) {
         if (writer_.accounts_.count(user_id) == 0) {

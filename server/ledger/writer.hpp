@@ -86,6 +86,9 @@ public:
     // The user's account, brought up to date (its lazy changes are part of the job).
     virtual const Account& account(const std::string& user_id) = 0;
     virtual void change_plan(const PlanChangeCommand& command) = 0;
+    // Adds or takes back purchased tokens; false when refused (a count
+    // past the ledger's bounds), which changes nothing but the lazy changes.
+    virtual bool credit(const CreditCommand& command) = 0;
 };
 
 struct JobOutcome {

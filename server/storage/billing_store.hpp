@@ -34,8 +34,14 @@ struct StoredSubscription {
     std::string customer_id;
     std::string order_id;
     bool pause_free = false;  // paused with "service continues for free"
+    std::optional<std::int64_t> pause_resumes_at;  // a void pause gives free until then
     std::optional<std::int64_t> renews_at;  // unix seconds
     std::optional<std::int64_t> ends_at;
+    // Kept by this server from the subscription's invoices, not by the
+    // provider's snapshot: the newest payment it knows of (invoice
+    // created_at), and the end of the paid cycle a refund took back.
+    std::optional<std::int64_t> last_payment_at;
+    std::optional<std::int64_t> refunded_until;
     std::int64_t updated_at_us = 0;  // the provider's updated_at, microseconds: orders snapshots
     std::string attributes_json;     // the snapshot as received, for audits
     std::int64_t stored_at = 0;
@@ -55,6 +61,23 @@ struct StoredWebhookEvent {
     std::string outcome;                     // what applying it did, for operators
 };
 
+// An order: whose it is, what it bought, what was refunded of it, and what
+// the ledger already did about it, so each order adds a pack's tokens once
+// and takes back each refunded part once, whatever the deliveries.
+struct StoredOrder {
+    std::string order_id;
+    std::string user_id;
+    std::string variant_id;
+    std::string customer_id;
+    std::string status;  // the provider's word: paid, refunded, partial_refund, ...
+    std::int64_t total = 0;            // cents
+    std::int64_t refunded_amount = 0;  // cents, cumulative (only ever grows)
+    std::int64_t updated_at_us = 0;
+    std::int64_t credited_tokens = 0;  // tokens the ledger added for it
+    std::int64_t clawed_tokens = 0;    // tokens the ledger took back for its refunds
+    std::int64_t created_at = 0;       // when this server first heard of it
+};
+
 class BillingTransaction {
 public:
     virtual ~BillingTransaction() = default;
@@ -70,6 +93,11 @@ public:
     // The user of an order, when an order_created delivery named one.
     virtual std::optional<std::string> user_of_order(std::string_view order_id) = 0;
     virtual void link_order(std::string_view order_id, std::string_view user_id, std::int64_t now) = 0;
+    virtual std::optional<StoredOrder> load_order(std::string_view order_id) = 0;
+    // Inserts or replaces the order row.
+    virtual void store_order(const StoredOrder& order) = 0;
+    // The user an order or subscription of this provider customer belongs to.
+    virtual std::optional<std::string> user_of_customer(std::string_view customer_id) = 0;
     // Inserts or replaces the subscription row.
     virtual void store_subscription(const StoredSubscription& subscription) = 0;
 };

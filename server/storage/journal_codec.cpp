@@ -41,15 +41,29 @@ bool flag(const Json& object, const char* key) {
 }
 
 Json balance_json(const Balance& b) {
-    return Json{{"tokens_limit", b.tokens_limit}, {"tokens_used", b.tokens_used}, {"tokens_reserved", b.tokens_reserved},
-                {"avatars_limit", b.avatars_limit}, {"avatars_used", b.avatars_used},
-                {"avatars_reserved", b.avatars_reserved}};
+    Json j{{"tokens_limit", b.tokens_limit}, {"tokens_used", b.tokens_used}, {"tokens_reserved", b.tokens_reserved},
+           {"avatars_limit", b.avatars_limit}, {"avatars_used", b.avatars_used},
+           {"avatars_reserved", b.avatars_reserved}};
+    if (b.credits != 0 || b.credits_clawed != 0) {
+        j["credits"] = b.credits;
+        j["credits_clawed"] = b.credits_clawed;
+    }
+    return j;
 }
 
 Balance balance_from(const Json& j) {
-    return Balance{integer(j, "tokens_limit"), integer(j, "tokens_used"), integer(j, "tokens_reserved"),
-                   integer(j, "avatars_limit"), integer(j, "avatars_used"), integer(j, "avatars_reserved")};
+    Balance b{integer(j, "tokens_limit"), integer(j, "tokens_used"), integer(j, "tokens_reserved"),
+              integer(j, "avatars_limit"), integer(j, "avatars_used"), integer(j, "avatars_reserved")};
+    if (j.contains("credits")) {
+        b.credits = integer(j, "credits");
+        b.credits_clawed = integer(j, "credits_clawed");
+    }
+    return b;
 }
+
+Json credit_json(const CreditChange& c) { return Json{{"id", c.id}, {"tokens", c.tokens}, {"reason", c.reason}}; }
+
+CreditChange credit_from(const Json& j) { return CreditChange{text(j, "id"), integer(j, "tokens"), text(j, "reason")}; }
 
 Json reservation_json(const HeldReservation& held) {
     return Json{{"id", held.id},
@@ -167,6 +181,7 @@ std::string change_json(const LedgerChange& change, const ChangeExtras& extras) 
     if (change.charge) j["charge"] = usage_charge_json(*change.charge);
     if (change.closed) j["closed"] = closed_json(*change.closed);
     if (change.plan_terms) j["plan_terms"] = plan_terms_json(*change.plan_terms);
+    if (change.credit) j["credit"] = credit_json(*change.credit);
     if (extras.estimate) j["estimate"] = charge_fields(*extras.estimate);
     if (change.kind == ChangeKind::authorize) j["exact"] = extras.exact;
     return j.dump();
@@ -185,6 +200,7 @@ DecodedChange decode_change(const JournalRow& row) {
     if (j.contains("charge")) decoded.charge = usage_charge_from(j["charge"]);
     if (j.contains("closed")) decoded.closed = closed_from(j["closed"]);
     if (j.contains("plan_terms")) decoded.plan_terms = plan_terms_from(j["plan_terms"]);
+    if (j.contains("credit")) decoded.credit = credit_from(j["credit"]);
     if (j.contains("estimate")) decoded.extras.estimate = charge_fields_from(j["estimate"]);
     if (j.contains("exact")) decoded.extras.exact = flag(j, "exact");
     return decoded;
@@ -292,6 +308,10 @@ Account account_from(const StoredAccount& stored) {
     account.anchor_day = row.anchor_day;
     account.period = row.period;
     account.balance = row.balance;
+    // Credits are not columns of usage_limits: the newest receipt, which
+    // shows this same balance, carries them.
+    account.balance.credits = claims->balance.credits;
+    account.balance.credits_clawed = claims->balance.credits_clawed;
     account.seq = row.seq;
     account.head = *claims;
     account.head_digest = receipt_chain_digest(stored.head_receipt);

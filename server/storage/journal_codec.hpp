@@ -35,6 +35,7 @@ struct DecodedChange {
     std::optional<UsageCharge> charge;
     std::optional<ClosedPeriod> closed;
     std::optional<PlanTerms> plan_terms;
+    std::optional<CreditChange> credit;
     ChangeExtras extras;
 };
 

@@ -96,7 +96,7 @@ struct Run {
 };
 
 Plan random_plan(Run& run) {
-    return Plan{"p", run.between(0, 3) == 0 ? run.between(0, 200) : run.between(500, 5000), run.between(0, 5)};
+    return Plan{"p", run.between(0, 3) == 0 ? run.between(0, 200) : run.between(500, 5000), run.between(0, 5), {}};
 }
 
 void check_balance(const Run& run) {

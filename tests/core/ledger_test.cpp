@@ -10,8 +10,8 @@
 namespace tokenmeter {
 namespace {
 
-const Plan free_plan{"free", 1000, 2};
-const Plan pro_plan{"pro", 100000, 50};
+const Plan free_plan{"free", 1000, 2, {}};
+const Plan pro_plan{"pro", 100000, 50, {}};
 constexpr std::int64_t ttl = 600;
 constexpr std::int64_t grace = 86400;
 
@@ -212,7 +212,7 @@ TEST(Ledger, PlanChangeKeepsUsageAndReservations) {
     EXPECT_EQ(upgraded.tokens_reserved, 100);
     EXPECT_EQ(upgraded.tokens_remaining(), 100000 - 1000);
     // A downgrade below usage leaves nothing to spend, and nothing negative.
-    Balance downgraded = change_plan(upgraded, Plan{"tiny", 500, 0});
+    Balance downgraded = change_plan(upgraded, Plan{"tiny", 500, 0, {}});
     EXPECT_EQ(downgraded.tokens_remaining(), 0);
     EXPECT_EQ(downgraded.avatars_remaining(), 0);
     // The open reservation still settles after the plan change.

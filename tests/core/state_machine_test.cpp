@@ -267,10 +267,11 @@ TEST(StateMachine, PlansChangeAtOnceAndLapseWhenTheirEndComes) {
     // The period keeps its start and now ends on the new anchor day.
     EXPECT_EQ(account.period.end_seconds, 1764720000);  // 2025-12-03T00:00:00Z
     EXPECT_EQ(account.attention_at(), 1764720000);
-    // Past both the plan's end and the period's: the lapse comes first, so
-    // the new period opens with the plan after it.
+    // Past both the period's end and the plan's, which came later: the new
+    // period opens on the plan in force when it began (the closed one keeps
+    // the limit it was used under), and the lapse follows inside it.
     const Decision lapsed = open_account(account, rules(), t0 + 11 * day);
-    EXPECT_EQ(kinds(lapsed), (Kinds{"plan_change", "period_open"}));
+    EXPECT_EQ(kinds(lapsed), (Kinds{"period_open", "plan_change"}));
     EXPECT_EQ(account.plan, "free");
     EXPECT_FALSE(account.plan_ends_at.has_value());
     EXPECT_EQ(account.balance.tokens_limit, 1000);

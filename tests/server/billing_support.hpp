@@ -76,7 +76,27 @@ public:
         return found->second;
     }
     Result<billing::SubscriptionPage, billing::ProviderError> list_subscriptions(std::string_view) override {
-        return billing::SubscriptionPage{};
+        std::lock_guard<std::mutex> guard(mutex_);
+        billing::SubscriptionPage page;
+        for (const auto& [id, snapshot] : current_) page.subscriptions.push_back(snapshot);
+        return page;
+    }
+    Result<billing::OrderPage, billing::ProviderError> list_orders(std::string_view) override {
+        std::lock_guard<std::mutex> guard(mutex_);
+        return billing::OrderPage{orders_, ""};
+    }
+    Result<billing::InvoicePage, billing::ProviderError> list_refunded_invoices(std::string_view) override {
+        std::lock_guard<std::mutex> guard(mutex_);
+        return billing::InvoicePage{refunded_invoices_, ""};
+    }
+    // What reconcile lists: the store's orders and refunded invoices.
+    void set_orders(std::vector<billing::OrderSnapshot> orders) {
+        std::lock_guard<std::mutex> guard(mutex_);
+        orders_ = std::move(orders);
+    }
+    void set_refunded_invoices(std::vector<billing::InvoiceSnapshot> invoices) {
+        std::lock_guard<std::mutex> guard(mutex_);
+        refunded_invoices_ = std::move(invoices);
     }
     void set_current(const billing::SubscriptionSnapshot& snapshot) {
         std::lock_guard<std::mutex> guard(mutex_);
@@ -90,6 +110,8 @@ private:
     billing::LemonSqueezyProvider verifier_;
     std::mutex mutex_;
     std::map<std::string, billing::SubscriptionSnapshot> current_;
+    std::vector<billing::OrderSnapshot> orders_;
+    std::vector<billing::InvoiceSnapshot> refunded_invoices_;
 };
 
 // A signed webhook delivery.

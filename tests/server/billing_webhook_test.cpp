@@ -114,7 +114,7 @@ protected:
         options.lemonsqueezy = test::lemonsqueezy_settings("http://127.0.0.1:9");  // never called in-process
         server_ = std::make_unique<TestServer>(options);
         service_ = std::make_unique<billing::BillingService>(server_->app().ledger(), provider_,
-                                                             billing::plan_rules_of(*options.lemonsqueezy));
+                                                             billing::plan_rules_of(*options.lemonsqueezy, default_catalog()));
         standin::StandinOptions factory_options;
         factory_options.now_seconds = [this] { return server_->clock().now_seconds(); };
         factory_ = std::make_unique<standin::Standin>(factory_options);
@@ -359,17 +359,33 @@ TEST_F(BillingWebhooks, PlanRulesOfDesignSectionNine) {
     send("subscription_updated", sub, user, {{"status", "active"}});
     EXPECT_EQ(test::plan_view(server_->app(), user).plan, "pro");
 
-    // Pause and unpause (DESIGN: paused gives free, whatever the pause mode).
+    // Pause and unpause, by LemonSqueezy's meanings (DESIGN.md §9): mode
+    // "free" continues the service, so the plan stays; mode "void" stops it
+    // until resumes_at, and the plan comes back at that instant on its own.
+    const int before_pauses = test::plan_view(server_->app(), user).plan_changes;
     send("subscription_paused", sub, user, {{"status", "paused"}, {"pause", {{"mode", "free"}, {"resumes_at", nullptr}}}});
+    EXPECT_EQ(test::plan_view(server_->app(), user).plan, "pro");
+    EXPECT_EQ(test::plan_view(server_->app(), user).plan_changes, before_pauses);
+    send("subscription_unpaused", sub, user, {{"status", "active"}, {"pause", nullptr}});
+    EXPECT_EQ(test::plan_view(server_->app(), user).plan, "pro");
+    const std::int64_t resumes = now() + 3 * day;
+    send("subscription_paused", sub, user,
+         {{"status", "paused"}, {"pause", {{"mode", "void"}, {"resumes_at", standin::lemonsqueezy_time(resumes)}}}});
     EXPECT_EQ(test::plan_view(server_->app(), user).plan, "free");
+    server_->clock().set(resumes - 1);
+    EXPECT_EQ(test::plan_view(server_->app(), user).plan, "free");
+    server_->clock().set(resumes);
+    EXPECT_EQ(test::plan_view(server_->app(), user).plan, "pro") << "a void pause ends at resumes_at without a webhook";
     send("subscription_unpaused", sub, user, {{"status", "active"}, {"pause", nullptr}});
     EXPECT_EQ(test::plan_view(server_->app(), user).plan, "pro");
 
-    // A variant that is not the pro variant gives no pro; back again does.
+    // A variant no plan names is logged and changes nothing; back again changes nothing either.
+    const int before_unknown = test::plan_view(server_->app(), user).plan_changes;
     send("subscription_updated", sub, user, {{"variant_id", 777}});
-    EXPECT_EQ(test::plan_view(server_->app(), user).plan, "free");
+    EXPECT_EQ(test::plan_view(server_->app(), user).plan, "pro");
     send("subscription_updated", sub, user, {{"variant_id", 1}});
     EXPECT_EQ(test::plan_view(server_->app(), user).plan, "pro");
+    EXPECT_EQ(test::plan_view(server_->app(), user).plan_changes, before_unknown);
 
     // Cancel: pro until ends_at; resume before it keeps pro for good.
     const std::int64_t ends = now() + 2 * day;
@@ -395,37 +411,104 @@ TEST_F(BillingWebhooks, PlanRulesOfDesignSectionNine) {
     EXPECT_EQ(test::plan_view(server_->app(), user).plan_changes, changes);
 }
 
-TEST(PlanRules, DecisionsPerStatus) {
-    billing::PlanRules rules;
-    rules.paid_variant_ids = {"1"};
-    const std::int64_t now = 1764000000;
-    storage::StoredSubscription s;
-    s.variant_id = "1";
-    s.renews_at = now + 10 * day;
-    auto decide = [&](const std::string& status) {
-        s.status = status;
-        return billing::decide_plan(s, rules, now);
+// Every status x pause mode x time (before and after the instant the
+// subscription names), against the rules of DESIGN.md §9 written out as a
+// table: what the account should carry.
+TEST(PlanRules, EveryStatusPauseModeAndTime) {
+    Catalog catalog = default_catalog();
+    catalog.plans.push_back(Plan{"team", 50000000, 500, {"3"}});
+    catalog.plans[1].variant_ids = {"1", "2"};  // pro monthly and yearly
+    const billing::PlanRules rules = billing::plan_rules_from(catalog, "");
+    const std::int64_t t = 1764000000;
+    const std::int64_t at = t + 5 * day;  // ends_at, resumes_at or the refunded cycle's end
+    const int anchor = static_cast<int>(civil_date_of(t + 10 * day).day);
+    struct Row {
+        std::string status;
+        std::string pause;  // "", "free", "void", "void-open" (no resumes_at)
+        bool refunded = false;
+        std::int64_t now = 0;
+        billing::PlanDecision expected;
     };
-    EXPECT_EQ(decide("active").plan, "pro");
-    EXPECT_EQ(decide("active").anchor_day, static_cast<int>(civil_date_of(now + 10 * day).day));
-    EXPECT_EQ(decide("on_trial").plan, "pro");
-    EXPECT_EQ(decide("past_due").plan, "pro");
-    EXPECT_FALSE(decide("past_due").anchor_day.has_value());  // renews_at is a retry date then
-    for (const char* status : {"unpaid", "expired", "paused", "something_new"}) EXPECT_EQ(decide(status).plan, "free") << status;
-    s.ends_at = now + day;
-    EXPECT_EQ(decide("cancelled"), (billing::PlanDecision{"pro", now + day, "free", static_cast<int>(civil_date_of(now + 10 * day).day)}));
-    s.ends_at = now;
-    EXPECT_EQ(decide("cancelled").plan, "free");
-    s.variant_id = "2";
-    EXPECT_EQ(decide("active").plan, "free");
-    // The best subscription of a user wins.
-    storage::StoredSubscription old_one = s;
-    old_one.status = "expired";
-    storage::StoredSubscription current = s;
-    current.variant_id = "1";
-    current.status = "active";
-    EXPECT_EQ(billing::decide_user_plan({old_one, current}, rules, now).plan, "pro");
-    EXPECT_EQ(billing::decide_user_plan({}, rules, now).plan, "free");
+    using D = billing::PlanDecision;
+    const std::vector<Row> table = {
+        {"active", "", false, t, D{"pro", {}, "", anchor}},
+        {"active", "", false, at, D{"pro", {}, "", anchor}},
+        {"on_trial", "", false, t, D{"pro", {}, "", anchor}},
+        {"past_due", "", false, t, D{"pro", {}, "", {}}},  // grace; renews_at is a retry date
+        {"past_due", "", false, at, D{"pro", {}, "", {}}},
+        {"cancelled", "", false, t, D{"pro", at, "free", anchor}},
+        {"cancelled", "", false, at, D{"free", {}, "", {}}},
+        {"unpaid", "", false, t, D{"free", {}, "", {}}},
+        {"expired", "", false, t, D{"free", {}, "", {}}},
+        {"something_new", "", false, t, D{"free", {}, "", {}}},
+        {"paused", "free", false, t, D{"pro", {}, "", {}}},
+        {"paused", "free", false, at, D{"pro", {}, "", {}}},
+        {"paused", "void", false, t, D{"free", at, "pro", {}}},
+        {"paused", "void", false, at, D{"pro", {}, "", {}}},
+        {"paused", "void-open", false, t, D{"free", {}, "", {}}},
+        {"paused", "void-open", false, at, D{"free", {}, "", {}}},
+        // A fully refunded payment: free to the end of the cycle it paid
+        // for, then whatever the subscription says.
+        {"active", "", true, t, D{"free", at, "pro", {}}},
+        {"active", "", true, at, D{"pro", {}, "", anchor}},
+        {"cancelled", "", true, t, D{"free", {}, "", {}}},  // ends with the refunded cycle: nothing after
+        {"paused", "free", true, t, D{"free", at, "pro", {}}},
+        {"expired", "", true, t, D{"free", {}, "", {}}},
+    };
+    for (const Row& row : table) {
+        storage::StoredSubscription s;
+        s.variant_id = "2";
+        s.status = row.status;
+        s.renews_at = t + 10 * day;
+        if (row.status == "cancelled") s.ends_at = at;
+        if (!row.pause.empty()) s.pause_free = row.pause == "free";
+        if (row.pause == "void") s.pause_resumes_at = at;
+        if (row.refunded) s.refunded_until = at;
+        EXPECT_EQ(billing::decide_plan(s, rules, row.now), row.expected)
+            << row.status << " pause=" << row.pause << " refunded=" << row.refunded << " at t+" << (row.now - t);
+    }
+    // A variant no plan names decides nothing (and a retired one that expired is ignored).
+    storage::StoredSubscription unknown;
+    unknown.variant_id = "777";
+    unknown.status = "active";
+    EXPECT_TRUE(billing::decide_plan(unknown, rules, t).unknown_variant);
+    EXPECT_TRUE(billing::decide_user_plan({unknown}, rules, t).unknown_variant);
+    unknown.status = "expired";
+    EXPECT_FALSE(billing::decide_user_plan({unknown}, rules, t).unknown_variant);
+    // The best subscription of a user wins: unending over ending, larger over smaller.
+    storage::StoredSubscription pro;
+    pro.variant_id = "1";
+    pro.status = "active";
+    storage::StoredSubscription team = pro;
+    team.variant_id = "3";
+    EXPECT_EQ(billing::decide_user_plan({pro, team}, rules, t).plan, "team");
+    EXPECT_EQ(billing::decide_user_plan({team, pro}, rules, t).plan, "team");
+    team.status = "cancelled";
+    team.ends_at = at;
+    EXPECT_EQ(billing::decide_user_plan({pro, team}, rules, t).plan, "pro");
+    EXPECT_EQ(billing::decide_user_plan({}, rules, t).plan, "free");
+}
+
+// When a change of plan takes effect against the account.
+TEST(PlanRules, UpgradesApplyAtOnceDowngradesAtThePeriodEnd) {
+    Catalog catalog = default_catalog();
+    catalog.plans.push_back(Plan{"team", 50000000, 500, {"3"}});
+    const billing::PlanRules rules = billing::plan_rules_from(catalog, "1");
+    Account account = unopened_account("u");
+    account.seq = 3;
+    account.period = Period{1764000000, 1764000000 + 30 * day};
+    using D = billing::PlanDecision;
+    account.plan = "pro";
+    EXPECT_EQ(billing::settle_change(D{"team", {}, "", {}}, account, rules), (D{"team", {}, "", {}}));
+    account.plan = "team";
+    EXPECT_EQ(billing::settle_change(D{"pro", {}, "", 7}, account, rules), (D{"team", account.period.end_seconds, "pro", {}}));
+    // Ending is not a switch: free at once.
+    EXPECT_EQ(billing::settle_change(D{"free", {}, "", {}}, account, rules), (D{"free", {}, "", {}}));
+    // A lower plan that ends by itself is not deferred past its end.
+    EXPECT_EQ(billing::settle_change(D{"pro", 1764000000 + day, "free", {}}, account, rules),
+              (D{"pro", 1764000000 + day, "free", {}}));
+    account.plan = "free";
+    EXPECT_EQ(billing::settle_change(D{"pro", {}, "", {}}, account, rules), (D{"pro", {}, "", {}}));
 }
 
 }  // namespace

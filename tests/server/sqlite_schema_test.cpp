@@ -67,7 +67,7 @@ TEST(SqliteSchema, UpgradeFromVersionTwoKeepsIdempotencyRecords) {
         sqlite3_close(db);
     }
     storage::sqlite::SqliteStore store({path});
-    EXPECT_EQ(store.schema_version(), static_cast<int>(storage::sqlite::migrations().size()));
+    EXPECT_EQ(store.schema_version(), storage::sqlite::migrations().back().version);
 
     auto old_record = store.read_answer("svc", "old-key");
     ASSERT_TRUE(old_record.has_value());
@@ -114,7 +114,7 @@ TEST(SqliteSchema, UpgradeFromVersionThreeKeepsChargesAsOnTime) {
         sqlite3_close(db);
     }
     storage::sqlite::SqliteStore store({path});
-    EXPECT_EQ(store.schema_version(), static_cast<int>(storage::sqlite::migrations().size()));
+    EXPECT_EQ(store.schema_version(), storage::sqlite::migrations().back().version);
     auto transaction = store.begin();
     storage::UsageEvent late;
     late.event_id = "evt_late";

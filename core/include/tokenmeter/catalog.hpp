@@ -50,6 +50,16 @@ struct Plan {
     std::string id;
     std::int64_t tokens_per_period = 0;
     std::int64_t avatars_per_period = 0;
+    // The payment provider's variants that sell this plan (monthly, yearly, …).
+    std::vector<std::string> variant_ids;
+};
+
+// A credit pack: a one-time purchase of tokens that outlive the period and
+// are spent after the plan's allowance (DESIGN.md §3).
+struct Pack {
+    std::string id;
+    std::string variant_id;
+    std::int64_t tokens = 0;
 };
 
 struct Catalog {
@@ -57,16 +67,27 @@ struct Catalog {
     std::vector<Operation> operations;
     std::vector<Model> models;
     std::vector<Plan> plans;
+    std::vector<Pack> packs;
 
     const Operation* find_operation(OperationKind kind) const;
     const Model* find_model(std::string_view id) const;
     const Plan* find_plan(std::string_view id) const;
+    const Pack* find_pack(std::string_view id) const;
+    // What a provider variant sells: a plan or a pack (a variant names at most one).
+    const Plan* plan_of_variant(std::string_view variant_id) const;
+    const Pack* pack_of_variant(std::string_view variant_id) const;
 };
+
+// Whether moving from plan `from` to plan `to` gives more: a larger token
+// allowance, or the same with more avatars. An upgrade applies at once, any
+// other switch between paid plans from the next period (DESIGN.md §9).
+bool is_upgrade(const Plan& from, const Plan& to);
 
 // Parses and validates a catalog document. Errors name the offending field:
 // catalog_malformed, catalog_unknown_field, catalog_missing_field,
 // catalog_invalid_value, catalog_duplicate_id, catalog_unknown_operation,
-// catalog_too_large.
+// catalog_too_large. A variant id may sell one plan or one pack, never two,
+// and never the free plan.
 Result<Catalog, Error> parse_catalog(std::string_view json_text);
 
 // The seed's numbers (DESIGN.md §3), as a JSON document and parsed.

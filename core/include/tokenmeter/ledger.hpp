@@ -151,8 +151,20 @@ Result<Balance, Refusal> record(const Balance& balance, Amount amount);
 // A plan change inside the period: limits change, usage and reservations stay.
 Balance change_plan(const Balance& balance, const Plan& plan);
 
-// The balance of the next period: nothing used, limits from `plan`, and the
-// reservations still open carried over (they are charged where they settle).
+// Adds purchased tokens (tokens > 0) or takes them back (tokens < 0, a
+// refund). Taking back more than is left is allowed and leaves a debt:
+// used stays used, and authorize refuses until the capacity is back above
+// what is used. Refused only as count_overflow.
+Result<Balance, Refusal> add_credits(const Balance& balance, std::int64_t tokens);
+
+// The credits a period hands to the next: what it did not spend of them
+// (tokens used beyond the allowance are spent from credits), less a debt a
+// refund left, which the next period's unused allowance pays down.
+std::int64_t credits_carried(const Balance& balance);
+
+// The balance of the next period: nothing used, limits from `plan`, the
+// credits carried (credits_carried), and the reservations still open
+// carried over (they are charged where they settle).
 Balance roll_over(const Balance& balance, const Plan& plan);
 
 // Asserts the invariants every balance keeps (counts in range).

@@ -11,7 +11,27 @@ const std::string event_columns =
 
 const std::string subscription_columns =
     "subscription_id, user_id, status, variant_id, customer_id, order_id, pause_free, renews_at, ends_at, "
-    "updated_at_us, attributes, stored_at";
+    "updated_at_us, attributes, stored_at, pause_resumes_at, last_payment_at, refunded_until";
+
+const std::string order_columns =
+    "order_id, user_id, variant_id, customer_id, status, total, refunded_amount, updated_at_us, credited_tokens, "
+    "clawed_tokens, created_at";
+
+StoredOrder order_from(const Rows& rows, int i) {
+    StoredOrder o;
+    o.order_id = rows.text(i, 0);
+    o.user_id = rows.text(i, 1);
+    o.variant_id = rows.text(i, 2);
+    o.customer_id = rows.text(i, 3);
+    o.status = rows.text(i, 4);
+    o.total = rows.int64(i, 5);
+    o.refunded_amount = rows.int64(i, 6);
+    o.updated_at_us = rows.int64(i, 7);
+    o.credited_tokens = rows.int64(i, 8);
+    o.clawed_tokens = rows.int64(i, 9);
+    o.created_at = rows.int64(i, 10);
+    return o;
+}
 
 StoredWebhookEvent event_from(const Rows& rows, int i) {
     StoredWebhookEvent e;
@@ -42,6 +62,9 @@ StoredSubscription subscription_from(const Rows& rows, int i) {
     s.updated_at_us = rows.int64(i, 9);
     s.attributes_json = rows.text(i, 10);
     s.stored_at = rows.int64(i, 11);
+    s.pause_resumes_at = rows.optional_int64(i, 12);
+    s.last_payment_at = rows.optional_int64(i, 13);
+    s.refunded_until = rows.optional_int64(i, 14);
     return s;
 }
 
@@ -114,15 +137,44 @@ void PgBillingTransaction::store_subscription(const StoredSubscription& s) {
     // comparison in billing does for one process.
     static const std::string sql =
         "INSERT INTO subscriptions (subscription_id, user_id, status, variant_id, customer_id, order_id, pause_free, "
-        "renews_at, ends_at, updated_at_us, attributes, stored_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+        "renews_at, ends_at, updated_at_us, attributes, stored_at, pause_resumes_at, last_payment_at, refunded_until) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
         "ON CONFLICT (subscription_id) DO UPDATE SET user_id = $2, status = $3, variant_id = $4, customer_id = $5, "
         "order_id = $6, pause_free = $7, renews_at = $8, ends_at = $9, updated_at_us = $10, attributes = $11, "
-        "stored_at = $12 WHERE subscriptions.updated_at_us <= EXCLUDED.updated_at_us";
+        "stored_at = $12, pause_resumes_at = $13, last_payment_at = $14, refunded_until = $15 "
+        "WHERE subscriptions.updated_at_us <= EXCLUDED.updated_at_us";
     connection_.defer(sql, Params().add(s.subscription_id).add(s.user_id).add(s.status).add(s.variant_id)
                                .add(s.customer_id).add(s.order_id).add(s.pause_free ? "true" : "false")
                                .add(s.renews_at).add(s.ends_at).add(s.updated_at_us).add(s.attributes_json)
-                               .add(s.stored_at));
+                               .add(s.stored_at).add(s.pause_resumes_at).add(s.last_payment_at).add(s.refunded_until));
+}
+
+std::optional<StoredOrder> PgBillingTransaction::load_order(std::string_view order_id) {
+    static const std::string sql = "SELECT " + order_columns + " FROM billing_orders WHERE order_id = $1";
+    const Rows rows = connection_.run(sql, Params().add(order_id));
+    if (rows.empty()) return std::nullopt;
+    return order_from(rows, 0);
+}
+
+void PgBillingTransaction::store_order(const StoredOrder& o) {
+    static const std::string sql =
+        "INSERT INTO billing_orders (order_id, user_id, variant_id, customer_id, status, total, refunded_amount, "
+        "updated_at_us, credited_tokens, clawed_tokens, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+        "ON CONFLICT (order_id) DO UPDATE SET user_id = $2, variant_id = $3, customer_id = $4, status = $5, total = $6, "
+        "refunded_amount = $7, updated_at_us = $8, credited_tokens = $9, clawed_tokens = $10";
+    connection_.defer(sql, Params().add(o.order_id).add(o.user_id).add(o.variant_id).add(o.customer_id).add(o.status)
+                               .add(o.total).add(o.refunded_amount).add(o.updated_at_us).add(o.credited_tokens)
+                               .add(o.clawed_tokens).add(o.created_at));
+}
+
+std::optional<std::string> PgBillingTransaction::user_of_customer(std::string_view customer_id) {
+    if (customer_id.empty()) return std::nullopt;
+    static const std::string sql =
+        "SELECT user_id FROM subscriptions WHERE customer_id = $1 "
+        "UNION ALL SELECT user_id FROM billing_orders WHERE customer_id = $1 LIMIT 1";
+    const Rows rows = connection_.run(sql, Params().add(customer_id));
+    if (rows.empty()) return std::nullopt;
+    return rows.text(0, 0);
 }
 
 }  // namespace tokenmeter::storage::postgres

@@ -238,6 +238,24 @@ void receipts_into_journal(Connection& connection) {
     }
 }
 
+// Billing grows (DESIGN.md §9): pauses that end, payments refunded, and
+// orders that carry credit packs, with what the ledger did about each.
+constexpr const char* billing_refunds_and_packs = R"sql(
+ALTER TABLE subscriptions ADD COLUMN pause_resumes_at INTEGER;
+ALTER TABLE subscriptions ADD COLUMN last_payment_at INTEGER;
+ALTER TABLE subscriptions ADD COLUMN refunded_until INTEGER;
+CREATE INDEX subscriptions_by_customer ON subscriptions (customer_id);
+ALTER TABLE billing_orders ADD COLUMN variant_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE billing_orders ADD COLUMN customer_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE billing_orders ADD COLUMN status TEXT NOT NULL DEFAULT '';
+ALTER TABLE billing_orders ADD COLUMN total INTEGER NOT NULL DEFAULT 0 CHECK (total >= 0);
+ALTER TABLE billing_orders ADD COLUMN refunded_amount INTEGER NOT NULL DEFAULT 0 CHECK (refunded_amount >= 0);
+ALTER TABLE billing_orders ADD COLUMN updated_at_us INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE billing_orders ADD COLUMN credited_tokens INTEGER NOT NULL DEFAULT 0 CHECK (credited_tokens >= 0);
+ALTER TABLE billing_orders ADD COLUMN clawed_tokens INTEGER NOT NULL DEFAULT 0 CHECK (clawed_tokens >= 0);
+CREATE INDEX billing_orders_by_customer ON billing_orders (customer_id);
+)sql";
+
 constexpr Migration all[] = {
     {1, "ledger tables", ledger_tables},
     {2, "billing: subscriptions, webhook events, orders", billing_tables},
@@ -245,6 +263,7 @@ constexpr Migration all[] = {
     {4, "token_usage.late: charges of commits after the reservation's expiry", late_charges},
     {5, "the ledger journal: one row per change with its receipt; accounts and receipts fold into it",
      journal, receipts_into_journal, journal_after},
+    {7, "billing: pause ends, refunded payments, credit pack orders", billing_refunds_and_packs},
 };
 
 }  // namespace

@@ -20,6 +20,9 @@ public:
     std::optional<std::string> user_of_order(std::string_view order_id) override;
     void link_order(std::string_view order_id, std::string_view user_id, std::int64_t now) override;
     void store_subscription(const StoredSubscription& subscription) override;
+    std::optional<StoredOrder> load_order(std::string_view order_id) override;
+    void store_order(const StoredOrder& order) override;
+    std::optional<std::string> user_of_customer(std::string_view customer_id) override;
 
 private:
     Connection& connection_;
