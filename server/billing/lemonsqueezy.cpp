@@ -114,7 +114,13 @@ Result<std::int64_t, Error> cents_of(const Json& value, const std::string& label
         if (amount > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return unexpected(payload_error(label + " is too large"));
         return static_cast<std::int64_t>(amount);
     }
-    if (value.is_number_integer()) return unexpected(payload_error(label + " is negative"));
+    if (value.is_number_integer()) {
+        // Parsed JSON holds a non-negative number as unsigned, JSON built in
+        // code (the stand-in, tests) as signed: both are amounts.
+        const auto amount = value.get<std::int64_t>();
+        if (amount < 0) return unexpected(payload_error(label + " is negative"));
+        return amount;
+    }
     return unexpected(payload_error(label + " is not an integer amount of cents"));
 }
 
