@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <limits>
 
 #include "billing/webhook_signature.hpp"
 #include "tokenmeter/json_input.hpp"
@@ -58,8 +59,9 @@ std::string trimmed_quote(std::string_view text) {
 }
 
 // The path and query of a pagination link, so the next request goes to the
-// configured API base with our key, never to a host a response named.
-std::optional<std::string> path_of_link(const std::string& link) {
+// configured API base with our key, never to a host a response named, and
+// only to the list it continues (/v1/`collection`).
+std::optional<std::string> path_of_link(const std::string& link, std::string_view collection) {
     std::string_view rest = link;
     if (const auto scheme = rest.find("://"); scheme != std::string_view::npos) {
         rest.remove_prefix(scheme + 3);
@@ -67,12 +69,104 @@ std::optional<std::string> path_of_link(const std::string& link) {
         if (slash == std::string_view::npos) return std::nullopt;
         rest.remove_prefix(slash);
     }
-    if (rest.rfind("/v1/subscriptions", 0) != 0) return std::nullopt;
+    const std::string list = "/v1/" + std::string(collection);
+    if (rest.rfind(list, 0) != 0) return std::nullopt;
+    if (rest.size() > list.size() && rest[list.size()] != '?') return std::nullopt;
     return std::string(rest);
 }
 
 ProviderError provider_error(std::string_view reason, std::string message, int status = 0) {
     return ProviderError{std::string(reason), std::move(message), status, 0};
+}
+
+// The attributes of a JSON:API resource object of `type`.
+Result<const Json*, Error> attributes_of(const Json& data, std::string_view type) {
+    if (!data.is_object() || !data.contains("attributes") || !data["attributes"].is_object()) {
+        return unexpected(payload_error("data.attributes is missing"));
+    }
+    if (!data.contains("type") || data["type"] != type) {
+        return unexpected(payload_error("data.type is not " + std::string(type)));
+    }
+    return &data["attributes"];
+}
+
+// An id billing is keyed by: present, a string or an integer, and short
+// enough to store (the API's are numeric strings of a few digits).
+Result<std::string, Error> required_id(const Json& object, const char* key, const std::string& label) {
+    std::string id = object.is_object() && object.contains(key) ? id_text(object[key]).value_or("") : "";
+    if (id.empty() || id.size() > 64) return unexpected(payload_error(label + " is missing"));
+    return id;
+}
+
+Result<std::string, Error> required_string(const Json& object, const char* key) {
+    if (!object.contains(key) || !object[key].is_string()) {
+        return unexpected(payload_error("attributes." + std::string(key) + " is missing"));
+    }
+    return object[key].get<std::string>();
+}
+
+// Money: integer cents, never negative. A float (19.0) is refused too:
+// LemonSqueezy sends integers, and anything else is not an amount we can
+// take back tokens for exactly.
+Result<std::int64_t, Error> cents_of(const Json& value, const std::string& label) {
+    if (value.is_number_unsigned()) {
+        const auto amount = value.get<std::uint64_t>();
+        if (amount > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) return unexpected(payload_error(label + " is too large"));
+        return static_cast<std::int64_t>(amount);
+    }
+    if (value.is_number_integer()) {
+        // Parsed JSON holds a non-negative number as unsigned, JSON built in
+        // code (the stand-in, tests) as signed: both are amounts.
+        const auto amount = value.get<std::int64_t>();
+        if (amount < 0) return unexpected(payload_error(label + " is negative"));
+        return amount;
+    }
+    return unexpected(payload_error(label + " is not an integer amount of cents"));
+}
+
+struct Amounts {
+    std::int64_t total = 0;
+    std::int64_t refunded = 0;
+};
+
+// `total` (required) and `refunded_amount` (cumulative; absent or null in
+// some of the API's own examples, which means nothing refunded yet).
+Result<Amounts, Error> amounts_of(const Json& attributes) {
+    if (!attributes.contains("total")) return unexpected(payload_error("attributes.total is missing"));
+    auto total = cents_of(attributes["total"], "attributes.total");
+    if (!total) return unexpected(total.error());
+    Amounts amounts{*total, 0};
+    if (attributes.contains("refunded_amount") && !attributes["refunded_amount"].is_null()) {
+        auto refunded = cents_of(attributes["refunded_amount"], "attributes.refunded_amount");
+        if (!refunded) return unexpected(refunded.error());
+        amounts.refunded = *refunded;
+    }
+    if (amounts.refunded > amounts.total) {
+        return unexpected(payload_error("attributes.refunded_amount is more than attributes.total"));
+    }
+    return amounts;
+}
+
+struct Times {
+    std::int64_t created_at = 0;  // seconds
+    std::int64_t updated_at_us = 0;
+};
+
+// created_at and updated_at, both required: refunds are reckoned from when
+// the payment was made, and snapshots are ordered by updated_at.
+Result<Times, Error> times_of(const Json& attributes) {
+    Times times;
+    auto created = required_string(attributes, "created_at");
+    if (!created) return unexpected(created.error());
+    auto created_seconds = parse_rfc3339(*created);
+    if (!created_seconds) return unexpected(payload_error("attributes.created_at: " + created_seconds.error().message));
+    times.created_at = *created_seconds;
+    auto updated = required_string(attributes, "updated_at");
+    if (!updated) return unexpected(updated.error());
+    auto updated_us = parse_timestamp_us(*updated);
+    if (!updated_us) return unexpected(payload_error("attributes.updated_at: " + updated_us.error().message));
+    times.updated_at_us = *updated_us;
+    return times;
 }
 
 }  // namespace
@@ -91,14 +185,39 @@ Result<std::int64_t, Error> parse_timestamp_us(std::string_view text) {
     return *seconds * 1000000 + micros;
 }
 
+namespace {
+
+struct Pause {
+    bool free = false;
+    std::optional<std::int64_t> resumes_at;
+};
+
+// `pause`: null when not paused, else {mode, resumes_at}; a null
+// resumes_at is a pause without an end date.
+Result<Pause, Error> pause_of(const Json& attributes) {
+    Pause pause;
+    if (!attributes.contains("pause") || !attributes["pause"].is_object()) return pause;
+    const Json& object = attributes["pause"];
+    pause.free = string_or_empty(object, "mode") == "free";
+    auto resumes_at = optional_seconds(object, "resumes_at");
+    if (!resumes_at) return unexpected(payload_error("pause." + resumes_at.error().message));
+    pause.resumes_at = *resumes_at;
+    return pause;
+}
+
+// urls.customer_portal: signed and short-lived, so only ever passed on,
+// never stored; "" when absent or null (a customer without a subscription).
+std::string portal_url_of(const Json& attributes) {
+    if (!attributes.contains("urls") || !attributes["urls"].is_object()) return {};
+    return string_or_empty(attributes["urls"], "customer_portal");
+}
+
+}  // namespace
+
 Result<SubscriptionSnapshot, Error> parse_subscription_resource(const Json& data) {
-    if (!data.is_object() || !data.contains("attributes") || !data["attributes"].is_object()) {
-        return unexpected(payload_error("data.attributes is missing"));
-    }
-    if (!data.contains("type") || data["type"] != "subscriptions") {
-        return unexpected(payload_error("data.type is not subscriptions"));
-    }
-    const Json& attributes = data["attributes"];
+    auto attributes_found = attributes_of(data, "subscriptions");
+    if (!attributes_found) return unexpected(attributes_found.error());
+    const Json& attributes = **attributes_found;
     SubscriptionSnapshot s;
     s.subscription_id = data.contains("id") ? id_text(data["id"]).value_or("") : "";
     if (s.subscription_id.empty() || s.subscription_id.size() > 64) return unexpected(payload_error("data.id is missing"));
@@ -112,9 +231,11 @@ Result<SubscriptionSnapshot, Error> parse_subscription_resource(const Json& data
     if (attributes.contains("user_email") && attributes["user_email"].is_string()) {
         s.user_email = attributes["user_email"].get<std::string>();
     }
-    if (attributes.contains("pause") && attributes["pause"].is_object()) {
-        s.pause_free = string_or_empty(attributes["pause"], "mode") == "free";
-    }
+    auto pause = pause_of(attributes);
+    if (!pause) return unexpected(pause.error());
+    s.pause_free = pause->free;
+    s.pause_resumes_at = pause->resumes_at;
+    s.customer_portal_url = portal_url_of(attributes);
     auto renews_at = optional_seconds(attributes, "renews_at");
     if (!renews_at) return unexpected(renews_at.error());
     auto ends_at = optional_seconds(attributes, "ends_at");
@@ -131,6 +252,64 @@ Result<SubscriptionSnapshot, Error> parse_subscription_resource(const Json& data
     return s;
 }
 
+Result<OrderSnapshot, Error> parse_order_resource(const Json& data) {
+    auto attributes_found = attributes_of(data, "orders");
+    if (!attributes_found) return unexpected(attributes_found.error());
+    const Json& attributes = **attributes_found;
+    OrderSnapshot order;
+    auto id = required_id(data, "id", "data.id");
+    if (!id) return unexpected(id.error());
+    order.order_id = std::move(id).value();
+    auto status = required_string(attributes, "status");
+    if (!status) return unexpected(status.error());
+    order.status = std::move(status).value();
+    // What was bought: a credit pack's variant adds its tokens, so an order
+    // without one cannot be applied.
+    const Json item = attributes.contains("first_order_item") ? attributes["first_order_item"] : Json();
+    auto variant = required_id(item, "variant_id", "attributes.first_order_item.variant_id");
+    if (!variant) return unexpected(variant.error());
+    order.variant_id = std::move(variant).value();
+    order.customer_id = id_or_empty(attributes, "customer_id");
+    order.user_email = string_or_empty(attributes, "user_email");
+    auto amounts = amounts_of(attributes);
+    if (!amounts) return unexpected(amounts.error());
+    order.total = amounts->total;
+    order.refunded_amount = amounts->refunded;
+    auto times = times_of(attributes);
+    if (!times) return unexpected(times.error());
+    order.created_at = times->created_at;
+    order.updated_at_us = times->updated_at_us;
+    return order;
+}
+
+Result<InvoiceSnapshot, Error> parse_invoice_resource(const Json& data) {
+    auto attributes_found = attributes_of(data, "subscription-invoices");
+    if (!attributes_found) return unexpected(attributes_found.error());
+    const Json& attributes = **attributes_found;
+    InvoiceSnapshot invoice;
+    auto id = required_id(data, "id", "data.id");
+    if (!id) return unexpected(id.error());
+    invoice.invoice_id = std::move(id).value();
+    // The invoice's own id is not the subscription's (SPEC.md §8.3).
+    auto subscription = required_id(attributes, "subscription_id", "attributes.subscription_id");
+    if (!subscription) return unexpected(subscription.error());
+    invoice.subscription_id = std::move(subscription).value();
+    invoice.customer_id = id_or_empty(attributes, "customer_id");
+    auto status = required_string(attributes, "status");
+    if (!status) return unexpected(status.error());
+    invoice.status = std::move(status).value();
+    invoice.billing_reason = string_or_empty(attributes, "billing_reason");
+    auto amounts = amounts_of(attributes);
+    if (!amounts) return unexpected(amounts.error());
+    invoice.total = amounts->total;
+    invoice.refunded_amount = amounts->refunded;
+    auto times = times_of(attributes);
+    if (!times) return unexpected(times.error());
+    invoice.created_at = times->created_at;
+    invoice.updated_at_us = times->updated_at_us;
+    return invoice;
+}
+
 namespace {
 
 bool is_subscription_event(std::string_view name) {
@@ -142,8 +321,10 @@ bool is_subscription_event(std::string_view name) {
 
 bool is_payment_event(std::string_view name) {
     return name == "subscription_payment_success" || name == "subscription_payment_failed" ||
-           name == "subscription_payment_recovered";
+           name == "subscription_payment_recovered" || name == "subscription_payment_refunded";
 }
+
+bool is_order_event(std::string_view name) { return name == "order_created" || name == "order_refunded"; }
 
 // meta.custom_data.user_id as a string (LemonSqueezy may turn 123 into "123"
 // or keep the number); empty when absent or not a valid user id.
@@ -180,17 +361,17 @@ Result<WebhookEvent, Error> parse_webhook_body(std::string_view body) {
         event.subscription_id = snapshot->subscription_id;
         event.subscription = std::move(snapshot).value();
     } else if (is_payment_event(event.event_name)) {
-        // An invoice: its own id is not the subscription's (SPEC.md §8.3).
-        if (!data.is_object() || !data.contains("attributes") || !data["attributes"].is_object()) {
-            return unexpected(payload_error("data.attributes is missing"));
-        }
+        auto invoice = parse_invoice_resource(data);
+        if (!invoice) return unexpected(invoice.error());
         event.kind = WebhookKind::payment;
-        event.subscription_id = id_or_empty(data["attributes"], "subscription_id");
-        if (event.subscription_id.empty()) return unexpected(payload_error("the invoice names no subscription_id"));
-    } else if (event.event_name == "order_created") {
+        event.subscription_id = invoice->subscription_id;
+        event.invoice = std::move(invoice).value();
+    } else if (is_order_event(event.event_name)) {
+        auto order = parse_order_resource(data);
+        if (!order) return unexpected(order.error());
         event.kind = WebhookKind::order;
-        event.order_id = data.is_object() && data.contains("id") ? id_text(data["id"]).value_or("") : "";
-        if (event.order_id.empty()) return unexpected(payload_error("the order has no id"));
+        event.order_id = order->order_id;
+        event.order = std::move(order).value();
     } else {
         event.kind = WebhookKind::ignored;
     }
@@ -291,19 +472,21 @@ Result<Json, ProviderError> document_of(const std::string& body) {
 }
 
 Json checkout_body(const LemonSqueezyOptions& options, const CheckoutRequest& request) {
+    // The variant the caller buys (a plan or a credit pack); the configured
+    // pro variant when it names none.
+    const std::string& variant = request.variant_id.empty() ? options.variant_id : request.variant_id;
     Json product_options = Json::object();
     if (!request.redirect_url.empty()) product_options["redirect_url"] = request.redirect_url;
-    // Only the pro variant: an empty list would offer every variant of the product.
-    const bool numeric = !options.variant_id.empty() && options.variant_id.size() <= 18 &&
-                         std::all_of(options.variant_id.begin(), options.variant_id.end(), ::isdigit);
-    if (numeric) product_options["enabled_variants"] = Json::array({std::stoll(options.variant_id)});
+    // Only that variant: an empty list would offer every variant of the product.
+    const bool numeric = !variant.empty() && variant.size() <= 18 && std::all_of(variant.begin(), variant.end(), ::isdigit);
+    if (numeric) product_options["enabled_variants"] = Json::array({std::stoll(variant)});
     return Json{{"data",
                  {{"type", "checkouts"},
                   {"attributes", {{"checkout_data", {{"custom", {{"user_id", request.user_id}}}}},
                                   {"product_options", product_options}}},
                   {"relationships",
                    {{"store", {{"data", {{"type", "stores"}, {"id", options.store_id}}}}},
-                    {"variant", {{"data", {{"type", "variants"}, {"id", options.variant_id}}}}}}}}}};
+                    {"variant", {{"data", {{"type", "variants"}, {"id", variant}}}}}}}}}};
 }
 
 }  // namespace
@@ -341,34 +524,76 @@ Result<SubscriptionSnapshot, ProviderError> LemonSqueezyProvider::fetch_subscrip
     return std::move(snapshot).value();
 }
 
-Result<SubscriptionPage, ProviderError> LemonSqueezyProvider::list_subscriptions(std::string_view next) {
-    std::string path;
-    if (next.empty()) {
-        path = "/v1/subscriptions?filter%5Bstore_id%5D=" + httplib::detail::encode_query_param(options_.store_id) +
-               "&page%5Bnumber%5D=1&page%5Bsize%5D=" + std::to_string(options_.page_size);
-    } else {
-        path = std::string(next);
-    }
+std::string LemonSqueezyProvider::first_page(std::string_view collection, std::string_view filters) const {
+    return "/v1/" + std::string(collection) + "?filter%5Bstore_id%5D=" +
+           httplib::detail::encode_query_param(options_.store_id) + std::string(filters) +
+           "&page%5Bnumber%5D=1&page%5Bsize%5D=" + std::to_string(options_.page_size);
+}
+
+Result<LemonSqueezyProvider::ListReply, ProviderError> LemonSqueezyProvider::get_list(const std::string& path,
+                                                                                      std::string_view collection) {
     auto reply = send("GET", path, "");
     if (!reply) return unexpected(reply.error());
     if (reply->status != 200) return unexpected(failure_of(reply->status, reply->body, reply->retry_after));
     auto document = document_of(reply->body);
     if (!document) return unexpected(document.error());
-    const Json& data = (*document)["data"];
-    if (!data.is_array()) return unexpected(provider_error(provider_reason::bad_response, "the list's data is not an array"));
-    SubscriptionPage page;
-    for (const Json& item : data) {
-        auto snapshot = parse_subscription_resource(item);
-        if (!snapshot) return unexpected(provider_error(provider_reason::bad_response, snapshot.error().message));
-        page.subscriptions.push_back(std::move(snapshot).value());
-    }
+    ListReply list;
+    list.data = std::move((*document)["data"]);
+    if (!list.data.is_array()) return unexpected(provider_error(provider_reason::bad_response, "the list's data is not an array"));
     const Json& links = document->contains("links") ? (*document)["links"] : Json();
     if (links.is_object() && links.contains("next") && links["next"].is_string()) {
-        auto link = path_of_link(links["next"].get<std::string>());
-        if (!link) return unexpected(provider_error(provider_reason::bad_response, "the next page link is not a subscriptions page"));
-        page.next = *link;
+        auto link = path_of_link(links["next"].get<std::string>(), collection);
+        if (!link) {
+            return unexpected(provider_error(provider_reason::bad_response,
+                                             "the next page link is not a page of " + std::string(collection)));
+        }
+        list.next = *link;
     }
-    return page;
+    return list;
+}
+
+namespace {
+
+// Every item of a list page through `parse`; an item that does not parse
+// fails the page (a reconciliation must not skip what it cannot read).
+template <typename Snapshot, typename Parse>
+Result<std::vector<Snapshot>, ProviderError> parse_items(const Json& data, Parse parse) {
+    std::vector<Snapshot> items;
+    items.reserve(data.size());
+    for (const Json& item : data) {
+        auto snapshot = parse(item);
+        if (!snapshot) return unexpected(provider_error(provider_reason::bad_response, snapshot.error().message));
+        items.push_back(std::move(snapshot).value());
+    }
+    return items;
+}
+
+}  // namespace
+
+Result<SubscriptionPage, ProviderError> LemonSqueezyProvider::list_subscriptions(std::string_view next) {
+    auto list = get_list(next.empty() ? first_page("subscriptions", "") : std::string(next), "subscriptions");
+    if (!list) return unexpected(list.error());
+    auto items = parse_items<SubscriptionSnapshot>(list->data, parse_subscription_resource);
+    if (!items) return unexpected(items.error());
+    return SubscriptionPage{std::move(items).value(), std::move(list->next)};
+}
+
+Result<OrderPage, ProviderError> LemonSqueezyProvider::list_orders(std::string_view next) {
+    auto list = get_list(next.empty() ? first_page("orders", "") : std::string(next), "orders");
+    if (!list) return unexpected(list.error());
+    auto items = parse_items<OrderSnapshot>(list->data, parse_order_resource);
+    if (!items) return unexpected(items.error());
+    return OrderPage{std::move(items).value(), std::move(list->next)};
+}
+
+Result<InvoicePage, ProviderError> LemonSqueezyProvider::list_refunded_invoices(std::string_view next) {
+    // filter[refunded]=true, as the API documents it (SPEC.md §1.5).
+    const std::string first = first_page("subscription-invoices", "&filter%5Brefunded%5D=true");
+    auto list = get_list(next.empty() ? first : std::string(next), "subscription-invoices");
+    if (!list) return unexpected(list.error());
+    auto items = parse_items<InvoiceSnapshot>(list->data, parse_invoice_resource);
+    if (!items) return unexpected(items.error());
+    return InvoicePage{std::move(items).value(), std::move(list->next)};
 }
 
 }  // namespace tokenmeter::billing

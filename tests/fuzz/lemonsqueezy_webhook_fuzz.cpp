@@ -5,7 +5,8 @@
 //
 // The delivery is checked twice: with the fuzzed header, and with the body's
 // true HMAC under the fixed secret, so every body reaches the payload parser
-// (parse_webhook_body, parse_subscription_resource) the billing service runs
+// (parse_webhook_body, parse_subscription_resource, parse_order_resource,
+// parse_invoice_resource) the billing service runs
 // on a verified delivery. Applying an event needs a ledger and is left to
 // the server suites.
 //
@@ -17,7 +18,9 @@
 // its body's SHA-256, a valid user id or none, an id fitting its kind; what
 // is stored of a delivery (its fields, or the refusal's message for one that
 // cannot be read) is valid UTF-8, as PostgreSQL's text columns require; a
-// subscription's stored attributes parse back to the same snapshot; and a
+// subscription's stored attributes parse back to the same snapshot; an order
+// or invoice names its variant or subscription and never has more refunded
+// than its total; and a
 // provider error message stays within its bound.
 #include <string>
 
@@ -46,7 +49,8 @@ const billing::LemonSqueezyProvider& provider() {
 bool same_snapshot(const billing::SubscriptionSnapshot& a, const billing::SubscriptionSnapshot& b) {
     return a.subscription_id == b.subscription_id && a.status == b.status && a.variant_id == b.variant_id &&
            a.customer_id == b.customer_id && a.order_id == b.order_id && a.user_email == b.user_email &&
-           a.pause_free == b.pause_free && a.renews_at == b.renews_at && a.ends_at == b.ends_at &&
+           a.pause_free == b.pause_free && a.pause_resumes_at == b.pause_resumes_at &&
+           a.customer_portal_url == b.customer_portal_url && a.renews_at == b.renews_at && a.ends_at == b.ends_at &&
            a.updated_at_us == b.updated_at_us && a.attributes_json == b.attributes_json;
 }
 
@@ -78,9 +82,14 @@ void check_event(const billing::WebhookEvent& event, std::string_view body) {
         case billing::WebhookKind::payment:
             TM_ASSERT(!event.subscription_id.empty());
             TM_ASSERT(!event.subscription.has_value());
+            TM_ASSERT(event.invoice.has_value() && event.invoice->subscription_id == event.subscription_id);
+            TM_ASSERT(event.invoice->refunded_amount >= 0 && event.invoice->refunded_amount <= event.invoice->total);
             break;
         case billing::WebhookKind::order:
             TM_ASSERT(!event.order_id.empty());
+            TM_ASSERT(event.order.has_value() && event.order->order_id == event.order_id);
+            TM_ASSERT(!event.order->variant_id.empty());
+            TM_ASSERT(event.order->refunded_amount >= 0 && event.order->refunded_amount <= event.order->total);
             break;
         case billing::WebhookKind::ignored:
             TM_ASSERT(!event.subscription.has_value());

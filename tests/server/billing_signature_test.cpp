@@ -154,6 +154,11 @@ TEST(WebhookPayload, ParsesTheSpecPayloadsAndUserIdsOfEitherType) {
     ASSERT_TRUE(invoice);
     EXPECT_EQ(invoice->kind, billing::WebhookKind::payment);
     EXPECT_EQ(invoice->subscription_id, "1234567");  // not the invoice's own id 8765432
+    ASSERT_TRUE(invoice->invoice.has_value());
+    EXPECT_EQ(invoice->invoice->invoice_id, "8765432");
+    EXPECT_EQ(invoice->invoice->billing_reason, "initial");
+    EXPECT_EQ(invoice->invoice->total, 1900);
+    EXPECT_EQ(invoice->invoice->refunded_amount, 0);
 
     auto unknown = billing::parse_webhook_body(R"({"meta":{"event_name":"license_key_created"},"data":{}})");
     ASSERT_TRUE(unknown);
