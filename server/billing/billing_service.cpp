@@ -206,7 +206,7 @@ std::string BillingService::apply_event(ledger::JobContext& changes, WebhookJob&
     if (kept == "no_user" || kept == "needs_fetch") return kept;
     const bool invoiced = event.invoice && apply_invoice(changes, *event.invoice);
     if (kept == "applied" || kept == "unchanged" || invoiced) repair_plan(changes, user);
-    return invoiced ? kept + ", invoice recorded" : kept;
+    return kept;
 }
 
 namespace {

@@ -45,11 +45,15 @@ std::optional<int> anchor_of(const std::optional<std::int64_t>& renews_at) {
 
 bool paid(const PlanDecision& decision, const PlanRules& rules) { return decision.plan != rules.free_plan; }
 
-// Ranks decisions: free < paid ending earlier < paid ending later < paid
-// unending; among equals, the larger plan.
+// Ranks decisions: free for good < free until a plan returns (sooner is
+// better) < paid ending earlier < paid ending later < paid unending; among
+// equals, the larger plan.
 bool better(const PlanDecision& a, const PlanDecision& b, const PlanRules& rules) {
     if (paid(a, rules) != paid(b, rules)) return paid(a, rules);
-    if (!paid(a, rules)) return false;
+    if (!paid(a, rules)) {
+        if (!a.ends_at || !b.ends_at) return a.ends_at && !b.ends_at;
+        return *a.ends_at < *b.ends_at;
+    }
     if (a.ends_at != b.ends_at) {
         if (!a.ends_at || !b.ends_at) return !a.ends_at;
         return *a.ends_at > *b.ends_at;

@@ -45,7 +45,9 @@ Result<config::ServerConfig, Error> reconcile_config(Args args) {
 void print_reconcile_summary(const billing::ReconcileSummary& summary, std::ostream& out) {
     out << "tokenmeter reconcile: " << summary.pages << " page(s), " << summary.listed << " subscription(s) listed, "
         << summary.matched << " matched to users, " << summary.updated << " snapshot(s) updated, " << summary.repaired
-        << " plan(s) repaired, " << summary.unmatched << " unmatched\n";
+        << " plan(s) repaired, " << summary.unmatched << " unmatched; " << summary.invoices
+        << " refunded payment(s) listed, " << summary.invoices_applied << " applied; " << summary.orders
+        << " order(s) listed, " << summary.orders_applied << " with credits changed\n";
     for (const std::string& note : summary.notes) out << "  " << note << "\n";
 }
 

@@ -310,22 +310,26 @@ TEST_F(BillingOverHttp, ReconcileRepairsUsersWhoseWebhooksWereDropped) {
     const std::string silent = buy("rec-silent", "none");
     standin_->put_subscription(cancelled, {{"status", "expired"}, {"ends_at", standin::lemonsqueezy_time(server_->clock().now_seconds())}});
     standin_->put_subscription(paused, {{"status", "paused"}, {"pause", {{"mode", "void"}, {"resumes_at", nullptr}}}});
+    // A variant no catalog plan names changes nothing (DESIGN.md §9): logged, the plan stays.
     standin_->put_subscription(switched, {{"variant_id", 999}});
     const std::map<std::string, std::string> expected = {
-        {"rec-cancelled", "free"}, {"rec-paused", "free"}, {"rec-switched", "free"}, {"rec-steady", "pro"},
+        {"rec-cancelled", "free"}, {"rec-paused", "free"}, {"rec-switched", "pro"}, {"rec-steady", "pro"},
         {"rec-order-a", "pro"},    {"rec-order-b", "pro"}};
     int drift_before = 0;
     for (const auto& [user, plan] : expected) drift_before += test::plan_view(server_->app(), user).plan != plan;
-    EXPECT_EQ(drift_before, 5);
+    EXPECT_EQ(drift_before, 4);
 
     standin_->fail_next("rate_limited", 1);  // waited out (Retry-After: 1), then listed
     const billing::ReconcileSummary first = billing().reconcile();
     ASSERT_FALSE(first.failure.has_value()) << first.failure->message;
     EXPECT_EQ(first.listed, 7);
-    EXPECT_EQ(first.pages, 3);
+    // Pages of 3: subscriptions (7: 3 pages), refunded invoices (none: 1), orders (7: 3).
+    EXPECT_EQ(first.pages, 7);
+    EXPECT_EQ(first.orders, 7);
+    EXPECT_EQ(first.invoices, 0);
     EXPECT_EQ(first.matched, 6);
     EXPECT_EQ(first.unmatched, 1);
-    EXPECT_EQ(first.repaired, 5);
+    EXPECT_EQ(first.repaired, 4);
     int drift_after = 0;
     for (const auto& [user, plan] : expected) {
         const std::string actual = test::plan_view(server_->app(), user).plan;
@@ -335,7 +339,7 @@ TEST_F(BillingOverHttp, ReconcileRepairsUsersWhoseWebhooksWereDropped) {
     EXPECT_EQ(drift_after, 0);
     std::ostringstream printed;
     cli::print_reconcile_summary(first, printed);
-    EXPECT_NE(printed.str().find("5 plan(s) repaired, 1 unmatched"), std::string::npos) << printed.str();
+    EXPECT_NE(printed.str().find("4 plan(s) repaired, 1 unmatched"), std::string::npos) << printed.str();
     EXPECT_NE(printed.str().find("subscription " + silent), std::string::npos) << printed.str();
 
     // Idempotent: a second pass changes nothing.

@@ -98,10 +98,6 @@ public:
         std::lock_guard<std::mutex> guard(mutex_);
         refunded_invoices_ = std::move(invoices);
     }
-    Result<billing::OrderPage, billing::ProviderError> list_orders(std::string_view) override { return billing::OrderPage{}; }
-    Result<billing::InvoicePage, billing::ProviderError> list_refunded_invoices(std::string_view) override {
-        return billing::InvoicePage{};
-    }
     void set_current(const billing::SubscriptionSnapshot& snapshot) {
         std::lock_guard<std::mutex> guard(mutex_);
         current_[snapshot.subscription_id] = snapshot;
