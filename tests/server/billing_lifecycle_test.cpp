@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <numeric>
 #include <atomic>
 #include <random>
 #include <set>
@@ -401,6 +402,160 @@ TEST_F(BillingMerchant, ARefundRacingSixtyFourAuthorizesNeverOverspends) {
     // waiting), but never the capacity the pack gave: 40 of 25,000.
     EXPECT_LE(granted.load(), 40);
     EXPECT_GE(granted.load(), 20) << "at least the half that survives the refund fits";
+}
+
+// In-process deliveries (no HTTP) for the many orders: the same service
+// the webhook route calls, the provider scripted to answer fetches with the
+// newest subscription, bodies built by the stand-in.
+class BillingDeliveries : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = test::make_temp_dir();
+        db_ = test::fast_db_url(dir_);
+        test::TestServerOptions options;
+        options.db = db_;
+        options.lemonsqueezy = test::lemonsqueezy_settings("http://127.0.0.1:9");  // never called in-process
+        options.catalog_json = merchant_catalog();
+        server_ = std::make_unique<TestServer>(options);
+        service_ = std::make_unique<billing::BillingService>(
+            server_->app().ledger(), provider_,
+            billing::plan_rules_of(*options.lemonsqueezy, *server_->app().ledger().rules().catalog));
+        standin::StandinOptions factory_options;
+        factory_options.pack_variant_ids = {"4"};
+        factory_options.variant_prices = {{"4", pack_price}};
+        factory_options.now_seconds = [this] { return server_->clock().now_seconds(); };
+        factory_ = std::make_unique<standin::Standin>(factory_options);
+    }
+    void TearDown() override {
+        service_.reset();
+        server_.reset();
+        test::remove_db_dir(db_);
+        std::error_code ignored;
+        std::filesystem::remove_all(dir_, ignored);
+    }
+
+    ledger::JobOutcome deliver(const std::string& body) {
+        const test::Delivery delivery = test::signed_delivery(body);
+        return service_->handle_webhook(delivery.body, delivery.signature);
+    }
+
+    std::string dir_;
+    std::string db_;
+    std::unique_ptr<TestServer> server_;
+    test::ScriptedProvider provider_;
+    std::unique_ptr<billing::BillingService> service_;
+    std::unique_ptr<standin::Standin> factory_;
+};
+
+// One lifecycle with pauses and refunds, as the provider would send it:
+// bought (pro), a pack, moved to team, paused void, unpaused, the payment,
+// the pack refunded in half then in full, the payment refunded. Whatever
+// the order and the repeats, the newest state holds: team's payment
+// refunded (free until the renewal, then team again), the pack taken back
+// in full, and exactly one grant and what the refunds took, no more.
+TEST_F(BillingDeliveries, FiveHundredOrdersOfALifecycleWithRefundsAndPausesEndTheSame) {
+    const std::int64_t t = server_->clock().now_seconds();
+    const std::int64_t renews = t + 30 * day;
+    struct Run {
+        std::string user;
+        std::vector<std::string> bodies;
+        std::vector<int> sequence;
+    };
+    std::mt19937 random(14);
+    std::vector<Run> runs;
+    for (int i = 0; i < 500; ++i) {
+        Run run{"life-" + std::to_string(i), {}, {}};
+        const std::string subscription = std::to_string(7000000 + i);
+        const std::string order = std::to_string(8000000 + i);
+        const std::string invoice = std::to_string(9000000 + i);
+        auto sub = [&](const json& attributes, std::int64_t at, const std::string& event) {
+            json timed = attributes;
+            timed["updated_at"] = standin::lemonsqueezy_time(at);
+            factory_->put_subscription(subscription, timed);
+            run.bodies.push_back(factory_->subscription_webhook_body(event, subscription, run.user));
+        };
+        sub({{"status", "active"}, {"variant_id", 1}, {"renews_at", standin::lemonsqueezy_time(renews)}}, t - 900,
+            "subscription_created");
+        factory_->put_order(order, {{"first_order_item", {{"variant_id", 4}}}, {"total", pack_price},
+                                    {"updated_at", standin::lemonsqueezy_time(t - 890)}}, run.user);
+        run.bodies.push_back(factory_->order_webhook_body("order_created", order, run.user));
+        sub({{"variant_id", 3}}, t - 800, "subscription_updated");
+        sub({{"status", "paused"}, {"pause", {{"mode", "void"}, {"resumes_at", standin::lemonsqueezy_time(t + 10 * day)}}}},
+            t - 700, "subscription_paused");
+        sub({{"status", "active"}, {"pause", nullptr}}, t - 600, "subscription_unpaused");
+        provider_.set_current(test::snapshot_of(run.bodies.back()));  // the provider's word: active team
+        factory_->put_invoice(invoice, {{"subscription_id", std::stoll(subscription)}, {"total", 5000},
+                                        {"created_at", standin::lemonsqueezy_time(t - 950)}}, run.user);
+        run.bodies.push_back(factory_->invoice_webhook_body("subscription_payment_success", invoice, run.user));
+        factory_->refund_order(order, pack_price / 2);
+        run.bodies.push_back(factory_->order_webhook_body("order_refunded", order, run.user));
+        factory_->refund_order(order, -1);
+        run.bodies.push_back(factory_->order_webhook_body("order_refunded", order, run.user));
+        factory_->refund_invoice(invoice, -1);
+        run.bodies.push_back(factory_->invoice_webhook_body("subscription_payment_refunded", invoice, run.user));
+        // A random order, each event one to three times at random places.
+        std::vector<int> order_of(run.bodies.size());
+        std::iota(order_of.begin(), order_of.end(), 0);
+        std::shuffle(order_of.begin(), order_of.end(), random);
+        for (int index : order_of) {
+            const int copies = 1 + static_cast<int>(random() % 3);
+            for (int c = 0; c < copies; ++c) {
+                const auto at = random() % (run.sequence.size() + 1);
+                run.sequence.insert(run.sequence.begin() + static_cast<std::ptrdiff_t>(at), index);
+            }
+        }
+        runs.push_back(std::move(run));
+    }
+    std::set<std::vector<int>> distinct;
+    for (const Run& run : runs) distinct.insert(run.sequence);
+    EXPECT_GE(distinct.size(), 500U);
+
+    std::atomic<std::size_t> next{0};
+    std::atomic<int> non_200{0};
+    std::vector<std::thread> senders;
+    for (int s = 0; s < 8; ++s) {
+        senders.emplace_back([&] {
+            for (std::size_t i = next++; i < runs.size(); i = next++) {
+                for (int index : runs[i].sequence) {
+                    if (deliver(runs[i].bodies[static_cast<std::size_t>(index)]).status != 200) ++non_200;
+                }
+            }
+        });
+    }
+    for (auto& sender : senders) sender.join();
+    EXPECT_EQ(non_200, 0);
+
+    int wrong = 0;
+    for (const Run& run : runs) {
+        const Balances now = balances_of(server_->app(), run.user);
+        std::int64_t granted = 0;
+        std::int64_t taken = 0;
+        int grants = 0;
+        for (const auto& row : server_->app().store().read_journal(run.user, 1, 100000)) {
+            if (row.kind != "credit") continue;
+            const json change = json::parse(row.change);
+            const std::int64_t tokens = change["credit"]["tokens"].get<std::int64_t>();
+            if (tokens > 0) {
+                granted += tokens;
+                grants += 1;
+            } else {
+                taken -= tokens;
+            }
+        }
+        const bool right = now.plan == "free" && now.balance.credits == 0 && now.balance.credits_clawed == pack_tokens &&
+                           granted == pack_tokens && grants == 1 && taken == pack_tokens;
+        if (!right && ++wrong <= 3) {
+            ADD_FAILURE() << run.user << ": plan " << now.plan << ", credits " << now.balance.credits << " (clawed "
+                          << now.balance.credits_clawed << "), granted " << granted << " in " << grants
+                          << " grant(s), taken " << taken;
+        }
+    }
+    EXPECT_EQ(wrong, 0);
+    // At the renewal the refunded cycle is over and team holds again, for everyone.
+    server_->clock().set(renews);
+    int not_team = 0;
+    for (const Run& run : runs) not_team += balances_of(server_->app(), run.user).plan != "team";
+    EXPECT_EQ(not_team, 0);
 }
 
 }  // namespace
