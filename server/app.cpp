@@ -1,5 +1,7 @@
 #include "app.hpp"
 
+#include <iostream>
+
 #include <httplib.h>
 #include <sodium.h>
 #include <sys/stat.h>
@@ -206,6 +208,10 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
         api_options);
     app->billing_ = billing::make_billing(c.lemonsqueezy, *app->ledger_, *app->callers_);
     app->api_->add_routes(app->billing_.routes);
+    if (c.reconcile_every_seconds > 0 && (app->billing_.service == nullptr || c.lemonsqueezy.api_key.empty())) {
+        return unexpected(make_error("config_invalid", "reconcile_every needs LemonSqueezy configured with "
+                                                       "LEMONSQUEEZY_API_KEY: reconcile lists from the API"));
+    }
     if (c.demo) {
         demo::DemoSettings demo_settings;
         demo_settings.jwt_secret = c.jwt_secret;
@@ -279,12 +285,17 @@ Result<int, Error> App::start() {
         return unexpected(make_error("listen_failed", "cannot listen on " + config_.listen + " (in use, or not an address here)"));
     }
     http_->start();
+    if (config_.reconcile_every_seconds > 0) {
+        reconcile_timer_ = std::make_unique<billing::ReconcileTimer>(
+            *billing_.service, std::chrono::seconds(config_.reconcile_every_seconds), std::cerr);
+    }
     return port_;
 }
 
 void App::shutdown() {
     if (stopped_) return;
     stopped_ = true;
+    if (reconcile_timer_) reconcile_timer_->stop();
     if (store_) store_->stop_watching();
     if (hub_) hub_->shutdown();
     if (http_) http_->stop();

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "billing/billing_setup.hpp"
+#include "billing/reconcile_timer.hpp"
 #include "clock.hpp"
 #include "config/config.hpp"
 #include "http/api.hpp"
@@ -70,6 +71,7 @@ private:
     std::unique_ptr<http::HttpServer> http_;
     std::unique_ptr<http::StaticFiles> static_files_;
     billing::BillingParts billing_;
+    std::unique_ptr<billing::ReconcileTimer> reconcile_timer_;  // --reconcile-every
     int port_ = 0;
     bool stopped_ = false;
 };

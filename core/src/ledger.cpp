@@ -41,6 +41,10 @@ std::optional<Refusal> refuse_over_limit(const Balance& balance, const Amount& a
     if (!fits(balance.tokens_used, balance.tokens_reserved, amount.tokens, balance.tokens_capacity())) {
         return Refusal{RefusalCode::limit_exceeded, amount.tokens, balance.tokens_remaining()};
     }
+    // With credits the capacity may pass what a count can hold.
+    if (!fits(balance.tokens_used, balance.tokens_reserved, amount.tokens, limits::count_max)) {
+        return Refusal{RefusalCode::count_overflow, amount.tokens, 0};
+    }
     return std::nullopt;
 }
 

@@ -20,6 +20,7 @@ struct ServeFlags {
     std::optional<std::string> listen;
     std::optional<std::string> db;
     std::optional<std::string> web_root;
+    std::optional<std::string> reconcile_every;
     bool demo = false;
 };
 
@@ -43,6 +44,9 @@ std::optional<std::string> parse_flags(Args args, ServeFlags& flags) {
         } else if (arg == "--web-root") {
             if (!value(text)) return "--web-root needs a directory";
             flags.web_root = text;
+        } else if (arg == "--reconcile-every") {
+            if (!value(text)) return "--reconcile-every needs a duration (900, 90s, 15m, 2h, 1d)";
+            flags.reconcile_every = text;
         } else if (arg == "--db") {
             if (!value(text)) return "--db needs a URL";
             flags.db = text;
@@ -66,6 +70,14 @@ Result<config::ServerConfig, Error> build_config(const ServeFlags& flags, std::o
     if (flags.listen) config.listen = *flags.listen;
     if (flags.db) config.db = *flags.db;
     if (flags.web_root) config.web_root = *flags.web_root;
+    if (flags.reconcile_every) {
+        auto seconds = config::parse_interval_seconds(*flags.reconcile_every);
+        if (!seconds) {
+            return unexpected(make_error("config_invalid", "--reconcile-every must be a duration like 900, 90s, 15m, "
+                                                           "2h or 1d (at most 30 days)"));
+        }
+        config.reconcile_every_seconds = *seconds;
+    }
     config.demo = flags.demo;
     if (config.demo) {
         if (!flags.db && config::process_environment().count("TOKENMETER_DB") == 0 && flags.config_file.empty()) {
@@ -93,7 +105,7 @@ int serve_command(Args args, Streams streams) {
     ServeFlags flags;
     if (auto problem = parse_flags(args, flags)) {
         streams.err << "tokenmeter serve: " << *problem
-                    << "\nusage: tokenmeter serve [--config FILE] [--listen HOST:PORT] [--db URL] [--web-root DIR] [--demo]\n";
+                    << "\nusage: tokenmeter serve [--config FILE] [--listen HOST:PORT] [--db URL] [--web-root DIR] [--reconcile-every DURATION] [--demo]\n";
         return 2;
     }
     auto config = build_config(flags, streams.err);

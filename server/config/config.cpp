@@ -1,5 +1,7 @@
 #include "config/config.hpp"
 
+#include <charconv>
+
 #include <algorithm>
 #include <functional>
 
@@ -155,6 +157,16 @@ const std::vector<Setting>& settings() {
          [](ServerConfig& c, const std::string& v) {
              return set_integer(c.sse_heartbeat_seconds, v, "sse_heartbeat_seconds", 1, 3600);
          }},
+        {"reconcile_every", "TOKENMETER_RECONCILE_EVERY",
+         [](ServerConfig& c, const std::string& v) -> std::optional<Error> {
+             auto seconds = parse_interval_seconds(v);
+             if (!seconds) {
+                 return make_error("config_invalid", "reconcile_every must be a duration like 900, 90s, 15m, 2h or 1d "
+                                                     "(at most 30 days)");
+             }
+             c.reconcile_every_seconds = *seconds;
+             return std::nullopt;
+         }},
         {"lemonsqueezy_api_base", "LEMONSQUEEZY_API_BASE",
          [](ServerConfig& c, const std::string& v) { return assign(c.lemonsqueezy.api_base, v); }},
         {"lemonsqueezy_api_key", "LEMONSQUEEZY_API_KEY",
@@ -276,6 +288,25 @@ std::optional<Error> validate(const ServerConfig& config) {
         return make_error("config_missing", "LEMONSQUEEZY_WEBHOOK_SECRET is not set while LemonSqueezy is configured");
     }
     return std::nullopt;
+}
+
+std::optional<std::int64_t> parse_interval_seconds(std::string_view text) {
+    if (text.empty() || text.size() > 12) return std::nullopt;
+    std::int64_t unit = 1;
+    switch (text.back()) {
+        case 's': unit = 1; break;
+        case 'm': unit = 60; break;
+        case 'h': unit = 3600; break;
+        case 'd': unit = 86400; break;
+        default: unit = 0;
+    }
+    std::string_view digits = unit == 0 ? text : text.substr(0, text.size() - 1);
+    if (unit == 0) unit = 1;
+    std::int64_t value = 0;
+    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+    if (error != std::errc() || end != digits.data() + digits.size() || digits.empty() || value <= 0) return std::nullopt;
+    if (value > 30 * 86400 / unit) return std::nullopt;  // a month at most: anything longer is a typo
+    return value * unit;
 }
 
 }  // namespace tokenmeter::config

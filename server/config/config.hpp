@@ -73,6 +73,9 @@ struct ServerConfig {
     // this timer.
     std::int64_t sse_heartbeat_seconds = 15;
     LemonSqueezySettings lemonsqueezy;
+    // Reconcile with LemonSqueezy this often inside serve; 0: never (run
+    // `tokenmeter reconcile` instead).
+    std::int64_t reconcile_every_seconds = 0;
     bool demo = false;
     std::string demo_dir = ".tokenmeter-demo";
 
@@ -96,5 +99,8 @@ std::optional<Error> validate(const ServerConfig& config);
 
 // "127.0.0.1:8787" -> host and port.
 Result<std::pair<std::string, int>, Error> parse_listen(const std::string& listen);
+
+// "90", "90s", "15m", "2h", "1d" -> seconds (1 s to 30 days); nullopt for anything else.
+std::optional<std::int64_t> parse_interval_seconds(std::string_view text);
 
 }  // namespace tokenmeter::config

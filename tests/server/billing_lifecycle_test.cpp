@@ -404,6 +404,59 @@ TEST_F(BillingMerchant, ARefundRacingSixtyFourAuthorizesNeverOverspends) {
     EXPECT_GE(granted.load(), 20) << "at least the half that survives the refund fits";
 }
 
+// `serve --reconcile-every`: the server heals dropped webhooks by itself.
+TEST(ReconcileEvery, TheServerRepairsDroppedWebhooksOnItsOwnTimer) {
+    standin::StandinOptions options;
+    options.api_key = test::api_key;
+    options.webhook_secret = test::webhook_secret;
+    options.pack_variant_ids = {"4"};
+    options.variant_prices = {{"4", pack_price}};
+    standin::Standin standin(options);
+    ASSERT_GT(standin.start("127.0.0.1", 0), 0);
+    test::TestServerOptions server_options;
+    server_options.lemonsqueezy = test::lemonsqueezy_settings(standin.base_url());
+    server_options.catalog_json = merchant_catalog();
+    server_options.configure = [](config::ServerConfig& config) { config.reconcile_every_seconds = 1; };
+    TestServer server(server_options);
+    standin.set_webhook_url("http://127.0.0.1:" + std::to_string(server.port()) + "/v1/webhooks/lemonsqueezy");
+    // A subscription known from its order; then a pack whose webhooks were all dropped.
+    auto checkout = [&](const json& body, const std::string& deliver) {
+        auto client = server.client();
+        auto response = client.Post("/v1/me/checkout", server.as_user("timed"), body.dump(), "application/json");
+        ASSERT_TRUE(response && response->status == 200);
+        const std::string url = json::parse(response->body)["url"].get<std::string>();
+        const auto start = url.find("/checkout/custom/") + 17;
+        httplib::Client pay(standin.base_url());
+        ASSERT_TRUE(pay.Post("/checkout/custom/" + url.substr(start, url.find('?') - start) + "/pay?deliver=" + deliver, "",
+                             "application/x-www-form-urlencoded"));
+    };
+    checkout({{"plan", "pro"}}, "all");
+    checkout({{"pack", "tokens-1m"}}, "none");
+    EXPECT_EQ(balances_of(server.app(), "timed").balance.credits, 0);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (balances_of(server.app(), "timed").balance.credits == 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(balances_of(server.app(), "timed").balance.credits, pack_tokens) << "no pass applied the dropped order";
+    standin.stop();
+}
+
+TEST(ReconcileEvery, DurationsAndTheirRefusals) {
+    EXPECT_EQ(config::parse_interval_seconds("900"), 900);
+    EXPECT_EQ(config::parse_interval_seconds("90s"), 90);
+    EXPECT_EQ(config::parse_interval_seconds("15m"), 900);
+    EXPECT_EQ(config::parse_interval_seconds("2h"), 7200);
+    EXPECT_EQ(config::parse_interval_seconds("1d"), 86400);
+    EXPECT_EQ(config::parse_interval_seconds("30d"), 30 * 86400);
+    for (const char* bad : {"", "0", "-5m", "31d", "1.5h", "15 m", "m", "15x", "99999999999999999999"}) {
+        EXPECT_FALSE(config::parse_interval_seconds(bad).has_value()) << bad;
+    }
+    // Without an API key to list with, a timer is a start-up error, not a silent no-op.
+    test::TestServerOptions options;
+    options.configure = [](config::ServerConfig& config) { config.reconcile_every_seconds = 60; };
+    EXPECT_THROW(TestServer server(options), std::runtime_error);
+}
+
 // In-process deliveries (no HTTP) for the many orders: the same service
 // the webhook route calls, the provider scripted to answer fetches with the
 // newest subscription, bodies built by the stand-in.
