@@ -33,9 +33,9 @@ TEST(PostgresSchema, MigratesAnEmptyDatabaseAndRerunsAsANoOp) {
     test::ScratchDatabase database(test::postgres_server_url());
     auto [status, output] = migrate(database.url());
     EXPECT_EQ(status, 0) << output;
-    EXPECT_EQ(output, "tokenmeter migrate: 5 migration(s) applied 1 2 3 4 5\n");
+    EXPECT_EQ(output, "tokenmeter migrate: 6 migration(s) applied 1 2 3 4 5 6\n");
     EXPECT_EQ(one_value(database.url(), "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations"),
-              "1,2,3,4,5");
+              "1,2,3,4,5,6");
     // The original system's two tables keep their names.
     EXPECT_EQ(one_value(database.url(), "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' "
                                         "AND table_name IN ('usage_limits', 'token_usage')"),
@@ -47,7 +47,7 @@ TEST(PostgresSchema, MigratesAnEmptyDatabaseAndRerunsAsANoOp) {
     test::TestServerOptions options;
     options.db = database.url();
     test::TestServer server(options);
-    EXPECT_EQ(server.app().store().schema_version(), 5);
+    EXPECT_EQ(server.app().store().schema_version(), 6);
     EXPECT_EQ(server.post("/v1/usage/record", {{"user_id", "u1"}, {"operation", "avatar"}})->status, 200);
     EXPECT_EQ(one_value(database.url(), "SELECT count(*) FROM schema_migrations"),
               std::to_string(storage::postgres::migrations().size()));
