@@ -73,6 +73,18 @@ struct ServerConfig {
     // this timer.
     std::int64_t sse_heartbeat_seconds = 15;
     LemonSqueezySettings lemonsqueezy;
+    // Outbound webhooks (DESIGN.md §13): endpoints alerts are POSTed to,
+    // checked at load (server/alerts/standard_webhooks.hpp); none: no
+    // alert is written. The secret ("whsec_" + base64) signs them; it is
+    // required when there are endpoints.
+    std::vector<std::string> webhook_urls;
+    std::string webhook_secret;
+    // usage.threshold alerts at these percents of a period's capacity,
+    // strictly increasing, 1-1000; empty: none.
+    std::vector<int> alert_thresholds_percent = {80, 100};
+    // Connect, send and read timeout of each delivery: a slower endpoint is
+    // a failed attempt, retried with backoff.
+    std::int64_t webhook_timeout_ms = 10000;
     bool demo = false;
     std::string demo_dir = ".tokenmeter-demo";
 
