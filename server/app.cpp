@@ -75,6 +75,34 @@ void add_edge_gauges(http::Metrics& metrics, const http::HttpServer& server) {
                       [edge] { return static_cast<std::int64_t>(edge->stats().refused_heads.load()); });
 }
 
+// The outbox's settings for the writer, and the courier that delivers it
+// (none without endpoints). The secret was checked by config::validate.
+alerts::OutboxSettings start_alert_courier(const config::ServerConfig& c, storage::LedgerStore& store, const Clock& clock,
+                                           std::unique_ptr<alerts::AlertCourier>& courier) {
+    alerts::OutboxSettings settings;
+    if (c.webhook_urls.empty()) return settings;
+    settings.urls = c.webhook_urls;
+    settings.rules.thresholds_percent = c.alert_thresholds_percent;
+    alerts::CourierOptions options;
+    options.timeout = std::chrono::milliseconds(c.webhook_timeout_ms);
+    courier = std::make_unique<alerts::AlertCourier>(store, alerts::WebhookSecret::parse(c.webhook_secret).value(),
+                                                     options, clock);
+    alerts::AlertCourier* woken = courier.get();
+    settings.enqueued = [woken] { woken->wake(); };
+    return settings;
+}
+
+void add_webhook_gauges(http::Metrics& metrics, const alerts::AlertCourier& courier) {
+    const alerts::AlertCourier* c = &courier;
+    metrics.add_gauge("tokenmeter_webhooks_delivered_total", "Webhook deliveries answered 2xx.",
+                      [c] { return static_cast<std::int64_t>(c->stats().delivered); });
+    metrics.add_gauge("tokenmeter_webhooks_failed_attempts_total",
+                      "Webhook attempts that failed (not 2xx, refused, timed out); most are retried.",
+                      [c] { return static_cast<std::int64_t>(c->stats().failed_attempts); });
+    metrics.add_gauge("tokenmeter_webhooks_given_up_total", "Webhook deliveries given up after their retry window.",
+                      [c] { return static_cast<std::int64_t>(c->stats().given_up); });
+}
+
 }  // namespace
 
 Result<std::unique_ptr<storage::LedgerStore>, Error> open_store(const std::string& url) {
@@ -177,8 +205,10 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
     App* raw = app.get();
     app->hub_ = std::make_unique<live::UsageHub>(live::StreamLimits{static_cast<std::size_t>(c.streams_max),
                                                                      static_cast<std::size_t>(c.streams_per_user_max)});
+    ledger::WriterOptions writer_options;
+    writer_options.alerts = start_alert_courier(c, *app->store_, *app->clock_, app->courier_);
     app->ledger_ = std::make_unique<ledger::LedgerService>(
-        *app->store_, *app->clock_, ledger_config, ledger::WriterOptions{},
+        *app->store_, *app->clock_, ledger_config, writer_options,
         [reply_style](const ledger::LedgerReply& reply) {
             const http::RenderedReply rendered = http::render_reply(reply, reply_style);
             return std::make_pair(rendered.status, rendered.body);
@@ -255,6 +285,7 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
         if (!snapshots.empty()) raw->hub_->publish(snapshots);
     });
     add_edge_gauges(app->metrics_, *app->http_);
+    if (app->courier_) add_webhook_gauges(app->metrics_, *app->courier_);
     return app;
 }
 
@@ -300,6 +331,9 @@ void App::shutdown() {
     if (hub_) hub_->shutdown();
     if (http_) http_->stop();
     if (ledger_) ledger_->stop();
+    // Last: what the final batches enqueued is woken for, and what it could
+    // not deliver stays in the outbox for the next start.
+    if (courier_) courier_->stop();
 }
 
 }  // namespace tokenmeter

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "alerts/alert_courier.hpp"
 #include "billing/billing_setup.hpp"
 #include "billing/reconcile_timer.hpp"
 #include "clock.hpp"
@@ -52,6 +53,8 @@ public:
     http::HttpServer& http() { return *http_; }
     // Null when LemonSqueezy is not configured.
     billing::BillingService* billing() { return billing_.service.get(); }
+    // Null when no webhook endpoint is configured.
+    alerts::AlertCourier* alert_courier() { return courier_.get(); }
 
 private:
     App() = default;
@@ -63,6 +66,8 @@ private:
     std::unique_ptr<storage::LedgerStore> store_;
     std::unique_ptr<live::UsageHub> hub_;
     http::Metrics metrics_;
+    // Before the ledger: the writer wakes it, so it must outlive the writer.
+    std::unique_ptr<alerts::AlertCourier> courier_;
     std::unique_ptr<ledger::LedgerService> ledger_;
     std::unique_ptr<http::Authenticator> authenticator_;
     std::unique_ptr<http::Callers> callers_;

@@ -4,6 +4,7 @@
 #include "cli/reconcile_command.hpp"
 #include "cli/serve_command.hpp"
 #include "cli/verify_command.hpp"
+#include "cli/webhooks_command.hpp"
 
 #include <ostream>
 #include <string>
@@ -29,6 +30,7 @@ constexpr Entry commands[] = {
     {"count", "count the tokens of a text or chat (exact for OpenAI models)", count_command},
     {"reconcile", "repair plans from the LemonSqueezy API's list of subscriptions", reconcile_command},
     {"verify", "check a statement (GET /v1/me/statement, JSON) offline: signatures, prev chain, sums", verify_command},
+    {"webhooks", "list the outbound webhook outbox, or replay an alert: webhooks list | webhooks replay ID", webhooks_command},
 };
 
 void print_usage(std::ostream& out) {

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <functional>
 
+#include "alerts/standard_webhooks.hpp"
 #include "http/cors.hpp"
+#include "tokenmeter/alerts.hpp"
 #include "tokenmeter/json_input.hpp"
 #include "tokenmeter/limits.hpp"
 
@@ -58,6 +60,37 @@ std::optional<Error> set_origins(std::vector<std::string>& target, const std::st
         return make_error("config_invalid", "cors_origins: \"*\" (any origin) stands alone; list either it or exact origins");
     }
     target = std::move(origins);
+    return std::nullopt;
+}
+
+// A comma-separated list of webhook endpoints, each an http(s) URL.
+std::optional<Error> set_webhook_urls(std::vector<std::string>& target, const std::string& text) {
+    std::vector<std::string> urls;
+    for (const std::string& item : split_list(text)) {
+        if (auto endpoint = alerts::parse_endpoint_url(item); !endpoint) return endpoint.error();
+        if (std::find(urls.begin(), urls.end(), item) == urls.end()) urls.push_back(item);
+    }
+    if (urls.size() > alerts::endpoints_max) {
+        return make_error("config_invalid", "webhook_urls: at most " + std::to_string(alerts::endpoints_max) + " endpoints");
+    }
+    target = std::move(urls);
+    return std::nullopt;
+}
+
+// "80,100": percents of a period's capacity, strictly increasing.
+std::optional<Error> set_thresholds(std::vector<int>& target, const std::string& text) {
+    std::vector<int> percents;
+    for (const std::string& item : split_list(text)) {
+        std::int64_t percent = 0;
+        if (auto error = set_integer(percent, item, "alert_thresholds", 1, limits::alert_threshold_percent_max)) return error;
+        percents.push_back(static_cast<int>(percent));
+    }
+    if (!alert_rules_valid(AlertRules{percents})) {
+        return make_error("config_invalid", "alert_thresholds must be strictly increasing percents, at most " +
+                                                std::to_string(limits::alert_thresholds_max) + " of them, not \"" +
+                                                text.substr(0, 80) + "\"");
+    }
+    target = std::move(percents);
     return std::nullopt;
 }
 
@@ -177,6 +210,16 @@ const std::vector<Setting>& settings() {
          [](ServerConfig& c, const std::string& v) { return assign(c.lemonsqueezy.pro_variant_id, v); }},
         {"lemonsqueezy_webhook_secret", "LEMONSQUEEZY_WEBHOOK_SECRET",
          [](ServerConfig& c, const std::string& v) { return assign(c.lemonsqueezy.webhook_secret, v); }},
+        {"webhook_urls", "TOKENMETER_WEBHOOK_URLS",
+         [](ServerConfig& c, const std::string& v) { return set_webhook_urls(c.webhook_urls, v); }},
+        {"webhook_secret", "TOKENMETER_WEBHOOK_SECRET",
+         [](ServerConfig& c, const std::string& v) { return assign(c.webhook_secret, v); }},
+        {"alert_thresholds", "TOKENMETER_ALERT_THRESHOLDS",
+         [](ServerConfig& c, const std::string& v) { return set_thresholds(c.alert_thresholds_percent, v); }},
+        {"webhook_timeout_ms", "TOKENMETER_WEBHOOK_TIMEOUT_MS",
+         [](ServerConfig& c, const std::string& v) {
+             return set_integer(c.webhook_timeout_ms, v, "webhook_timeout_ms", 100, 60000);
+         }},
         {"lemonsqueezy_timeout_ms", "LEMONSQUEEZY_TIMEOUT_MS",
          [](ServerConfig& c, const std::string& v) {
              return set_integer(c.lemonsqueezy.timeout_ms, v, "lemonsqueezy_timeout_ms", 100, 60000);
@@ -192,10 +235,13 @@ std::optional<std::string> as_text(const Json& value) {
     if (value.is_array()) {
         std::string joined;
         for (const Json& item : value) {
-            if (!item.is_string()) return std::nullopt;
-            if (item.get<std::string>().find(',') != std::string::npos) return std::nullopt;
+            // Lists of names, or of numbers (alert_thresholds: [80, 100]).
+            if (!item.is_string() && !item.is_number_unsigned()) return std::nullopt;
+            const std::string text =
+                item.is_string() ? item.get<std::string>() : std::to_string(item.get<std::uint64_t>());
+            if (text.find(',') != std::string::npos) return std::nullopt;
             if (!joined.empty()) joined += ',';
-            joined += item.get<std::string>();
+            joined += text;
         }
         return joined;
     }
@@ -263,6 +309,14 @@ std::optional<Error> validate(const ServerConfig& config) {
     if (config.db.rfind("sqlite:", 0) != 0 && config.db.rfind("postgres://", 0) != 0 &&
         config.db.rfind("postgresql://", 0) != 0) {
         return make_error("config_invalid", "TOKENMETER_DB must be sqlite:PATH or postgres://...");
+    }
+    // Not even --demo makes this secret: the app that receives the webhooks holds it.
+    if (!config.webhook_urls.empty() && config.webhook_secret.empty()) {
+        return make_error("config_missing", "TOKENMETER_WEBHOOK_SECRET is not set while TOKENMETER_WEBHOOK_URLS is: "
+                                            "webhooks must be signed (whsec_ and the secret in base64)");
+    }
+    if (!config.webhook_secret.empty()) {
+        if (auto secret = alerts::WebhookSecret::parse(config.webhook_secret); !secret) return secret.error();
     }
     if (config.demo) return std::nullopt;  // --demo creates whatever secret is missing
     if (config.signing_key_file.empty()) {

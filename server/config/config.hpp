@@ -76,6 +76,18 @@ struct ServerConfig {
     // Reconcile with LemonSqueezy this often inside serve; 0: never (run
     // `tokenmeter reconcile` instead).
     std::int64_t reconcile_every_seconds = 0;
+    // Outbound webhooks (DESIGN.md §13): endpoints alerts are POSTed to,
+    // checked at load (server/alerts/standard_webhooks.hpp); none: no
+    // alert is written. The secret ("whsec_" + base64) signs them; it is
+    // required when there are endpoints.
+    std::vector<std::string> webhook_urls;
+    std::string webhook_secret;
+    // usage.threshold alerts at these percents of a period's capacity,
+    // strictly increasing, 1-1000; empty: none.
+    std::vector<int> alert_thresholds_percent = {80, 100};
+    // Connect, send and read timeout of each delivery: a slower endpoint is
+    // a failed attempt, retried with backoff.
+    std::int64_t webhook_timeout_ms = 10000;
     bool demo = false;
     std::string demo_dir = ".tokenmeter-demo";
 

@@ -81,6 +81,7 @@ public:
     std::int64_t now = 0;
     std::unique_ptr<storage::LedgerBatch> transaction;
     std::optional<Prune> pruned;
+    std::size_t alerts_enqueued = 0;
 };
 
 // What a billing job sees: the batch's transaction and the writer's accounts.
@@ -624,11 +625,25 @@ void Writer::prune_answers(Batch& attempt, int stored) {
     attempt.pruned = Batch::Prune{before, max, deleted};
 }
 
+// The alerts the batch's changes raise, into the outbox in the same
+// transaction; each user's first change compares with the account's head
+// before the batch.
+void Writer::write_alerts(Batch& attempt) {
+    if (!options_.alerts.active()) return;
+    alerts::RaisedAlerts raised(options_.alerts, attempt.now);
+    for (const Batch::Made& made : attempt.made) {
+        const std::optional<Resident>& before = attempt.before.at(made.user_id);
+        raised.add(made.user_id, made.change, before && before->account.exists() ? &before->account.head : nullptr);
+    }
+    attempt.alerts_enqueued = raised.enqueue(*attempt.transaction);
+}
+
 void Writer::write_all(std::vector<Pending>& batch, Batch& attempt) {
     write_journal(batch, attempt);
     write_accounts(attempt);
     check_unchanged(batch, attempt);
     write_answers(batch, attempt);
+    write_alerts(attempt);
 }
 
 // After a failed attempt memory must not hold what storage does not: every
@@ -678,6 +693,7 @@ void Writer::finish(std::vector<Pending>& batch, const Batch& attempt, bool dura
         }
     }
     if (!published.empty() && publish_) publish_(published);
+    if (durable && attempt.alerts_enqueued > 0 && options_.alerts.enqueued) options_.alerts.enqueued();
 }
 
 }  // namespace tokenmeter::ledger

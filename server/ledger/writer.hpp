@@ -42,6 +42,7 @@
 #include <variant>
 #include <vector>
 
+#include "alerts/raised_alerts.hpp"
 #include "ledger/receipt_signer.hpp"
 #include "ledger/replies.hpp"
 #include "storage/store.hpp"
@@ -110,6 +111,8 @@ struct WriterOptions {
     // Runs of a batch that collides with another process before its
     // commands fail with 503.
     int conflict_attempts_max = 8;
+    // Alerts to the app, written to the outbox in each batch's transaction.
+    alerts::OutboxSettings alerts;
 };
 
 struct WriterStats {
@@ -169,6 +172,7 @@ private:
     void write_accounts(Batch& attempt);
     void check_unchanged(std::vector<Pending>& batch, Batch& attempt);
     void write_answers(std::vector<Pending>& batch, Batch& attempt);
+    void write_alerts(Batch& attempt);
     void prune_answers(Batch& attempt, int stored);
     void put_back(Batch& attempt);
     void finish(std::vector<Pending>& batch, const Batch& attempt, bool durable);

@@ -33,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include "storage/alert_outbox.hpp"
 #include "storage/billing_store.hpp"
 #include "tokenmeter/catalog.hpp"
 #include "tokenmeter/pricing.hpp"
@@ -177,6 +178,10 @@ public:
     // only one process can write.
     virtual void notify(const std::vector<std::string>& user_ids) = 0;
 
+    // Puts an alert for one endpoint into the outbox, in this transaction,
+    // unless that (alert id, url) is there already (storage/alert_outbox.hpp).
+    virtual void enqueue_alert(const OutboxRow& row) = 0;
+
     // Billing's tables in this same transaction (storage/billing_store.hpp).
     virtual BillingTransaction* billing() { return nullptr; }
 
@@ -226,6 +231,23 @@ public:
     virtual void watch_changes(ChangedUsers changed) { (void)changed; }
     // Stops calling; returns once no call is running.
     virtual void stop_watching() {}
+
+    // The alert outbox (storage/alert_outbox.hpp), for the courier that
+    // delivers it and for `tokenmeter webhooks`. Each call is a short
+    // transaction of its own, never a ledger batch.
+    //
+    // Pending rows due at `now` (at most `max`), their next attempt moved to
+    // `lease_until` while they are delivered.
+    virtual std::vector<OutboxRow> take_due_alerts(std::int64_t now, std::int64_t lease_until, int max) = 0;
+    virtual void mark_alert_delivered(std::int64_t row_id, std::int64_t at) = 0;
+    // A failed attempt: due again at `next_attempt_at`, or (absent) given up.
+    virtual void mark_alert_failed(std::int64_t row_id, std::optional<std::int64_t> next_attempt_at,
+                                   std::string_view error) = 0;
+    // The outbox, newest first.
+    virtual std::vector<OutboxRow> list_alerts(int limit) = 0;
+    // Every row of the alert pending again, due at `now`, retried until
+    // `retry_until`; how many rows the alert has (0: no such alert).
+    virtual int replay_alert(std::string_view alert_id, std::int64_t now, std::int64_t retry_until) = 0;
 
     // Liveness of the database (healthz).
     virtual bool healthy() = 0;

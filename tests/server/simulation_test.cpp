@@ -90,6 +90,10 @@ public:
             tick();
             return inner_->prune_answers(before, max);
         }
+        void enqueue_alert(const storage::OutboxRow& row) override {
+            tick();
+            inner_->enqueue_alert(row);
+        }
         void notify(const std::vector<std::string>& users) override { inner_->notify(users); }
         storage::BillingTransaction* billing() override { return inner_->billing(); }
         void commit() override {
@@ -136,6 +140,17 @@ public:
     }
     std::vector<storage::JournalRow> read_journal(std::string_view u, std::int64_t f, int l) override {
         return inner_->read_journal(u, f, l);
+    }
+    std::vector<storage::OutboxRow> take_due_alerts(std::int64_t now, std::int64_t lease_until, int max) override {
+        return inner_->take_due_alerts(now, lease_until, max);
+    }
+    void mark_alert_delivered(std::int64_t id, std::int64_t at) override { inner_->mark_alert_delivered(id, at); }
+    void mark_alert_failed(std::int64_t id, std::optional<std::int64_t> next, std::string_view error) override {
+        inner_->mark_alert_failed(id, next, error);
+    }
+    std::vector<storage::OutboxRow> list_alerts(int limit) override { return inner_->list_alerts(limit); }
+    int replay_alert(std::string_view id, std::int64_t now, std::int64_t until) override {
+        return inner_->replay_alert(id, now, until);
     }
     bool healthy() override { return inner_->healthy(); }
     int schema_version() override { return inner_->schema_version(); }

@@ -71,4 +71,11 @@ inline constexpr std::size_t encoding_asset_bytes_max = std::size_t{8} << 20;
 // text_bytes_max.
 inline constexpr std::size_t chat_messages_max = 10000;
 
+// Usage alerts (alerts.hpp): a few thresholds per period, each a percent of
+// the period's capacity. Each threshold is an outbox row per webhook URL
+// per user and period, so their number bounds that table's growth; past
+// 1000 % a threshold is no longer a warning but a report of a runaway.
+inline constexpr std::size_t alert_thresholds_max = 16;
+inline constexpr int alert_threshold_percent_max = 1000;
+
 }  // namespace tokenmeter::limits

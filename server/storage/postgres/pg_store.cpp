@@ -140,6 +140,7 @@ public:
     void insert_charge(const UsageEvent& event) override { ledger_tables::insert_charge(session_, event); }
     void insert_answer(const AnswerRecord& answer) override { ledger_tables::insert_answer(session_, answer); }
     int prune_answers(std::int64_t before, int max) override { return ledger_tables::prune_answers(session_, before, max); }
+    void enqueue_alert(const OutboxRow& row) override { outbox_tables::enqueue(session_, row); }
 
     // Delivered to every listening process when the transaction commits,
     // and never when it rolls back.
@@ -326,6 +327,48 @@ std::vector<JournalRow> PgStore::read_journal(std::string_view user_id, std::int
     return read([&](Connection& connection) {
         PgSession session(connection);
         return ledger_tables::read_journal(session, user_id, from_seq, limit);
+    });
+}
+
+// Each outbox call is one statement in autocommit: its own short
+// transaction. Run again on a fresh connection after a cut one (read()),
+// each is harmless to repeat: a lease taken twice only delays a delivery,
+// the marks and a replay set the same values again.
+std::vector<OutboxRow> PgStore::take_due_alerts(std::int64_t now, std::int64_t lease_until, int max) {
+    return read([&](Connection& connection) {
+        PgSession session(connection);
+        return outbox_tables::take_due(session, now, lease_until, max);
+    });
+}
+
+void PgStore::mark_alert_delivered(std::int64_t row_id, std::int64_t at) {
+    read([&](Connection& connection) {
+        PgSession session(connection);
+        outbox_tables::mark_delivered(session, row_id, at);
+        return true;
+    });
+}
+
+void PgStore::mark_alert_failed(std::int64_t row_id, std::optional<std::int64_t> next_attempt_at,
+                                std::string_view error) {
+    read([&](Connection& connection) {
+        PgSession session(connection);
+        outbox_tables::mark_failed(session, row_id, next_attempt_at, error);
+        return true;
+    });
+}
+
+std::vector<OutboxRow> PgStore::list_alerts(int limit) {
+    return read([&](Connection& connection) {
+        PgSession session(connection);
+        return outbox_tables::list(session, limit);
+    });
+}
+
+int PgStore::replay_alert(std::string_view alert_id, std::int64_t now, std::int64_t retry_until) {
+    return read([&](Connection& connection) {
+        PgSession session(connection);
+        return outbox_tables::replay(session, alert_id, now, retry_until);
     });
 }
 

@@ -50,6 +50,12 @@ public:
                                          SummaryGrouping grouping) override;
     std::vector<UsageEvent> read_period_charges(std::string_view user_id, std::int64_t period_start) override;
     std::vector<JournalRow> read_journal(std::string_view user_id, std::int64_t from_seq, int limit) override;
+    std::vector<OutboxRow> take_due_alerts(std::int64_t now, std::int64_t lease_until, int max) override;
+    void mark_alert_delivered(std::int64_t row_id, std::int64_t at) override;
+    void mark_alert_failed(std::int64_t row_id, std::optional<std::int64_t> next_attempt_at,
+                           std::string_view error) override;
+    std::vector<OutboxRow> list_alerts(int limit) override;
+    int replay_alert(std::string_view alert_id, std::int64_t now, std::int64_t retry_until) override;
     void watch_changes(ChangedUsers changed) override;
     void stop_watching() override;
     bool healthy() override;

@@ -238,6 +238,33 @@ void receipts_into_journal(Connection& connection) {
     }
 }
 
+// The outbound webhook outbox (DESIGN.md §13): one row per alert and
+// endpoint URL, written in the transaction of the ledger change it reports
+// and delivered at least once afterwards (server/alerts/). (alert_id, url)
+// is unique, so an alert decided twice (a threshold crossed again, two
+// writers) is one row and one delivery. `state` is pending until a 2xx
+// (delivered) or until retry_until has passed (failed); a pending row is
+// due at next_attempt_at, which a courier moves forward while it delivers
+// (a lease, so a courier that dies mid-delivery leaves the row due again).
+constexpr const char* alert_outbox = R"sql(
+CREATE TABLE alert_outbox (
+  id              INTEGER PRIMARY KEY,
+  alert_id        TEXT NOT NULL,
+  url             TEXT NOT NULL,
+  type            TEXT NOT NULL,
+  user_id         TEXT NOT NULL,
+  body            TEXT NOT NULL,
+  state           TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'failed')),
+  attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+  next_attempt_at INTEGER NOT NULL,
+  retry_until     INTEGER NOT NULL,
+  delivered_at    INTEGER,
+  last_error      TEXT,
+  created_at      INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX alert_outbox_by_alert ON alert_outbox (alert_id, url);
+CREATE INDEX alert_outbox_due ON alert_outbox (next_attempt_at) WHERE state = 'pending';
+
 // Billing grows (DESIGN.md §9): pauses that end, payments refunded, and
 // orders that carry credit packs, with what the ledger did about each.
 constexpr const char* billing_refunds_and_packs = R"sql(
@@ -263,6 +290,7 @@ constexpr Migration all[] = {
     {4, "token_usage.late: charges of commits after the reservation's expiry", late_charges},
     {5, "the ledger journal: one row per change with its receipt; accounts and receipts fold into it",
      journal, receipts_into_journal, journal_after},
+    {6, "alert_outbox: outbound webhooks, one row per alert and endpoint", alert_outbox},
     {7, "billing: pause ends, refunded payments, credit pack orders", billing_refunds_and_packs},
 };
 

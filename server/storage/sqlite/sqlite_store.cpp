@@ -129,6 +129,7 @@ public:
     void insert_charge(const UsageEvent& event) override { ledger_tables::insert_charge(session_, event); }
     void insert_answer(const AnswerRecord& answer) override { ledger_tables::insert_answer(session_, answer); }
     int prune_answers(std::int64_t before, int max) override { return ledger_tables::prune_answers(session_, before, max); }
+    void enqueue_alert(const OutboxRow& row) override { outbox_tables::enqueue(session_, row); }
     // One SQLite file has one writing process: nobody else to tell.
     void notify(const std::vector<std::string>&) override {}
     BillingTransaction* billing() override { return &billing_; }
@@ -240,6 +241,55 @@ std::vector<UsageEvent> SqliteStore::read_period_charges(std::string_view user_i
 
 std::vector<JournalRow> SqliteStore::read_journal(std::string_view user_id, std::int64_t from_seq, int limit) {
     return read([&](SqlSession& session) { return ledger_tables::read_journal(session, user_id, from_seq, limit); });
+}
+
+template <typename Write>
+auto SqliteStore::write(Write&& write_with) {
+    std::lock_guard<std::mutex> guard(writer_mutex_);
+    writer_->exec("BEGIN IMMEDIATE");
+    try {
+        SqliteSession session(*writer_);
+        auto result = write_with(session);
+        writer_->exec("COMMIT");
+        return result;
+    } catch (...) {
+        try {
+            writer_->exec("ROLLBACK");
+        } catch (const StorageError&) {
+            // Already rolled back by SQLite (an I/O error).
+        }
+        throw;
+    }
+}
+
+std::vector<OutboxRow> SqliteStore::take_due_alerts(std::int64_t now, std::int64_t lease_until, int max) {
+    // A reader looks first, so an idle outbox never takes the write lock
+    // from the ledger's batches.
+    if (!read([&](SqlSession& session) { return outbox_tables::any_due(session, now); })) return {};
+    return write([&](SqlSession& session) { return outbox_tables::take_due(session, now, lease_until, max); });
+}
+
+void SqliteStore::mark_alert_delivered(std::int64_t row_id, std::int64_t at) {
+    write([&](SqlSession& session) {
+        outbox_tables::mark_delivered(session, row_id, at);
+        return true;
+    });
+}
+
+void SqliteStore::mark_alert_failed(std::int64_t row_id, std::optional<std::int64_t> next_attempt_at,
+                                    std::string_view error) {
+    write([&](SqlSession& session) {
+        outbox_tables::mark_failed(session, row_id, next_attempt_at, error);
+        return true;
+    });
+}
+
+std::vector<OutboxRow> SqliteStore::list_alerts(int limit) {
+    return read([&](SqlSession& session) { return outbox_tables::list(session, limit); });
+}
+
+int SqliteStore::replay_alert(std::string_view alert_id, std::int64_t now, std::int64_t retry_until) {
+    return write([&](SqlSession& session) { return outbox_tables::replay(session, alert_id, now, retry_until); });
 }
 
 SqliteStore::Durability SqliteStore::writer_durability() {

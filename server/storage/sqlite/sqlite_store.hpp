@@ -39,6 +39,12 @@ public:
                                          SummaryGrouping grouping) override;
     std::vector<UsageEvent> read_period_charges(std::string_view user_id, std::int64_t period_start) override;
     std::vector<JournalRow> read_journal(std::string_view user_id, std::int64_t from_seq, int limit) override;
+    std::vector<OutboxRow> take_due_alerts(std::int64_t now, std::int64_t lease_until, int max) override;
+    void mark_alert_delivered(std::int64_t row_id, std::int64_t at) override;
+    void mark_alert_failed(std::int64_t row_id, std::optional<std::int64_t> next_attempt_at,
+                           std::string_view error) override;
+    std::vector<OutboxRow> list_alerts(int limit) override;
+    int replay_alert(std::string_view alert_id, std::int64_t now, std::int64_t retry_until) override;
     bool healthy() override;
     int schema_version() override;
 
@@ -60,6 +66,10 @@ private:
     template <typename Read>
     auto read(Read&& read_with);
     void return_reader(std::unique_ptr<Connection> connection);
+    // A short write transaction of its own on the writer connection (the
+    // outbox's bookkeeping), between the ledger's batches.
+    template <typename Write>
+    auto write(Write&& write_with);
 
     SqliteOptions options_;
     std::unique_ptr<Connection> writer_;
