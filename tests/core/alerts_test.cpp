@@ -104,8 +104,9 @@ TEST(Alerts, TableOfChanges) {
         // Credits.
         {"a pack", claims_of(period_a, 1000, 0), pack, {"credits.added"}},
         {"a refund", claims_of(period_a, 1000, 0, 1000), refund, {"credits.refunded"}},
+        // A debt shrinks the capacity (limit + credits): 900 of 900 is 100 %.
         {"a refund that drops the capacity", claims_of(period_a, 1000, 900, 1000), pack_crossing,
-         {"usage.threshold:80", "credits.refunded"}},
+         {"usage.threshold:80", "usage.threshold:100", "credits.refunded"}},
     };
     const AlertRules rules;
     for (const Row& row : rows) {
@@ -144,10 +145,16 @@ TEST(Alerts, ReachingIsIntegerExactAtTheEdges) {
     b.tokens_used = 2;  // 66.66… %
     EXPECT_TRUE(reaches_threshold(b, 66));
     EXPECT_FALSE(reaches_threshold(b, 67));
-    // No capacity: any use reaches everything, no use nothing.
+    // No capacity: nothing can be spent, so every threshold is reached
+    // (used * 100 >= percent * capacity, as the hook computes it).
     b.tokens_limit = 0;
     b.tokens_used = 0;
-    EXPECT_FALSE(reaches_threshold(b, 1));
+    EXPECT_TRUE(reaches_threshold(b, 1));
+    b.tokens_limit = 1000;
+    b.credits = -1500;
+    EXPECT_TRUE(reaches_threshold(b, 1)) << "a debt past the allowance";
+    b.credits = 0;
+    b.tokens_limit = 0;
     b.tokens_used = 1;
     EXPECT_TRUE(reaches_threshold(b, limits::alert_threshold_percent_max));
     // The largest counts do not overflow.

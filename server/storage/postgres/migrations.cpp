@@ -329,6 +329,7 @@ BEGIN
   END LOOP;
 END
 $$;
+)sql";
 
 // Billing grows (DESIGN.md §9): pauses that end, payments refunded, and
 // orders that carry credit packs, with what the ledger did about each.

@@ -264,6 +264,7 @@ CREATE TABLE alert_outbox (
 );
 CREATE UNIQUE INDEX alert_outbox_by_alert ON alert_outbox (alert_id, url);
 CREATE INDEX alert_outbox_due ON alert_outbox (next_attempt_at) WHERE state = 'pending';
+)sql";
 
 // Billing grows (DESIGN.md §9): pauses that end, payments refunded, and
 // orders that carry credit packs, with what the ledger did about each.
