@@ -20,6 +20,7 @@
 #include "tokenmeter/ed25519.hpp"
 #include "tokenmeter/estimate.hpp"
 #include "tokenmeter/jws.hpp"
+#include "tokenmeter/ledger.hpp"
 #include "tokenmeter/limits.hpp"
 #include "tokenmeter/period.hpp"
 #include "tokenmeter/pricing.hpp"
@@ -195,9 +196,113 @@ val claims_object(const ReceiptClaims& claims) {
     out.set("avatars_limit", static_cast<double>(claims.balance.avatars_limit));
     out.set("avatars_used", static_cast<double>(claims.balance.avatars_used));
     out.set("avatars_reserved", static_cast<double>(claims.balance.avatars_reserved));
+    // As in the payload: only receipts of accounts that ever held credits
+    // claim them (receipt.cpp), so older receipts keep their exact shape here.
+    if (claims.balance.credits != 0 || claims.balance.credits_clawed != 0) {
+        out.set("credits", static_cast<double>(claims.balance.credits));
+        out.set("credits_clawed", static_cast<double>(claims.balance.credits_clawed));
+    }
     if (!claims.event.empty()) out.set("event", claims.event);
     return out;
 }
+
+// A balance as the SDK's Balance (index.d.ts): the counts, and what the core
+// derives from them (capacity = limit + credits, remaining never below
+// zero), so no JavaScript re-derives the ledger's arithmetic.
+val balance_object(const Balance& balance) {
+    val tokens = val::object();
+    tokens.set("limit", static_cast<double>(balance.tokens_limit));
+    tokens.set("used", static_cast<double>(balance.tokens_used));
+    tokens.set("reserved", static_cast<double>(balance.tokens_reserved));
+    tokens.set("credits", static_cast<double>(balance.credits));
+    tokens.set("capacity", static_cast<double>(balance.tokens_capacity()));
+    tokens.set("remaining", static_cast<double>(balance.tokens_remaining()));
+    val avatars = val::object();
+    avatars.set("limit", static_cast<double>(balance.avatars_limit));
+    avatars.set("used", static_cast<double>(balance.avatars_used));
+    avatars.set("reserved", static_cast<double>(balance.avatars_reserved));
+    avatars.set("remaining", static_cast<double>(balance.avatars_remaining()));
+    val out = val::object();
+    out.set("tokens", tokens);
+    out.set("avatars", avatars);
+    return out;
+}
+
+bool is_object(const val& value) { return !value.isNull() && value.typeOf().as<std::string>() == "object"; }
+
+// A member of a JS object as a count in the ledger's range: [0, count_max],
+// or [-count_max, count_max] where `signed_count` (credits may be a debt).
+// Absent reads as `absent` (credits of a server before credit packs).
+std::optional<std::int64_t> balance_count(const val& object, const char* name, bool signed_count,
+                                          std::optional<std::int64_t> absent = std::nullopt) {
+    const val value = object[name];
+    if (value.isUndefined() || value.isNull()) return absent;
+    if (!value.isNumber()) return std::nullopt;
+    auto count = integer_of(value.as<double>());
+    if (!count) return std::nullopt;
+    const std::int64_t floor = signed_count ? -limits::count_max : 0;
+    if (*count < floor || *count > limits::count_max) return std::nullopt;
+    return count;
+}
+
+// A balance from the API's snapshot shape ({tokens: {limit, used, reserved,
+// credits?}, avatars: {limit, used, reserved}}), checked against the same
+// ranges a ledger balance keeps, so no input can trip the core's assertions.
+Result<Balance, Error> balance_of(const val& snapshot) {
+    const Error refused = make_error("invalid_count", "a balance needs tokens and avatars with integer limit, used and reserved "
+                                                      "(and optional credits) within the ledger's range");
+    if (!is_object(snapshot)) return unexpected(refused);
+    const val tokens = snapshot["tokens"];
+    const val avatars = snapshot["avatars"];
+    if (!is_object(tokens) || !is_object(avatars)) return unexpected(refused);
+    const std::optional<std::int64_t> counts[] = {
+        balance_count(tokens, "limit", false),  balance_count(tokens, "used", false),
+        balance_count(tokens, "reserved", false), balance_count(tokens, "credits", true, 0),
+        balance_count(avatars, "limit", false), balance_count(avatars, "used", false),
+        balance_count(avatars, "reserved", false),
+    };
+    for (const auto& count : counts) {
+        if (!count) return unexpected(refused);
+    }
+    Balance balance;
+    balance.tokens_limit = *counts[0];
+    balance.tokens_used = *counts[1];
+    balance.tokens_reserved = *counts[2];
+    balance.credits = *counts[3];
+    balance.avatars_limit = *counts[4];
+    balance.avatars_used = *counts[5];
+    balance.avatars_reserved = *counts[6];
+    return balance;
+}
+
+// What is left of `snapshot` after a charge of `charged_tokens` and
+// `avatars`, and whether the server would authorize it: the ledger's own
+// rule (record(), which refuses exactly what authorize refuses), so a
+// balance past its capacity (a refund took back spent credits, or a plan
+// ended under what was used) refuses even a charge of nothing.
+val remaining_after(const val& snapshot, double charged_tokens, double avatars) {
+    auto balance = balance_of(snapshot);
+    if (!balance) return error_object(balance.error());
+    auto tokens = integer_of(charged_tokens);
+    auto avatar_count = integer_of(avatars);
+    if (!tokens || !avatar_count || *tokens < 0 || *avatar_count < 0 || *tokens > limits::count_max ||
+        *avatar_count > limits::count_max) {
+        return error_object(make_error("invalid_count", "a charge is a non-negative integer count"));
+    }
+    // A charge whose sum with what is used would leave the ledger's range
+    // can never be authorized (the server answers count_overflow); checked
+    // here because record() asserts its result is in range.
+    const bool in_range = balance->tokens_used + balance->tokens_reserved + *tokens <= limits::count_max &&
+                          balance->avatars_used + balance->avatars_reserved + *avatar_count <= limits::count_max;
+    const bool fits = in_range && record(*balance, Amount{*tokens, *avatar_count}).has_value();
+    val out = val::object();
+    out.set("ok", true);
+    out.set("tokens", static_cast<double>(balance->tokens_remaining() - *tokens));
+    out.set("avatars", static_cast<double>(balance->avatars_remaining() - *avatar_count));
+    out.set("fits", fits);
+    return out;
+}
+
 
 val verify_receipt_with(const std::string& jws, const std::string& jwks_text) {
     val out = val::object();
@@ -216,6 +321,7 @@ val verify_receipt_with(const std::string& jws, const std::string& jwks_text) {
     out.set("ok", true);
     out.set("valid", true);
     out.set("claims", claims_object(*claims));
+    out.set("balance", balance_object(claims->balance));
     out.set("chainDigest", receipt_chain_digest(jws));
     return out;
 }
@@ -284,6 +390,7 @@ EMSCRIPTEN_BINDINGS(tokenmeter) {
     emscripten::function("estimate", &estimate_operation);
     emscripten::function("periodContaining", &period_containing_instant);
     emscripten::function("verifyReceipt", &verify_receipt_with);
+    emscripten::function("remainingAfter", &remaining_after);
     emscripten::function("verifyStatement", &verify_statement_with);
     emscripten::function("ed25519Verify", &ed25519_verify_bytes);
     emscripten::function("signCompact", &sign_compact_with_seed);

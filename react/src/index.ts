@@ -12,9 +12,9 @@ export { TokenLimitsProvider, useTokenLimits } from './provider.js';
 export type { TokenLimitsProviderProps, UseTokenLimits } from './provider.js';
 export { useTokenCount } from './useTokenCount.js';
 export type { TokenCountResult } from './useTokenCount.js';
-export { TokenLimitsClient, TokenLimitsError, initialState } from './tokenLimitsClient.js';
+export { TokenLimitsClient, TokenLimitsError, initialState, defaultThresholdPercents } from './tokenLimitsClient.js';
 export type {
-  Chain, CheckoutOptions, EstimateWithBalance, LockManagerLike, Quota, Status, StorageLike,
+  Chain, CheckoutOptions, CheckoutRequest, EstimateWithBalance, LockManagerLike, NavigateOptions, Quota, Status, StorageLike, Threshold,
   TokenLimitsFields, TokenLimitsOptions, TokenLimitsState,
 } from './tokenLimitsClient.js';
 export { readEventStream, parseEventBlock } from './sse.js';

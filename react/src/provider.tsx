@@ -11,7 +11,7 @@ import { createContext, useContext, useEffect, useMemo, useRef, useState, useSyn
 import type { EstimateInput } from '@tokenmeter/wasm';
 import {
   initialState, TokenLimitsClient, TokenLimitsError,
-  type CheckoutOptions, type EstimateWithBalance, type TokenLimitsOptions, type TokenLimitsState,
+  type CheckoutRequest, type EstimateWithBalance, type NavigateOptions, type TokenLimitsOptions, type TokenLimitsState,
 } from './tokenLimitsClient.js';
 
 export interface TokenLimitsProviderProps extends TokenLimitsOptions {
@@ -33,8 +33,20 @@ export type UseTokenLimits = TokenLimitsState & {
   canAfford(input: EstimateInput): boolean;
   /** Fetches the snapshot now; rejects with code 'not_started' before the provider's effect ran. */
   refresh(): Promise<void>;
-  /** POST /v1/me/checkout and navigate to the payment page. */
-  startCheckout(options?: CheckoutOptions): Promise<string>;
+  /**
+   * POST /v1/me/checkout and navigate to the payment page: `{ plan }` (a
+   * catalog plan; no argument or no plan: pro) or `{ pack }` (a catalog
+   * credit pack), with optional `redirectUrl` and `navigate`. Resolves with
+   * the URL; the plan or the credits arrive later, live, when the payment
+   * provider's webhook reaches the server.
+   */
+  startCheckout(request?: CheckoutRequest): Promise<string>;
+  /**
+   * POST /v1/me/portal and navigate to the payment provider's customer
+   * portal (change or cancel the plan, invoices). Resolves with the URL;
+   * rejects with code 'no_subscription' when the user never subscribed.
+   */
+  openPortal(options?: NavigateOptions): Promise<string>;
 };
 
 const TokenLimitsContext = createContext<TokenLimitsClient | null | undefined>(undefined);
@@ -75,14 +87,15 @@ export function useTokenLimits(): UseTokenLimits {
   // Recreated per state so memoized children re-run estimate when the balance changes.
   return useMemo((): UseTokenLimits => {
     if (!client) {
-      return { ...state, estimate: () => null, canAfford: () => false, refresh: notStarted, startCheckout: notStarted };
+      return { ...state, estimate: () => null, canAfford: () => false, refresh: notStarted, startCheckout: notStarted, openPortal: notStarted };
     }
     return {
       ...state,
       estimate: client.estimate,
       canAfford: client.canAfford,
       refresh: () => client.refresh(),
-      startCheckout: (checkout?: CheckoutOptions) => client.startCheckout(checkout),
+      startCheckout: (request?: CheckoutRequest) => client.startCheckout(request),
+      openPortal: (options?: NavigateOptions) => client.openPortal(options),
     };
   }, [state, client]);
 }

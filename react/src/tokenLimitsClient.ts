@@ -13,14 +13,43 @@
 // Nothing here runs at import: a client does work only once start() is
 // called (the React provider calls it in an effect, never during a render).
 import * as tm from '@tokenmeter/wasm';
-import type { Catalog, Estimate, EstimateInput, Jwks, ReceiptClaims, UsageSnapshot } from '@tokenmeter/wasm';
+import type { Balance, Catalog, Estimate, EstimateInput, Jwks, ReceiptClaims, UsageSnapshot } from '@tokenmeter/wasm';
 import { readEventStream } from './sse.js';
 
 export type Status = 'loading' | 'ready' | 'error';
 // How the current receipt relates to the one before it.
 export type Chain = 'start' | 'linked' | 'gap' | 'broken';
 
-export interface Quota { limit: number; used: number; reserved: number; remaining: number }
+/**
+ * One quantity of the balance, as the core derives it from the receipt
+ * (Balance::tokens_capacity(), tokens_remaining()).
+ */
+export interface Quota {
+  /** The plan's allowance this period. */
+  limit: number;
+  used: number;
+  reserved: number;
+  /**
+   * Purchased tokens (credit packs) on top of the allowance, kept from period
+   * to period; negative is a debt (a refund took back credits already spent).
+   * Always 0 for avatars: packs sell tokens.
+   */
+  credits: number;
+  /** What the period can spend: limit + credits. */
+  capacity: number;
+  /** max(0, capacity - used - reserved): what can still be reserved. */
+  remaining: number;
+}
+
+/** A usage alert of the server (percent of the token capacity) and whether this balance reached it. */
+export interface Threshold {
+  percent: number;
+  /** used × 100 ≥ percent × capacity (exact integer math, capacity = limit + credits). */
+  reached: boolean;
+}
+
+/** The alert percents a server that does not say (no `alerts` in its snapshot) uses: DESIGN.md §13. */
+export const defaultThresholdPercents: readonly number[] = [80, 100];
 
 /**
  * The client's state, flat. `status` decides which fields are set:
@@ -35,6 +64,14 @@ export interface TokenLimitsFields {
   period: { start: string; end: string } | null;
   tokens: Quota | null;
   avatars: Quota | null;
+  /** tokens.credits, for convenience: purchased tokens left (negative: a debt); null until ready. */
+  credits: number | null;
+  /**
+   * The server's usage alerts (its snapshot's `alerts.thresholds`, 80 % and
+   * 100 % when it names none), lowest first, each with whether the balance
+   * reached it. Empty until ready, or when the server configures none.
+   */
+  thresholds: Threshold[];
   seq: number;
   /** The numbers shown come from a receipt verified in this tab, and no newer receipt failed verification. */
   verified: boolean;
@@ -66,9 +103,9 @@ export interface TokenLimitsFields {
   receipt: string | null;
 }
 
-type Loading = { status: 'loading'; userId: null; plan: null; period: null; tokens: null; avatars: null; asOf: null; receipt: null };
-type Failed = { status: 'error'; error: { code: string; message: string }; userId: null; plan: null; period: null; tokens: null; avatars: null; asOf: null; receipt: null };
-type Ready = { status: 'ready'; userId: string; plan: string; period: { start: string; end: string }; tokens: Quota; avatars: Quota; asOf: number; receipt: string };
+type Loading = { status: 'loading'; userId: null; plan: null; period: null; tokens: null; avatars: null; credits: null; asOf: null; receipt: null };
+type Failed = { status: 'error'; error: { code: string; message: string }; userId: null; plan: null; period: null; tokens: null; avatars: null; credits: null; asOf: null; receipt: null };
+type Ready = { status: 'ready'; userId: string; plan: string; period: { start: string; end: string }; tokens: Quota; avatars: Quota; credits: number; asOf: number; receipt: string };
 
 /** The state as a discriminated union on `status`: `ready` narrows the balance to non-null. */
 export type TokenLimitsState =
@@ -85,12 +122,23 @@ export interface EstimateWithBalance extends Estimate {
 export interface LockManagerLike {
   request(name: string, callback: () => Promise<unknown>): Promise<unknown>;
 }
-export interface CheckoutOptions {
-  /** Where the payment page sends the user afterwards. */
-  redirectUrl?: string;
+export interface NavigateOptions {
   /** Overrides the client's navigate for this call (e.g. into a tab opened on click). */
   navigate?: (url: string) => void;
 }
+export interface CheckoutOptions extends NavigateOptions {
+  /** Where the payment page sends the user afterwards. */
+  redirectUrl?: string;
+}
+/**
+ * What startCheckout buys, and how: a plan of the catalog (`plan`, the pro
+ * plan when neither is given) or a credit pack (`pack`, a catalog pack id),
+ * never both.
+ */
+export type CheckoutRequest = CheckoutOptions & (
+  | { plan?: string; pack?: never }
+  | { pack: string; plan?: never }
+);
 
 export interface StorageLike {
   getItem(key: string): string | null;
@@ -125,26 +173,64 @@ interface Persisted {
   jwks: Jwks;
   catalog: Catalog | null;
   verifiedAt: number;
+  thresholdPercents?: number[];
 }
 
 type ChannelMessage =
   | { type: 'hello' }
-  | { type: 'receipt'; receipt: string }
+  | { type: 'receipt'; receipt: string; thresholdPercents?: number[] }
   | { type: 'link'; live: boolean; offline: boolean };
 
 export const initialState: TokenLimitsState = {
-  status: 'loading', userId: null, plan: null, period: null, tokens: null, avatars: null, seq: 0,
+  status: 'loading', userId: null, plan: null, period: null, tokens: null, avatars: null, credits: null, thresholds: [], seq: 0,
   verified: false, chain: 'start', chainBroken: false, chainVerified: true, live: false, offline: false, stale: true,
   asOf: null, verifiedAt: null, error: null, leader: false, catalog: null, receipt: null,
 };
 
-function quota(limit: number, used: number, reserved: number): Quota {
-  return { limit, used, reserved, remaining: Math.max(0, limit - used - reserved) };
+// A quota from the balance the core derived from a verified receipt; the
+// avatars have no credits, so their capacity is their limit.
+function tokenQuota(balance: Balance['tokens']): Quota {
+  const { limit, used, reserved, credits, capacity, remaining } = balance;
+  return { limit, used, reserved, credits, capacity, remaining };
 }
+function avatarQuota(balance: Balance['avatars']): Quota {
+  const { limit, used, reserved, remaining } = balance;
+  return { limit, used, reserved, credits: 0, capacity: limit, remaining };
+}
+const emptyQuota: Quota = { limit: 0, used: 0, reserved: 0, credits: 0, capacity: 0, remaining: 0 };
+
+// The server's alert percents as it states them, or null for anything that is
+// not a list of at most 16 ascending integers in [1, 1000] (the rules the
+// server's configuration checks): a malformed field keeps what was known.
+export function thresholdPercentsOf(alerts: unknown): number[] | null {
+  const list = (alerts as { thresholds?: unknown } | null | undefined)?.thresholds;
+  if (!Array.isArray(list) || list.length > 16) return null;
+  let previous = 0;
+  for (const percent of list) {
+    if (!Number.isInteger(percent) || percent <= previous || percent > 1000) return null;
+    previous = percent;
+  }
+  return list as number[];
+}
+
+/**
+ * Whether each alert is reached: used × 100 ≥ percent × capacity, in BigInt
+ * (counts go up to 2^53, so the products do not fit a double exactly). A
+ * capacity at or below zero (a debt as large as the allowance) has every
+ * threshold reached: nothing more can be spent.
+ */
+export function thresholdsOf(tokens: Pick<Quota, 'used' | 'capacity'> | null, percents: readonly number[]): Threshold[] {
+  if (!tokens) return [];
+  const used = BigInt(tokens.used) * 100n;
+  const capacity = BigInt(tokens.capacity);
+  return percents.map((percent) => ({ percent, reached: used >= BigInt(percent) * capacity }));
+}
+
+const samePercents = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((p, i) => p === b[i]);
 
 // The union's invariant, checked on every change (a programmer error if not).
 function checked(state: TokenLimitsFields): TokenLimitsState {
-  const shown = [state.userId, state.plan, state.period, state.tokens, state.avatars, state.asOf, state.receipt];
+  const shown = [state.userId, state.plan, state.period, state.tokens, state.avatars, state.credits, state.asOf, state.receipt];
   if (state.status === 'ready' ? shown.some((v) => v === null) : shown.some((v) => v !== null)) {
     throw new Error(`tokenmeter: a '${state.status}' state with ${state.status === 'ready' ? 'missing' : 'stray'} balance fields`);
   }
@@ -175,6 +261,9 @@ export class TokenLimitsClient {
   // returns the same promise (a remembered failure included) until it is
   // worth asking again, so a render that asks again adds no listener.
   private readonly tokenizerLoads = new Map<string, Promise<void>>();
+  // The server's alert percents: its snapshots' `alerts.thresholds`, which
+  // are configuration, not balance, so they are not in the signed receipt.
+  private thresholdPercents: readonly number[] = defaultThresholdPercents;
 
   constructor(options: TokenLimitsOptions) {
     this.options = options;
@@ -201,6 +290,7 @@ export class TokenLimitsClient {
   private update(patch: Partial<TokenLimitsFields>) {
     const next: TokenLimitsFields = { ...this.state, ...patch };
     next.stale = !next.live;
+    next.thresholds = thresholdsOf(next.tokens, this.thresholdPercents);
     this.state = checked(next);
     for (const listener of this.listeners) listener();
   }
@@ -261,6 +351,7 @@ export class TokenLimitsClient {
     try {
       const persisted = JSON.parse(text) as Persisted;
       this.jwks ??= persisted.jwks;
+      this.thresholdPercents = thresholdPercentsOf({ thresholds: persisted.thresholdPercents }) ?? this.thresholdPercents;
       if (persisted.catalog) this.installCatalog(persisted.catalog);
       // Re-verified, not trusted: storage is writable by any script here.
       this.accept(persisted.receipt, { persist: false, verifiedAt: persisted.verifiedAt });
@@ -271,7 +362,9 @@ export class TokenLimitsClient {
 
   private persist(receipt: string) {
     if (!this.storage || !this.jwks) return;
-    const persisted: Persisted = { receipt, jwks: this.jwks, catalog: this.state.catalog, verifiedAt: this.now() };
+    const persisted: Persisted = {
+      receipt, jwks: this.jwks, catalog: this.state.catalog, verifiedAt: this.now(), thresholdPercents: [...this.thresholdPercents],
+    };
     try {
       this.storage.setItem(this.storageKey, JSON.stringify(persisted));
     } catch {
@@ -339,7 +432,7 @@ export class TokenLimitsClient {
     const chain = this.chainOf(claims, sameUser);
     this.chainDigest = verification.chainDigest;
     this.update({
-      ...stateOfClaims(claims),
+      ...stateOfClaims(claims, verification.balance),
       status: 'ready',
       receipt,
       verified: true,
@@ -352,8 +445,25 @@ export class TokenLimitsClient {
       error: this.state.error?.code === 'receipt_invalid' ? null : this.state.error,
     });
     if (how.persist !== false) this.persist(receipt);
-    if (how.broadcast !== false && this.state.leader) this.post({ type: 'receipt', receipt });
+    if (how.broadcast !== false && this.state.leader) this.post({ type: 'receipt', receipt, thresholdPercents: [...this.thresholdPercents] });
     return true;
+  }
+
+  // A snapshot from the server (GET /v1/me/usage or the stream): its alert
+  // percents, then its receipt. The percents are configuration, so a
+  // snapshot whose receipt is not newer may still change them.
+  private acceptSnapshot(snapshot: UsageSnapshot) {
+    this.noteThresholds(snapshot.alerts === undefined ? defaultThresholdPercents : thresholdPercentsOf(snapshot.alerts));
+    this.accept(snapshot.receipt);
+  }
+
+  private noteThresholds(percents: readonly number[] | null | undefined) {
+    if (!percents || samePercents(percents, this.thresholdPercents)) return;
+    this.thresholdPercents = percents;
+    if (this.state.status === 'ready') {
+      this.update({});
+      if (this.state.receipt) this.persist(this.state.receipt);
+    }
   }
 
   private chainOf(claims: ReceiptClaims, sameUser: boolean): Chain {
@@ -393,9 +503,10 @@ export class TokenLimitsClient {
 
   private onTabMessage(message: ChannelMessage) {
     if (message.type === 'hello' && this.state.leader) {
-      if (this.state.receipt) this.post({ type: 'receipt', receipt: this.state.receipt });
+      if (this.state.receipt) this.post({ type: 'receipt', receipt: this.state.receipt, thresholdPercents: [...this.thresholdPercents] });
       this.post({ type: 'link', live: this.state.live, offline: this.state.offline });
     } else if (message.type === 'receipt') {
+      this.noteThresholds(thresholdPercentsOf({ thresholds: message.thresholdPercents }));
       this.accept(message.receipt, { broadcast: false });
     } else if (message.type === 'link' && !this.state.leader) {
       this.update({ live: message.live, offline: message.offline });
@@ -435,7 +546,7 @@ export class TokenLimitsClient {
         const snapshot = JSON.parse(event.data) as UsageSnapshot;
         this.failures = 0;
         this.setLink(true, false);
-        this.accept(snapshot.receipt);
+        this.acceptSnapshot(snapshot);
       });
     } catch (error) {
       if (this.stopped) return;
@@ -491,23 +602,55 @@ export class TokenLimitsClient {
   // Fetches the snapshot now (after a reconnect, or on user request).
   async refresh(): Promise<void> {
     const snapshot = await this.getJson<UsageSnapshot>('/v1/me/usage');
-    this.accept(snapshot.receipt);
+    this.acceptSnapshot(snapshot);
   }
 
-  // POST /v1/me/checkout, then off to the payment page; `redirectUrl` is
-  // where the payment page sends the user afterwards.
-  async startCheckout(options: CheckoutOptions = {}): Promise<string> {
-    const response = await this.fetch(`${this.options.baseUrl}/v1/me/checkout`, {
+  // POST /v1/me/checkout for a plan (the pro plan when none is named) or a
+  // credit pack, then off to the payment page; `redirectUrl` is where the
+  // payment page sends the user afterwards. The new plan or the credits
+  // arrive later, over the stream, when the provider's webhook lands.
+  async startCheckout(request: CheckoutRequest = {}): Promise<string> {
+    if (request.plan !== undefined && request.pack !== undefined) {
+      throw new TokenLimitsError('invalid_value', 'a checkout buys a plan or a pack, not both');
+    }
+    const body: Record<string, string> = {};
+    if (request.plan !== undefined) body.plan = request.plan;
+    if (request.pack !== undefined) body.pack = request.pack;
+    if (request.redirectUrl) body.redirect_url = request.redirectUrl;
+    const reply = await this.postJson<{ url?: string; checkout_url?: string }>('/v1/me/checkout', body);
+    const url = reply.url ?? reply.checkout_url;
+    if (!url) throw new TokenLimitsError('checkout_failed', 'the server returned no checkout URL');
+    this.navigateTo(url, request);
+    return url;
+  }
+
+  // POST /v1/me/portal, then off to the provider's customer portal (plan
+  // changes, cancelling, invoices). Its URL is signed and short-lived, so a
+  // fresh one is asked for on every call. Rejects with code
+  // 'no_subscription' for a user who never subscribed.
+  async openPortal(options: NavigateOptions = {}): Promise<string> {
+    const reply = await this.postJson<{ url?: string }>('/v1/me/portal', undefined);
+    if (!reply.url) throw new TokenLimitsError('portal_failed', 'the server returned no portal URL');
+    this.navigateTo(reply.url, options);
+    return reply.url;
+  }
+
+  private async postJson<T>(path: string, body: unknown): Promise<T> {
+    const response = await this.fetch(`${this.options.baseUrl}${path}`, {
       method: 'POST',
-      headers: { ...(await this.authorization()), 'Content-Type': 'application/json' },
-      body: JSON.stringify(options.redirectUrl ? { redirect_url: options.redirectUrl } : {}),
+      headers: { ...(await this.authorization()), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
     });
     if (!response.ok) throw await apiError(response);
-    const body = (await response.json()) as { url?: string; checkout_url?: string };
-    const url = body.url ?? body.checkout_url;
-    if (!url) throw new TokenLimitsError('checkout_failed', 'the server returned no checkout URL');
+    try {
+      return (await response.json()) as T;
+    } catch {
+      throw new TokenLimitsError('bad_response', `${path}: not JSON (${response.headers.get('content-type') ?? 'no content type'})`, response.status);
+    }
+  }
+
+  private navigateTo(url: string, options: NavigateOptions) {
     (options.navigate ?? this.options.navigate ?? ((to: string) => globalThis.location.assign(to)))(url);
-    return url;
   }
 
   // --- estimates (synchronous once ready) -------------------------------------
@@ -529,7 +672,10 @@ export class TokenLimitsClient {
       ? ({ ...input, maxOutputTokens: this.options.defaultMaxOutputTokens ?? 0 } as EstimateInput)
       : input;
     const charge = tm.estimate(withBudget);
-    const balance = { tokens: this.state.tokens ?? quota(0, 0, 0), avatars: this.state.avatars ?? quota(0, 0, 0) };
+    // The core decides whether it fits, by the rule the server authorizes
+    // with: a balance past its capacity (credits refunded after they were
+    // spent) fits nothing, not even a charge of zero.
+    const balance = { tokens: this.state.tokens ?? emptyQuota, avatars: this.state.avatars ?? emptyQuota };
     const after = tm.remainingAfter(balance, charge);
     return { ...charge, remainingTokens: after.tokens, remainingAvatars: after.avatars, fits: after.fits && this.state.tokens !== null };
   };
@@ -581,13 +727,15 @@ export function describe(error: unknown): { code: string; message: string } {
   return { code: 'network_error', message: error instanceof Error ? error.message : String(error) };
 }
 
-function stateOfClaims(claims: ReceiptClaims): Partial<TokenLimitsFields> {
+function stateOfClaims(claims: ReceiptClaims, balance: Balance): Partial<TokenLimitsFields> {
+  const tokens = tokenQuota(balance.tokens);
   return {
     userId: claims.sub,
     plan: claims.plan,
     period: { start: claims.period_start, end: claims.period_end },
-    tokens: quota(claims.tokens_limit, claims.tokens_used, claims.tokens_reserved),
-    avatars: quota(claims.avatars_limit, claims.avatars_used, claims.avatars_reserved),
+    tokens,
+    avatars: avatarQuota(balance.avatars),
+    credits: tokens.credits,
     seq: claims.seq,
     asOf: claims.iat * 1000,
   };

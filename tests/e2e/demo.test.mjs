@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 import { spawnListening } from '../support/spawn_listening.mjs';
+import { demoCatalogFile, standinSaleArgs } from '../support/demo_billing.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
@@ -22,7 +23,8 @@ const chromiumPath = process.env.TM_CHROMIUM ?? '/usr/bin/chromium';
 const timeout = 15000;
 
 // One `tokenmeter serve --demo` in a temporary directory, restartable on the
-// same port, with the LemonSqueezy stand-in beside it. Both take a free port
+// same port, with the LemonSqueezy stand-in beside it, both selling what
+// `make demo` sells (tests/support/demo_billing.mjs). Both take a free port
 // (port 0) and say which on stdout; the stand-in starts first, and learns
 // where to send webhooks once the server has said where it listens.
 class DemoServer {
@@ -32,7 +34,7 @@ class DemoServer {
   port = 0;
   async startStandin() {
     const started = await spawnListening(standinBinary, ['--listen', '127.0.0.1:0',
-      '--webhook-secret', webhookSecret, '--store-id', '1', '--variant-id', '1']);
+      '--webhook-secret', webhookSecret, ...standinSaleArgs]);
     this.standin = started.child;
     this.standinUrl = started.url;
   }
@@ -42,7 +44,7 @@ class DemoServer {
     if (!this.standin) await this.startStandin();
     const started = await spawnListening(binary, ['serve', '--demo', '--listen', `127.0.0.1:${this.port}`, '--web-root', webRoot], {
       cwd: this.dir,
-      env: { ...process.env,
+      env: { ...process.env, TOKENMETER_CATALOG_FILE: demoCatalogFile,
         LEMONSQUEEZY_API_BASE: this.standinUrl, LEMONSQUEEZY_API_KEY: 'e2e-key',
         LEMONSQUEEZY_STORE_ID: '1', LEMONSQUEEZY_PRO_VARIANT_ID: '1', LEMONSQUEEZY_WEBHOOK_SECRET: webhookSecret },
     });
@@ -54,6 +56,17 @@ class DemoServer {
     assert.ok(told.ok, `the stand-in refused the webhook URL: ${told.status}`);
   }
   get url() { return `http://127.0.0.1:${this.port}`; }
+  // A call of the app's backend (the service key `serve --demo` wrote).
+  async service(method, route, body) {
+    const key = fs.readFileSync(path.join(this.dir, '.tokenmeter-demo', 'service-key'), 'utf8').trim();
+    const response = await fetch(`${this.url}${route}`, {
+      method,
+      headers: { Authorization: `Bearer ${key}`, 'Idempotency-Key': crypto.randomUUID(), 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    assert.ok(response.ok, `${method} ${route}: ${response.status} ${await response.clone().text()}`);
+    return response.json();
+  }
   // The server goes away at once (SIGKILL): what a crash or a cut network looks like to the page.
   async stop() {
     if (!this.child || this.child.exitCode !== null) return;
@@ -72,6 +85,26 @@ const pageErrors = [];
 
 const testId = (id) => page.getByTestId(id);
 const textOf = async (id) => (await testId(id).textContent())?.trim();
+const countIn = (text) => Number(text.replace(/\D/g, ''));
+// axe-core on the page as it is: nothing serious or critical.
+async function assertAccessible(where) {
+  await page.addScriptTag({ path: axePath });
+  const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] }))
+    .violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) })));
+  const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  assert.deepEqual(serious, [], `${where}: ${JSON.stringify(serious, null, 1)}`);
+}
+// Clicks `button` (which opens the payment provider in a new tab) and pays
+// there with the stand-in's Pay button; returns once the webhooks were sent.
+async function payInNewTab(button, shotName) {
+  const [checkout] = await Promise.all([page.context().waitForEvent('page', { timeout }), button.click()]);
+  await checkout.waitForURL(/\/checkout\//, { timeout });
+  await checkout.locator('#pay').waitFor({ timeout });
+  await checkout.screenshot({ path: path.join(shots, `${shotName}.png`), fullPage: true });
+  await checkout.locator('#pay').click();
+  await checkout.waitForLoadState();
+  await checkout.close();
+}
 async function shot(name) {
   await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
 }
@@ -214,11 +247,7 @@ test('the demo, as a user sees it', async (t) => {
         await testId('verified-badge').waitFor({ timeout });
         const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
         assert.ok(overflow <= 0, `${route} at ${viewport.width} px is ${overflow} px wider than the screen`);
-        await page.addScriptTag({ path: axePath });
-        const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] }))
-          .violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.slice(0, 3).map((n) => n.target.join(' ')) })));
-        const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-        assert.deepEqual(serious, [], `${route} at ${viewport.width} px: ${JSON.stringify(serious, null, 1)}`);
+        await assertAccessible(`${route} at ${viewport.width} px`);
         await shot(`05-${viewport.width}-${route.slice(2) || 'chat'}`);
       }
     }
@@ -290,6 +319,66 @@ test('the demo, as a user sees it', async (t) => {
     await waitForText('avatars-remaining', (text) => text === '48 left', 'the first tab to see the second tab\'s avatar');
     await second.screenshot({ path: path.join(shots, '11-second-tab.png'), fullPage: true });
     await second.close();
+  });
+
+  await t.test('the sidebar offers each paid plan of the catalog and its credit pack', async () => {
+    await testId('plan-picker').waitFor({ timeout });
+    assert.equal(await testId('plan-option-pro').isDisabled(), true); // the plan the user has
+    assert.match(await textOf('plan-option-pro'), /^Pro · your plan/);
+    assert.match(await textOf('plan-option-team'), /^Switch to Team.*50,000,000 tokens · 200 avatars a period$/);
+    assert.equal(await textOf('buy-pack-credits-1m'), 'Buy credits · 1,000,000 tokens');
+    assert.equal(await textOf('credits'), 'Credits: 0 tokens');
+    assert.equal(await textOf('tokens-alerts'), 'Alerts at 80 % and 100 %');
+  });
+
+  await t.test('a credit pack bought through the stand-in shows as credits, and the tokens left grow by the pack', async () => {
+    const before = countIn(await textOf('tokens-remaining'));
+    await payInNewTab(testId('buy-pack-credits-1m'), '12-pack-checkout');
+    await waitForText('credits', (text) => text === 'Credits: 1,000,000 tokens', 'the credits');
+    await waitForText('tokens-remaining', (text, left) => Number(text.replace(/\D/g, '')) === left, 'the pack in what is left', before + 1_000_000);
+    assert.match(await textOf('tokens'), / of 11,000,000 used \(plan \+ credits\)/);
+    await testId('verified-badge').waitFor({ timeout });
+    await shot('12-credits');
+  });
+
+  await t.test('switching to team through checkout raises the limit at once and keeps the credits', async () => {
+    const before = countIn(await textOf('tokens-remaining'));
+    await payInNewTab(testId('plan-option-team'), '13-team-checkout');
+    await waitForText('plan', (text) => text === 'team', 'the plan to turn team');
+    await waitForText('tokens-remaining', (text, left) => Number(text.replace(/\D/g, '')) === left, 'the team limit', before + 40_000_000);
+    assert.equal(await textOf('credits'), 'Credits: 1,000,000 tokens');
+    assert.equal(await testId('plan-option-team').isDisabled(), true);
+    assert.equal(await testId('plan-option-pro').isDisabled(), false);
+    await testId('verified-badge').waitFor({ timeout });
+    await shot('13-team');
+  });
+
+  await t.test('"Manage subscription" opens the customer portal of the stand-in', async () => {
+    const [portal] = await Promise.all([page.context().waitForEvent('page', { timeout }), testId('manage-subscription').click()]);
+    await portal.waitForURL(/\/billing\?/, { timeout });
+    await portal.getByText('Customer portal').waitFor({ timeout });
+    assert.match(portal.url(), /[?&]signature=/);
+    await portal.screenshot({ path: path.join(shots, '14-portal.png'), fullPage: true });
+    await portal.close();
+  });
+
+  await t.test('usage reaching 80 % of the capacity marks the bar and says so', async () => {
+    assert.equal(await testId('tokens-mark-80').getAttribute('data-reached'), 'false');
+    const { user_id: user } = await (await fetch(`${server.url}/demo/session`)).json();
+    const { tokens } = await server.service('GET', `/v1/users/${encodeURIComponent(user)}/usage`);
+    const capacity = tokens.limit + tokens.credits;
+    assert.equal(capacity, 51_000_000);
+    // Exactly to 80 %: used × 100 = 80 × capacity.
+    await server.service('POST', '/v1/usage/record', {
+      user_id: user, operation: 'chat', model: 'gpt-4o-mini', input_tokens: capacity * 0.8 - tokens.used, output_tokens: 0,
+    });
+    await waitForText('tokens-alerts', (text) => text === '80 % of your tokens used', 'the 80 % alert');
+    assert.equal(await testId('tokens-mark-80').getAttribute('data-reached'), 'true');
+    assert.equal(await testId('tokens-mark-100').getAttribute('data-reached'), 'false');
+    assert.equal(await textOf('tokens-remaining'), '10,200,000 left');
+    await testId('verified-badge').waitFor({ timeout });
+    await shot('15-threshold');
+    await assertAccessible('the sidebar with credits, team and a reached alert');
   });
 });
 

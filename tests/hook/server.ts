@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnListening } from '../support/spawn_listening.mjs';
+import { demoCatalogFile, standinSaleArgs } from '../support/demo_billing.mjs';
 
 const repoRoot = path.resolve(__dirname, '../..');
 export const tokenmeterBinary = process.env.TM_BINARY ?? path.join(repoRoot, 'build/native/server/tokenmeter');
@@ -26,12 +27,13 @@ export class TestServer {
   get serviceKey() { return this.secret('service-key'); }
   get signingKeyJwk() { return JSON.parse(fs.readFileSync(path.join(this.dir, '.tokenmeter-demo', 'signing-key.jwk'), 'utf8')); }
 
-  // The LemonSqueezy stand-in, whose Pay button sends signed webhooks here.
-  // It starts first, on a port it picks; the server's URL is known only once
-  // the server has started, so start() tells the stand-in where to send.
+  // The LemonSqueezy stand-in, whose Pay button sends signed webhooks here,
+  // selling what the demo sells (pro, team and a credit pack). It starts
+  // first, on a port it picks; the server's URL is known only once the
+  // server has started, so start() tells the stand-in where to send.
   private async startStandin() {
     const started = await spawnListening(standinBinary, ['--listen', '127.0.0.1:0',
-      '--webhook-secret', webhookSecret, '--store-id', '1', '--variant-id', '1']);
+      '--webhook-secret', webhookSecret, ...standinSaleArgs]);
     this.standin = started.child;
     this.standinPort = started.port;
   }
@@ -45,6 +47,7 @@ export class TestServer {
       cwd: this.dir,
       env: {
         ...process.env,
+        TOKENMETER_CATALOG_FILE: demoCatalogFile,
         LEMONSQUEEZY_API_BASE: this.standinUrl, LEMONSQUEEZY_API_KEY: 'hook-tests-key',
         LEMONSQUEEZY_STORE_ID: '1', LEMONSQUEEZY_PRO_VARIANT_ID: '1', LEMONSQUEEZY_WEBHOOK_SECRET: webhookSecret,
       },
@@ -91,6 +94,31 @@ export class TestServer {
 
   record(user: string, model: string, input: number, output: number) {
     return this.service('/v1/usage/record', { user_id: user, operation: 'chat', model, input_tokens: input, output_tokens: output });
+  }
+
+  // Pays a checkout as the stand-in's Pay button does (signed webhooks to the
+  // server, sent before the answer), so its effect is in the ledger on return.
+  async pay(checkoutUrl: string): Promise<void> {
+    const payUrl = new URL(checkoutUrl);
+    payUrl.pathname += '/pay';
+    payUrl.search = '';
+    const paid = await fetch(payUrl, { method: 'POST', redirect: 'manual' });
+    if (paid.status >= 400) throw new Error(`the stand-in refused to pay ${checkoutUrl}: ${paid.status}`);
+  }
+
+  // The stand-in's newest order of a variant (its API lists newest first).
+  async newestOrder(variantId: string): Promise<string> {
+    const response = await fetch(`${this.standinUrl}/v1/orders?page[size]=100`, { headers: { Authorization: 'Bearer hook-tests-key' } });
+    const list = (await response.json()) as { data: { id: string | number; attributes: { first_order_item: { variant_id: string | number } } }[] };
+    const order = list.data.find((o) => String(o.attributes.first_order_item.variant_id) === variantId);
+    if (!order) throw new Error(`the stand-in has no order of variant ${variantId}`);
+    return String(order.id);
+  }
+
+  // Refunds an order in full at the stand-in, which sends order_refunded here.
+  async refundOrder(orderId: string): Promise<void> {
+    const response = await fetch(`${this.standinUrl}/_standin/orders/${orderId}/refund`, { method: 'POST', body: '{}' });
+    if (!response.ok) throw new Error(`the stand-in refused the refund of order ${orderId}: ${response.status}`);
   }
 
   async liveStreams(): Promise<number> {

@@ -53,7 +53,8 @@ describe('live over the usage stream', () => {
     await until('a verified live snapshot', () => c.getState().verified && c.getState().live);
     const first = c.getState();
     expect(first).toMatchObject({ status: 'ready', plan: 'free', userId: user, offline: false, stale: false, leader: true });
-    expect(first.tokens).toEqual({ limit: 250000, used: 0, reserved: 0, remaining: 250000 });
+    expect(first.tokens).toEqual({ limit: 250000, used: 0, reserved: 0, credits: 0, capacity: 250000, remaining: 250000 });
+    expect(first.credits).toBe(0);
     expect(first.avatars?.limit).toBe(5);
     expect(first.asOf).not.toBeNull();
 

@@ -14,12 +14,17 @@ done
 
 # The server writes the webhook secret on first start; the stand-in reads the
 # file each time Pay sends a webhook, so the order of the two does not matter.
+# What is for sale: tools/demo/catalog.json names the variants (pro 1 and 2,
+# team 3, the credit pack 4), and the stand-in sells the same ones at these
+# prices. tests/support/demo_billing.mjs starts the test servers alike.
 "$standin" --listen 127.0.0.1:8788 \
   --webhook-url http://127.0.0.1:8787/v1/webhooks/lemonsqueezy \
   --webhook-secret-file .tokenmeter-demo/lemonsqueezy-webhook-secret \
-  --store-id 1 --variant-id 1 &
+  --store-id 1 --variant-id 1 --pack-variants 4 \
+  --variant-price 1=1900 --variant-price 2=19000 --variant-price 3=4900 --variant-price 4=499 &
 standin_pid=$!
-"$server" serve --demo --listen 127.0.0.1:8787 --web-root build/web-demo &
+TOKENMETER_CATALOG_FILE=tools/demo/catalog.json \
+  "$server" serve --demo --listen 127.0.0.1:8787 --web-root build/web-demo &
 server_pid=$!
 # However this script ends (Ctrl-C, kill, an error), both go with it.
 trap 'kill "$server_pid" "$standin_pid" 2>/dev/null || true' EXIT INT TERM

@@ -29,12 +29,20 @@ export interface CatalogModel {
   exact: boolean;
   operations: OperationId[];
 }
-export interface CatalogPlan { id: string; tokens_per_period: number; avatars_per_period: number }
+export interface CatalogPlan {
+  id: string; tokens_per_period: number; avatars_per_period: number;
+  /** The payment provider's variants that sell this plan (the first is what a checkout buys); absent for a plan nobody buys (free). */
+  variant_ids?: string[];
+}
+/** A credit pack: tokens bought once, kept from period to period, spent after the plan's allowance. */
+export interface CatalogPack { id: string; variant_id: string; tokens: number }
 export interface Catalog {
   version: string;
   operations: Array<{ id: OperationId; tokens_flat?: number; avatars?: number }>;
   models: CatalogModel[];
   plans: CatalogPlan[];
+  /** Absent when the catalog sells no credit packs. */
+  packs?: CatalogPack[];
 }
 
 export interface ChatMessage { role: string; content: string; name?: string }
@@ -80,10 +88,28 @@ export interface ReceiptClaims {
   period_start: string; period_end: string;
   tokens_limit: number; tokens_used: number; tokens_reserved: number;
   avatars_limit: number; avatars_used: number; avatars_reserved: number;
+  /**
+   * Purchased tokens (credit packs) on top of `tokens_limit`; negative is a
+   * debt (a refund took back credits already spent). Claimed only by
+   * receipts of accounts that ever held credits: absent means 0.
+   */
+  credits?: number;
+  /** Credits taken back by refunds this period; present exactly when `credits` is. */
+  credits_clawed?: number;
   event?: string;
 }
+/** One quantity of a balance as the core derives it from the counts. */
+export interface BalanceQuota { limit: number; used: number; reserved: number; /** max(0, capacity - used - reserved) for tokens, max(0, limit - used - reserved) for avatars. */ remaining: number }
+/** A receipt's balance with what the core derives from it (Balance::tokens_capacity(), tokens_remaining()). */
+export interface Balance {
+  tokens: BalanceQuota & {
+    /** The claim `credits` (0 when absent); may be negative (a debt). */ credits: number;
+    /** What the period can spend: limit + credits. `used` above it (a refund took back spent credits) refuses every authorize until it is back. */ capacity: number;
+  };
+  avatars: BalanceQuota;
+}
 export type ReceiptVerification =
-  | { valid: true; claims: ReceiptClaims; /** base64url SHA-256 of the payload: the next receipt's `prev`. */ chainDigest: string }
+  | { valid: true; claims: ReceiptClaims; /** The claims' balance, with capacity and remaining from the core. */ balance: Balance; /** base64url SHA-256 of the payload: the next receipt's `prev`. */ chainDigest: string }
   | { valid: false; code: string; message: string };
 
 export interface Jwk { kty: 'OKP'; crv: 'Ed25519'; x: string; kid: string; alg?: string; use?: string }
@@ -94,8 +120,11 @@ export interface UsageSnapshot {
   user_id: string;
   plan: string;
   period: { start: string; end: string };
-  tokens: { limit: number; used: number; reserved: number; remaining: number };
+  /** `remaining` is max(0, limit + credits - used - reserved); `credits` is absent from servers before credit packs (read it as 0). */
+  tokens: { limit: number; used: number; reserved: number; remaining: number; credits?: number };
   avatars: { limit: number; used: number; reserved: number; remaining: number };
+  /** The usage alerts the server sends the app (percent of the token capacity); absent: the defaults, 80 and 100. */
+  alerts?: { thresholds: number[] };
   seq?: number;
   receipt: string;
 }
@@ -141,7 +170,18 @@ export declare function price(operation: OperationId, model: ModelId, inputToken
 /** Synchronous; throws a TokenmeterError for input the server would refuse, and `encoding_not_loaded` until loadTokenizer(model) resolved when counting text or messages. */
 export declare function estimate(input: EstimateInput): Estimate;
 export declare function verifyReceipt(receipt: string, jwks: Jwks | string): ReceiptVerification;
-export declare function remainingAfter(snapshot: Pick<UsageSnapshot, 'tokens' | 'avatars'>, estimate: Pick<Charge, 'chargedTokens' | 'avatars'>): Remaining;
+/**
+ * What is left after `estimate`, and whether the server would authorize it.
+ * A snapshot with its counts (limit, used, reserved; tokens' credits when
+ * present) is decided by the core's ledger rule after init() (`not_initialized`
+ * before; `invalid_count` for counts out of the ledger's range): a balance
+ * whose used exceeds its capacity fits nothing. One with only `remaining` is
+ * checked by subtraction and needs no init().
+ */
+export declare function remainingAfter(
+  snapshot: { tokens: Partial<UsageSnapshot['tokens']> & { remaining: number }; avatars: Partial<UsageSnapshot['avatars']> & { remaining: number } },
+  estimate: Pick<Charge, 'chargedTokens' | 'avatars'>,
+): Remaining;
 
 declare const tokenmeter: {
   init: typeof init; isReady: typeof isReady; setCatalog: typeof setCatalog; catalog: typeof catalog;

@@ -224,7 +224,7 @@ export function createTokenmeter({ instantiate, readEncoding, now = Date.now, re
     const text = typeof jwks === 'string' ? jwks : JSON.stringify(jwks);
     const result = requireCore().verifyReceipt(String(receipt ?? ''), text);
     if (!result.valid) return { valid: false, code: result.code, message: result.message };
-    return { valid: true, claims: result.claims, chainDigest: result.chainDigest };
+    return { valid: true, claims: result.claims, balance: result.balance, chainDigest: result.chainDigest };
   }
 
   // A statement (GET /v1/me/statement, as text or parsed) checked offline by
@@ -241,11 +241,27 @@ export function createTokenmeter({ instantiate, readEncoding, now = Date.now, re
   }
 
   // The balance left if `estimate` were charged against `snapshot` (the API's
-  // snapshot shape); `fits` says whether the server would authorize it.
+  // snapshot shape); `fits` says whether the server would authorize it. With
+  // the counts (limit, used, reserved, and credits when the account has any)
+  // the core decides, by the ledger's own rule: a balance past its capacity
+  // (credits taken back after they were spent) fits nothing, not even a
+  // charge of zero. A snapshot holding only `remaining` is checked by
+  // subtraction, as before credits existed.
   function remainingAfter(snapshot, charge) {
+    const avatarsCharged = charge.avatars ?? 0;
+    if (hasCounts(snapshot.tokens) && hasCounts(snapshot.avatars)) {
+      const after = unwrap(requireCore().remainingAfter(snapshot, charge.chargedTokens, avatarsCharged));
+      return { tokens: after.tokens, avatars: after.avatars, fits: after.fits };
+    }
     const tokens = snapshot.tokens.remaining - charge.chargedTokens;
-    const avatars = snapshot.avatars.remaining - (charge.avatars ?? 0);
+    const avatars = snapshot.avatars.remaining - avatarsCharged;
     return { tokens, avatars, fits: tokens >= 0 && avatars >= 0 };
+  }
+
+  // Whether a quota brings its counts (then the core checks them, and
+  // refuses bad ones) rather than only `remaining`.
+  function hasCounts(quota) {
+    return quota != null && ['limit', 'used', 'reserved'].some((name) => quota[name] !== undefined);
   }
 
   return {

@@ -1,7 +1,9 @@
 // Compile-time checks of @tokenmeter/wasm's types (tests/wasm/types.test.mjs
 // runs tsc on this file): each @ts-expect-error line must fail to compile,
 // and tsc reports an unused one, so a type that stops rejecting fails here.
-import { countTokens, estimate, type EstimateInput, type ModelId, TokenmeterError } from '@tokenmeter/wasm';
+import {
+  countTokens, estimate, remainingAfter, verifyReceipt, type EstimateInput, type ModelId, type UsageSnapshot, TokenmeterError,
+} from '@tokenmeter/wasm';
 
 const fine: EstimateInput[] = [
   { operation: 'chat', model: 'gpt-4o', text: 'hello' },
@@ -29,3 +31,18 @@ const charged: number = estimate({ operation: 'chat', model: known, text: 'hello
 const code: string = new TokenmeterError('not_initialized').code;
 
 export { fine, both, neither, noModel, avatarWithTokens, numberModel, count, charged, code };
+
+// Credits: typed on receipts, snapshots and the core's balance.
+const verification = verifyReceipt('', { keys: [] });
+if (verification.valid) {
+  const credits: number | undefined = verification.claims.credits;
+  const capacity: number = verification.balance.tokens.capacity;
+  const owed: number = verification.balance.tokens.credits;
+  // @ts-expect-error avatars have no credits
+  const avatarCredits = verification.balance.avatars.credits;
+  remainingAfter(verification.balance, { chargedTokens: 1, avatars: 0 });
+}
+declare const snapshot: UsageSnapshot;
+const snapshotCredits: number | undefined = snapshot.tokens.credits;
+const alertPercents: number[] | undefined = snapshot.alerts?.thresholds;
+remainingAfter({ tokens: { remaining: 3 }, avatars: { remaining: 1 } }, { chargedTokens: 1, avatars: 0 });

@@ -95,7 +95,11 @@ export function Chat({ limits }: { limits: UseTokenLimits }) {
               This needs {preview ? formatCount(preview.chargedTokens) : 'more'} tokens but only{' '}
               {formatCount(limits.tokens?.remaining ?? 0)} are left on the {limits.plan} plan.
             </p>
-            <UpgradeButton limits={limits} label="Upgrade to Pro for 10,000,000 tokens" />
+            {limits.plan === 'free' ? (
+              <UpgradeButton limits={limits} label="Upgrade to Pro for 10,000,000 tokens" />
+            ) : (
+              <p>Buy credits or switch plans under “Plans and credits”.</p>
+            )}
           </div>
         )}
         {refusal && refusal !== 'limit' && <p className="error" role="alert">{refusal}</p>}

@@ -2,8 +2,8 @@ import { useEffect, useState } from 'react';
 import type { UseTokenLimits } from '@tokenmeter/react';
 import { Bar } from './Bar';
 import { AvatarButton } from './AvatarButton';
-import { UpgradeButton } from './UpgradeButton';
-import { formatAge, formatDate } from '../lib/format';
+import { Billing } from './Billing';
+import { formatAge, formatCount, formatDate } from '../lib/format';
 
 // Re-renders every second so "verified 12s ago" stays honest.
 function useNow() {
@@ -17,7 +17,7 @@ function useNow() {
 
 export function Sidebar({ limits }: { limits: UseTokenLimits }) {
   const now = useNow();
-  const { plan, tokens, avatars, period, verified, chainVerified, chain, offline, live, chainBroken, asOf, verifiedAt } = limits;
+  const { plan, tokens, avatars, credits, thresholds, period, verified, chainVerified, chain, offline, live, chainBroken, asOf, verifiedAt } = limits;
   return (
     <aside className="sidebar">
       <h1>tokenmeter <span className="muted">demo</span></h1>
@@ -43,8 +43,15 @@ export function Sidebar({ limits }: { limits: UseTokenLimits }) {
       {limits.error?.code === 'receipt_invalid' && <p className="warning">A receipt failed verification and was ignored.</p>}
       {tokens && avatars ? (
         <>
-          <Bar label="Tokens" testId="tokens" used={tokens.used} reserved={tokens.reserved} limit={tokens.limit} />
-          <Bar label="Avatars" testId="avatars" used={avatars.used} reserved={avatars.reserved} limit={avatars.limit} />
+          <Bar label="Tokens" testId="tokens" used={tokens.used} reserved={tokens.reserved} capacity={tokens.capacity}
+            remaining={tokens.remaining} credits={tokens.credits} thresholds={thresholds} />
+          <p className="credits" data-testid="credits">
+            {credits !== null && credits < 0
+              ? `Credits: ${formatCount(-credits)} tokens owed (refunded after they were spent)`
+              : `Credits: ${formatCount(credits ?? 0)} tokens`}
+          </p>
+          <Bar label="Avatars" testId="avatars" used={avatars.used} reserved={avatars.reserved} capacity={avatars.capacity}
+            remaining={avatars.remaining} />
           {period && <p className="muted" data-testid="period-end">Period ends {formatDate(period.end)}</p>}
         </>
       ) : (
@@ -57,7 +64,7 @@ export function Sidebar({ limits }: { limits: UseTokenLimits }) {
       </p>
       <div className="actions">
         <AvatarButton limits={limits} />
-        {plan !== 'pro' && <UpgradeButton limits={limits} />}
+        <Billing limits={limits} />
       </div>
     </aside>
   );

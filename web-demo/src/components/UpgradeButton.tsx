@@ -1,23 +1,18 @@
 import { useState } from 'react';
 import type { UseTokenLimits } from '@tokenmeter/react';
+import { inProviderTab, problemText } from '../lib/providerTab';
 
-export function UpgradeButton({ limits, label = 'Upgrade to Pro' }: { limits: UseTokenLimits; label?: string }) {
+// Checkout of a plan (pro unless `plan` names another) in a new tab.
+export function UpgradeButton({ limits, label = 'Upgrade to Pro', plan }: { limits: UseTokenLimits; label?: string; plan?: string }) {
   const [problem, setProblem] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  // Checkout runs in a new tab, opened inside the click (so no popup blocker
-  // objects); this tab stays and turns pro live when the webhook lands.
   const upgrade = async () => {
     setBusy(true);
     setProblem(null);
-    const tab = window.open('', '_blank');
     try {
-      await limits.startCheckout({
-        redirectUrl: `${window.location.origin}/#/`,
-        navigate: (url) => (tab ? tab.location.assign(url) : window.location.assign(url)),
-      });
+      await inProviderTab((navigate) => limits.startCheckout({ plan, redirectUrl: `${window.location.origin}/#/`, navigate }));
     } catch (error) {
-      tab?.close();
-      setProblem(error instanceof Error ? error.message : String(error));
+      setProblem(problemText(error));
     } finally {
       setBusy(false);
     }
