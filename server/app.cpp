@@ -213,11 +213,13 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
             const http::RenderedReply rendered = http::render_reply(reply, reply_style);
             return std::make_pair(rendered.status, rendered.body);
         },
-        [raw](const std::vector<ledger::PublishedReceipt>& published) {
+        [raw, thresholds = c.alert_thresholds_percent](const std::vector<ledger::PublishedReceipt>& published) {
             std::vector<std::pair<std::string, std::string>> snapshots;
             for (const auto& item : published) {
                 if (!raw->hub_->watched(item.user_id)) continue;
-                snapshots.emplace_back(item.user_id, ledger::snapshot_object(item.claims, item.receipt).dump());
+                nlohmann::json snapshot = ledger::snapshot_object(item.claims, item.receipt);
+                ledger::add_alert_thresholds(snapshot, thresholds);
+                snapshots.emplace_back(item.user_id, snapshot.dump());
             }
             if (!snapshots.empty()) raw->hub_->publish(snapshots);
         });
@@ -232,6 +234,7 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
     api_options.catalog_json = catalog_to_json(app->catalog_);
     api_options.metrics_token = c.metrics_token;
     api_options.reply_style = reply_style;
+    api_options.alert_thresholds_percent = c.alert_thresholds_percent;
     app->api_ = std::make_unique<http::Api>(
         http::ApiDependencies{*app->ledger_, *app->callers_, *app->hub_, app->metrics_, *app->clock_,
                               *app->token_counter_, app->catalog_},
@@ -271,13 +274,16 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
     app->hub_->set_listener([raw](const std::vector<std::string>& users) { raw->http_->notify_streams(users); });
     // Changes made through other servers on the same database (PostgreSQL):
     // the newest receipt of each watched user, for its streams here.
-    app->store_->watch_changes([raw](const std::vector<std::string>& users) {
+    app->store_->watch_changes([raw, thresholds = c.alert_thresholds_percent](const std::vector<std::string>& users) {
         std::vector<std::pair<std::string, std::string>> snapshots;
         for (const std::string& user_id : users) {
             if (!raw->hub_->watched(user_id)) continue;
             try {
                 auto view = raw->store_->read_view(user_id);
-                if (view) snapshots.emplace_back(user_id, ledger::snapshot_of_receipt(view->last_receipt).dump());
+                if (!view) continue;
+                nlohmann::json snapshot = ledger::snapshot_of_receipt(view->last_receipt);
+                ledger::add_alert_thresholds(snapshot, thresholds);
+                snapshots.emplace_back(user_id, snapshot.dump());
             } catch (const std::exception&) {
                 // The stream hears of the change at its user's next one.
             }

@@ -112,7 +112,18 @@ void Api::metrics(const Request& request, Response& response) {
 void Api::my_usage(const Request& request, Response& response) {
     auto user = require_user(request, response);
     if (!user) return;
-    reply(response, deps_.ledger.snapshot(*user));
+    const ledger::LedgerReply snapshot = deps_.ledger.snapshot(*user);
+    reply(response, snapshot);
+    if (snapshot.kind != ledger::ReplyKind::done || response.status != 200) return;
+    nlohmann::json body = nlohmann::json::parse(response.body);
+    ledger::add_alert_thresholds(body, options_.alert_thresholds_percent);
+    response.set_content(body.dump(), json_type);
+}
+
+std::string Api::user_snapshot(const std::string& snapshot) const {
+    nlohmann::json body = nlohmann::json::parse(snapshot);
+    ledger::add_alert_thresholds(body, options_.alert_thresholds_percent);
+    return body.dump();
 }
 
 void Api::my_usage_stream(const Request& request, Response& response) {
@@ -155,7 +166,7 @@ void Api::my_usage_stream(const Request& request, Response& response) {
     response.set_header("X-Accel-Buffering", "no");
     response.set_chunked_content_provider(
         "text/event-stream",
-        [first_event = sse_event(render_snapshot(first), first_seq), stream = std::move(stream)](std::size_t, httplib::DataSink& sink) {
+        [first_event = sse_event(user_snapshot(render_snapshot(first)), first_seq), stream = std::move(stream)](std::size_t, httplib::DataSink& sink) {
             if (!sink.write(first_event.data(), first_event.size())) return false;
             // From here the connection loop writes the stream's events: a
             // stream holds no worker. Returning false ends httplib's part.

@@ -38,6 +38,7 @@ struct ApiOptions {
     std::string metrics_token;      // empty: /metrics from loopback only
     int events_page_max = 200;
     ReplyStyle reply_style;
+    std::vector<int> alert_thresholds_percent = {80, 100};  // shown in the user's snapshots
 };
 
 struct ApiDependencies {
@@ -70,6 +71,8 @@ private:
     void metrics(const httplib::Request& request, httplib::Response& response);
     void my_usage(const httplib::Request& request, httplib::Response& response);
     void my_usage_stream(const httplib::Request& request, httplib::Response& response);
+    // A snapshot as its user sees it (with the alert thresholds).
+    std::string user_snapshot(const std::string& snapshot) const;
     void my_events(const httplib::Request& request, httplib::Response& response);
     void my_summary(const httplib::Request& request, httplib::Response& response);
     void my_statement(const httplib::Request& request, httplib::Response& response);

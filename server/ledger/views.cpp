@@ -30,6 +30,10 @@ nlohmann::json snapshot_object(const ReceiptClaims& claims, std::string_view rec
     };
 }
 
+void add_alert_thresholds(nlohmann::json& snapshot, const std::vector<int>& percents) {
+    snapshot["alerts"] = {{"thresholds", percents}};
+}
+
 std::string error_body(std::string_view code, std::string_view message) {
     return nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump();
 }

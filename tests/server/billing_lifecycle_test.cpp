@@ -404,6 +404,34 @@ TEST_F(BillingMerchant, ARefundRacingSixtyFourAuthorizesNeverOverspends) {
     EXPECT_GE(granted.load(), 20) << "at least the half that survives the refund fits";
 }
 
+// The browser marks the thresholds the app is alerted at: the user's
+// snapshot (read and stream) carries them; service replies, which are
+// replayed byte for byte, do not.
+TEST(AlertThresholds, TheUsersSnapshotCarriesTheConfiguredThresholds) {
+    test::TestServerOptions options;
+    options.configure = [](config::ServerConfig& config) { config.alert_thresholds_percent = {50, 90, 120}; };
+    TestServer server(options);
+    auto client = server.client();
+    auto usage = client.Get("/v1/me/usage", server.as_user("marked"));
+    ASSERT_TRUE(usage);
+    ASSERT_EQ(usage->status, 200) << usage->body;
+    EXPECT_EQ(json::parse(usage->body)["alerts"]["thresholds"], json::array({50, 90, 120}));
+    EXPECT_FALSE(server.usage_of("marked").contains("alerts"));
+    test::UsageStreamReader stream(server, "marked");
+    ASSERT_TRUE(stream.wait_for([](const std::string& received) {
+        return received.find(R"("alerts":{"thresholds":[50,90,120]})") != std::string::npos;
+    })) << "the stream's first event";
+    auto recorded = server.post("/v1/usage/record", {{"user_id", "marked"}, {"operation", "avatar"}});
+    ASSERT_TRUE(recorded);
+    EXPECT_FALSE(json::parse(recorded->body)["usage"].contains("alerts"));
+    ASSERT_TRUE(stream.wait_for([](const std::string& received) {
+        const auto changed = received.find(R"("avatars":{"limit":5,"remaining":4)");
+        if (changed == std::string::npos) return false;
+        const auto event_start = received.rfind("event: usage", changed);
+        return received.find(R"("alerts":{"thresholds":[50,90,120]})", event_start) != std::string::npos;
+    })) << "a change pushed to the stream";
+}
+
 // `serve --reconcile-every`: the server heals dropped webhooks by itself.
 TEST(ReconcileEvery, TheServerRepairsDroppedWebhooksOnItsOwnTimer) {
     standin::StandinOptions options;
