@@ -11,10 +11,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as jose from 'jose';
 import { spawnListening } from '../support/spawn_listening.mjs';
+import { demoCatalogFile } from '../support/demo_billing.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tokenmeter = path.join(root, 'build/native/server/tokenmeter');
 const serviceKey = 'interop-service-key-' + crypto.randomBytes(12).toString('hex');
+const lemonSqueezySecret = 'interop-lemonsqueezy-' + crypto.randomBytes(12).toString('hex');
 let server;
 let baseUrl;
 let work;
@@ -30,6 +32,11 @@ before(async () => {
       jwt_secret: 'interop-jwt-secret-0123456789abcdefghijkl',
       service_keys: serviceKey,
       signing_key_file: path.join(work, 'key.json'),
+      // Credit packs arrive as signed LemonSqueezy webhooks (the API itself
+      // is never called here).
+      catalog_file: demoCatalogFile,
+      lemonsqueezy_api_base: 'http://127.0.0.1:9',
+      lemonsqueezy_webhook_secret: lemonSqueezySecret,
     }),
   );
   // Port 0: the server takes a free port and says which.
@@ -118,4 +125,49 @@ test('a receipt with one changed claim or another key is refused by jose', async
   await assert.rejects(jose.compactVerify(receipt, jose.createLocalJWKSet({ keys: [other] })), {
     code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
   });
+});
+
+// An order webhook as LemonSqueezy signs it (hex HMAC-SHA256 of the raw body).
+async function deliverOrder(event, user, refundedAmount) {
+  const stamp = new Date(Date.UTC(2026, 0, 1, 0, 0, refundedAmount ? 2 : 1)).toISOString().replace('Z', '000Z');
+  const body = JSON.stringify({
+    meta: { event_name: event, custom_data: { user_id: user }, webhook_id: crypto.randomUUID() },
+    data: {
+      type: 'orders',
+      id: '7700' + user.length,
+      attributes: {
+        store_id: 1, customer_id: 42, status: refundedAmount ? 'refunded' : 'paid', total: 499,
+        refunded_amount: refundedAmount, refunded: refundedAmount > 0,
+        first_order_item: { variant_id: 4 }, created_at: stamp, updated_at: stamp,
+      },
+    },
+  });
+  const signature = crypto.createHmac('sha256', lemonSqueezySecret).update(body).digest('hex');
+  const response = await fetch(`${baseUrl}/v1/webhooks/lemonsqueezy`, {
+    method: 'POST', headers: { 'content-type': 'application/json', 'x-signature': signature }, body,
+  });
+  assert.equal(response.status, 200, await response.text());
+}
+
+test('receipts that claim credits (a pack, then its refund) verify with jose and show them', async () => {
+  const user = 'jose-credits-' + crypto.randomBytes(4).toString('hex');
+  await service(`/v1/users/${user}/usage`);
+  await deliverOrder('order_created', user, 0);
+  const bought = await service(`/v1/users/${user}/usage`);
+  await deliverOrder('order_refunded', user, 499);
+  const refunded = await service(`/v1/users/${user}/usage`);
+  const jwks = jose.createLocalJWKSet(await (await fetch(`${baseUrl}/v1/keys`)).json());
+  const claimsOf = async (receipt) =>
+    JSON.parse(new TextDecoder().decode((await jose.compactVerify(receipt, jwks, { algorithms: ['EdDSA'] })).payload));
+  const afterPack = await claimsOf(bought.receipt);
+  assert.equal(afterPack.event, 'credit');
+  assert.equal(afterPack.credits, 1000000);
+  assert.equal(afterPack.credits_clawed, 0);
+  assert.equal(bought.tokens.credits, 1000000);
+  assert.equal(bought.tokens.remaining, afterPack.tokens_limit + 1000000);
+  const afterRefund = await claimsOf(refunded.receipt);
+  assert.equal(afterRefund.credits, 0);
+  assert.equal(afterRefund.credits_clawed, 1000000);
+  assert.equal(afterRefund.seq, afterPack.seq + 1);
+  assert.equal(afterRefund.prev, crypto.createHash('sha256').update(bought.receipt.split('.')[1]).digest('base64url'));
 });
