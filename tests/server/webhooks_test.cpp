@@ -232,6 +232,39 @@ TEST(OutboundWebhooks, PlanChangedCarriesBothPlans) {
     EXPECT_GT(event["data"]["tokens"]["limit"].get<std::int64_t>(), 1000);
 }
 
+// A pack and its refund, through the same writer path billing uses: one
+// credits.added and one credits.refunded, each with its amount, once.
+TEST(OutboundWebhooks, CreditsAddedAndRefundedOnceEach) {
+    test::WebhookReceiver receiver;
+    test::TestServer server(webhook_options(receiver, 1000000));
+    auto credit = [&](const std::string& id, std::int64_t tokens, const std::string& reason) {
+        const ledger::JobOutcome outcome = server.app().ledger().run_job([&](ledger::JobContext& context) {
+            EXPECT_TRUE(context.credit(CreditCommand{"packer", CreditChange{id, tokens, reason}}));
+            return ledger::JobOutcome{200, ""};
+        });
+        ASSERT_EQ(outcome.status, 200);
+    };
+    credit("order:41", 5000, "pack");
+    credit("refund:order:41:2000", -2000, "refund");
+    ASSERT_TRUE(wait_for_outbox(server, [](const auto& rows) {
+        int delivered = 0;
+        for (const auto& [id, row] : rows) delivered += row.state == storage::OutboxState::delivered;
+        return delivered == 2;
+    }));
+    std::map<std::string, json> by_type;
+    for (const test::Delivery& delivery : receiver.accepted()) {
+        EXPECT_TRUE(delivery.signed_right());
+        EXPECT_TRUE(by_type.emplace(delivery.type(), delivery.event()["data"]).second) << "twice: " << delivery.type();
+    }
+    ASSERT_EQ(by_type.size(), 2U);
+    EXPECT_EQ(by_type["credits.added"]["tokens"], 5000);
+    EXPECT_EQ(by_type["credits.added"]["credits"], 5000);
+    EXPECT_EQ(by_type["credits.added"]["credit_id"], "order:41");
+    EXPECT_EQ(by_type["credits.refunded"]["tokens"], 2000);
+    EXPECT_EQ(by_type["credits.refunded"]["credits"], 3000);
+    EXPECT_EQ(by_type["credits.refunded"]["reason"], "refund");
+}
+
 TEST(OutboundWebhooks, EveryEndpointGetsEveryAlert) {
     test::WebhookReceiver first;
     test::WebhookReceiver second;
