@@ -249,6 +249,13 @@ public:
         keep(decision, account);
     }
 
+    // Credits added or taken back (billing's job: a pack, a refund).
+    void credit(const CreditCommand& command, std::int64_t now) {
+        Account& account = account_of(command.user_id);
+        Decision decision = tokenmeter::credit(account, command, rules_, now);
+        keep(decision, account);
+    }
+
     const std::map<std::string, Account>& accounts() const { return accounts_; }
     const std::vector<std::string>& receipts(const std::string& user) { return receipts_[user]; }
     const std::vector<UsageCharge>& charges(const std::string& user) { return charges_[user]; }
@@ -549,7 +556,13 @@ private:
             return;
         }
         if (what < 12) {
-            plan_change();
+            // Credits too: packs and refunds, debts included, move the
+            // capacity every other command is decided against.
+            if (what == 11) {
+                credit();
+            } else {
+                plan_change();
+            }
             return;
         }
         SimCommand sim;
@@ -572,11 +585,12 @@ private:
         }
         const LedgerReply expected = model_->apply(sim, clock_->now_seconds());
         expect_same(real, expected, sim);
-        // I2: an authorize or record that applied leaves used + reserved within the limit.
+        // I2: an authorize or record that applied leaves used + reserved within
+        // the capacity (the limit plus credits, which a debt makes smaller).
         if (real.kind == ReplyKind::done && !real.replayed &&
             (real.command == ledger::Command::authorize || real.command == ledger::Command::record)) {
             const Balance& b = real.claims.balance;
-            EXPECT_LE(b.tokens_used + b.tokens_reserved, b.tokens_limit) << "seed " << seed_ << " step " << step_;
+            EXPECT_LE(b.tokens_used + b.tokens_reserved, b.tokens_capacity()) << "seed " << seed_ << " step " << step_;
             EXPECT_LE(b.avatars_used + b.avatars_reserved, b.avatars_limit) << "seed " << seed_ << " step " << step_;
         }
         if (sim.scope && std::none_of(sent_.begin(), sent_.end(), [&](const auto& e) { return e.first.scope->key == sim.scope->key; })) {
@@ -605,6 +619,22 @@ private:
         store_->fail_batch_call(-1);
         if (outcome.status != 200) return;
         model_->change_plan(command, clock_->now_seconds());
+        touched_.insert(who);
+    }
+
+    void credit() {
+        const std::string who = user(static_cast<int>(next(users_count)));
+        const std::int64_t tokens = chance(60) ? 1 + static_cast<std::int64_t>(next(400000))
+                                               : -1 - static_cast<std::int64_t>(next(600000));
+        const CreditCommand command{who, CreditChange{"sim:" + std::to_string(step_), tokens, tokens > 0 ? "pack" : "refund"}};
+        if (chance(4)) store_->fail_batch_call(static_cast<int>(next(6)));
+        const ledger::JobOutcome outcome = ledger_->run_job([&](ledger::JobContext& context) {
+            context.credit(command);
+            return ledger::JobOutcome{200, ""};
+        });
+        store_->fail_batch_call(-1);
+        if (outcome.status != 200) return;
+        model_->credit(command, clock_->now_seconds());
         touched_.insert(who);
     }
 
