@@ -257,6 +257,8 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
                             [raw] { return static_cast<std::int64_t>(raw->hub_->streams()); });
     app->metrics_.add_gauge("tokenmeter_ledger_batches", "Ledger transactions committed (group commit batches).",
                             [raw] { return static_cast<std::int64_t>(raw->ledger_->writer_stats().batches); });
+    app->metrics_.add_gauge("tokenmeter_ledger_resident_accounts", "Accounts the ledger writer holds in memory (bounded).",
+                            [raw] { return static_cast<std::int64_t>(raw->ledger_->writer_stats().resident_accounts); });
     app->metrics_.add_gauge("tokenmeter_ledger_changes", "Ledger jobs run.",
                             [raw] { return static_cast<std::int64_t>(raw->ledger_->writer_stats().jobs); });
 

@@ -128,7 +128,7 @@ private:
         if (writer_.accounts_.count(user_id) == 0) {
             // A job names users no request prefetched: read them here.
             auto stored = writer_.store_.read_account(user_id);
-            if (stored) writer_.accounts_[user_id] = Resident{codec::account_from(*stored), stored->head_receipt};
+            if (stored) writer_.accounts_[user_id] = Resident{codec::account_from(*stored), stored->head_receipt, writer_.batch_number_};
         }
         if (batch_.before.count(user_id) == 0) {
             auto found = writer_.accounts_.find(user_id);
@@ -250,8 +250,29 @@ void Writer::loop() {
 
 Writer::Resident& Writer::resident(const std::string& user_id) {
     auto found = accounts_.find(user_id);
-    if (found != accounts_.end()) return found->second;
-    return accounts_.emplace(user_id, Resident{unopened_account(user_id), {}}).first->second;
+    if (found == accounts_.end()) found = accounts_.emplace(user_id, Resident{unopened_account(user_id), {}, 0}).first;
+    found->second.used_in_batch = batch_number_;
+    return found->second;
+}
+
+void Writer::evict_idle() {
+    if (accounts_.size() <= options_.resident_accounts_max) return;
+    const std::size_t keep = options_.resident_accounts_max - options_.resident_accounts_max / 10;
+    std::vector<std::pair<std::uint64_t, std::string>> by_age;
+    by_age.reserve(accounts_.size());
+    for (const auto& [user_id, held] : accounts_) {
+        // What this batch touched stays: its answers are being published.
+        if (held.used_in_batch != batch_number_) by_age.emplace_back(held.used_in_batch, user_id);
+    }
+    const std::size_t surplus = accounts_.size() - keep;
+    const std::size_t evict = std::min(surplus, by_age.size());
+    std::nth_element(by_age.begin(), by_age.begin() + static_cast<std::ptrdiff_t>(evict), by_age.end());
+    for (std::size_t i = 0; i < evict; ++i) {
+        forget_reservations(accounts_.at(by_age[i].second).account);
+        forget(by_age[i].second);
+    }
+    std::lock_guard<std::mutex> guard(mutex_);
+    stats_.evicted_accounts += evict;
 }
 
 void Writer::forget(const std::string& user_id) {
@@ -298,9 +319,9 @@ void Writer::load_missing(std::vector<Pending>& batch) {
         }
         if (submission.user_id.empty() || accounts_.count(submission.user_id) > 0) continue;
         if (submission.account_prefetched) {
-            if (submission.account) accounts_[submission.user_id] = Resident{*submission.account, submission.account_receipt};
+            if (submission.account) accounts_[submission.user_id] = Resident{*submission.account, submission.account_receipt, batch_number_};
         } else if (auto stored = store_.read_account(submission.user_id)) {
-            accounts_[submission.user_id] = Resident{codec::account_from(*stored), stored->head_receipt};
+            accounts_[submission.user_id] = Resident{codec::account_from(*stored), stored->head_receipt, batch_number_};
             continue;
         }
         submission.account_prefetched = false;
@@ -331,7 +352,7 @@ void Writer::lock_contended(std::vector<Pending>& batch, Batch& attempt) {
     for (const std::string& user_id : users) {
         auto stored = attempt.transaction->lock_account(user_id);
         if (stored) {
-            accounts_[user_id] = Resident{codec::account_from(*stored), stored->head_receipt};
+            accounts_[user_id] = Resident{codec::account_from(*stored), stored->head_receipt, batch_number_};
         } else {
             accounts_.erase(user_id);
         }
@@ -393,6 +414,7 @@ Decision unknown_reservation() {
 }  // namespace
 
 void Writer::run_batch(std::vector<Pending>& batch) {
+    batch_number_ += 1;
     for (Pending& pending : batch) pending.decided = true;
     bool durable = false;
     bool conflicted = false;
@@ -430,6 +452,9 @@ void Writer::run_batch(std::vector<Pending>& batch) {
         }
     }
     finish(batch, attempt, durable);
+    evict_idle();
+    std::lock_guard<std::mutex> guard(mutex_);
+    stats_.resident_accounts = accounts_.size();
 }
 
 void Writer::decide_all(std::vector<Pending>& batch, Batch& attempt) {

@@ -111,6 +111,11 @@ struct WriterOptions {
     // Runs of a batch that collides with another process before its
     // commands fail with 503.
     int conflict_attempts_max = 8;
+    // Accounts the writer keeps in memory. Memory is a cache of storage
+    // (every account can be read again, open reservations included), so
+    // past this the least recently used are let go, down to 90 %, and a
+    // server's memory stays bounded however many users it has seen.
+    std::size_t resident_accounts_max = 200000;
     // Alerts to the app, written to the outbox in each batch's transaction.
     alerts::OutboxSettings alerts;
 };
@@ -120,6 +125,8 @@ struct WriterStats {
     std::uint64_t jobs = 0;  // commands and billing jobs run
     std::uint64_t failed_batches = 0;
     std::uint64_t conflicts = 0;  // batch runs rolled back by a conflict and run again
+    std::uint64_t resident_accounts = 0;  // accounts held in memory after the last batch
+    std::uint64_t evicted_accounts = 0;   // accounts let go to keep within resident_accounts_max
 };
 
 class Writer {
@@ -155,6 +162,7 @@ private:
     struct Resident {
         Account account;
         std::string head_receipt;  // the signed receipt of account.seq
+        std::uint64_t used_in_batch = 0;  // the last batch that touched it (recency for eviction)
     };
     class Batch;
     class Context;
@@ -181,6 +189,8 @@ private:
     void forget(const std::string& user_id);
     void remember(const std::string& user_id);
     void forget_reservations(const Account& account);
+    // Lets go of the least recently used accounts past resident_accounts_max.
+    void evict_idle();
 
     storage::LedgerStore& store_;
     const LedgerRules rules_;
@@ -201,6 +211,7 @@ private:
     std::unordered_map<std::string, Resident> accounts_;
     std::unordered_map<std::string, std::chrono::steady_clock::time_point> contended_;
     std::int64_t pruned_before_ = INT64_MIN;
+    std::uint64_t batch_number_ = 0;
     bool prune_backlog_ = true;
 
     // The hints (holds, owner_of), kept by the writer thread after each batch.

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ledger/writer.hpp"
+#include "storage/journal_codec.hpp"
 #include "test_server.hpp"
 
 namespace tokenmeter {
@@ -172,6 +173,59 @@ TEST(IdempotencyPruning, TheTableStaysBoundedWhenWritesOutpaceTheOldQuota) {
         EXPECT_LE(records_created_before(server, now.load() + 1), (retention / 60 + 1) * per_minute) << "minute " << minute;
         now += 60;
     }
+    writer.stop();
+}
+
+}  // namespace
+}  // namespace tokenmeter
+
+namespace tokenmeter {
+namespace {
+
+// The writer's memory is a cache of storage with a bound: past
+// resident_accounts_max it lets go of the least recently used accounts, and
+// an account read back continues its chain and its open reservations.
+TEST(WriterResidentAccounts, StayWithinTheirBoundAndComeBackWhole) {
+    test::TestServer server;
+    ledger::WriterOptions options;
+    options.resident_accounts_max = 10;
+    const std::int64_t now = server.clock().now_seconds();
+    ledger::Writer writer(server.app().store(), server.app().ledger().rules(), server.app().signing_key(), options,
+                          [now] { return now; },
+                          [](const ledger::LedgerReply&) { return std::make_pair(200, std::string("{}")); }, nullptr);
+    auto submit = [&](ledger::LedgerCommand command, const std::string& user) {
+        ledger::Submission submission;
+        submission.command = std::move(command);
+        submission.user_id = user;
+        return writer.submit(std::move(submission));
+    };
+    // An open reservation for user 0, then a hundred other users one by one.
+    const auto authorized = submit(AuthorizeCommand{"u0", "rsv_u0", "chat", "gpt-4o-mini", 100, 0}, "u0");
+    ASSERT_EQ(authorized.kind, ledger::ReplyKind::done);
+    for (int i = 1; i <= 100; ++i) {
+        const std::string user = "u" + std::to_string(i);
+        ASSERT_EQ(submit(RecordCommand{user, "chat", "gpt-4o-mini", 10, 0, "evt_" + user, ""}, user).kind,
+                  ledger::ReplyKind::done);
+    }
+    const ledger::WriterStats stats = writer.stats();
+    EXPECT_LE(stats.resident_accounts, 10U);
+    EXPECT_GE(stats.evicted_accounts, 90U);
+    // User 0 was let go with its reservation open: committed from storage,
+    // its chain goes on from seq 2 (open, authorize) to 3.
+    EXPECT_FALSE(writer.holds("u0"));
+    ledger::Submission commit;
+    commit.command = CommitCommand{"rsv_u0", 90, 0, "evt_c0", ""};
+    commit.user_id = "u0";
+    auto stored = server.app().store().read_account("u0");
+    ASSERT_TRUE(stored.has_value());
+    commit.account = storage::journal_codec::account_from(*stored);
+    commit.account_receipt = stored->head_receipt;
+    commit.account_prefetched = true;
+    const auto committed = writer.submit(std::move(commit));
+    ASSERT_EQ(committed.kind, ledger::ReplyKind::done);
+    EXPECT_EQ(committed.claims.seq, 3);
+    EXPECT_EQ(committed.claims.balance.tokens_used, 90);
+    EXPECT_EQ(committed.claims.balance.tokens_reserved, 0);
     writer.stop();
 }
 
