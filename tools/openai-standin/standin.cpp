@@ -122,7 +122,8 @@ Json chat_usage(const Request& request, const Json& body, Scenario scenario, std
 
 // Sends `text`'s first half after the headers, then drops the connection.
 void reply_cut(Response& response, std::string text, const char* content_type) {
-    response.set_content_provider(text.size(), content_type,
+    const std::size_t length = text.size();  // before the move below
+    response.set_content_provider(length, content_type,
                                   [text = std::move(text)](std::size_t offset, std::size_t, httplib::DataSink& sink) {
                                       if (offset == 0) sink.write(text.data(), text.size() / 2);
                                       return false;
@@ -483,30 +484,32 @@ void Standin::stream_reply(const Call& call, const std::vector<std::string>& wor
     if (cut_after > 0) events->resize(std::min(cut_after, events->size()));
     response.set_header("x-request-id", "req_standin_" + std::to_string(call.id));
     response.set_header("Cache-Control", "no-cache");
-    auto disconnected = std::make_shared<bool>(false);
+    // httplib stops calling the provider once the socket is gone, so the
+    // releaser tells a client that left (success false) from a planned cut.
+    auto cut_reached = std::make_shared<bool>(false);
     const std::uint64_t id = call.id;
     const bool cut = cut_after > 0;
     response.set_chunked_content_provider(
         "text/event-stream; charset=utf-8",
-        [this, events, disconnected, cut, chunk_delay_ms, next = std::size_t{0}](std::size_t, httplib::DataSink& sink) mutable {
+        [this, events, cut_reached, cut, chunk_delay_ms, next = std::size_t{0}](std::size_t, httplib::DataSink& sink) mutable {
             if (next == events->size()) {
-                if (cut) return false;
-                sink.done();
-                return true;
+                if (!cut) {
+                    sink.done();
+                    return true;
+                }
+                *cut_reached = true;
+                return false;
             }
             for (std::int64_t waited = 0; next > 0 && waited < chunk_delay_ms && !stopping_; waited += wait_step_ms) {
-                if (!sink.is_writable()) break;
+                if (!sink.is_writable()) return false;
                 std::this_thread::sleep_for(std::chrono::milliseconds(wait_step_ms));
             }
             const std::string& event = (*events)[next];
-            if (stopping_ || !sink.is_writable() || !sink.write(event.data(), event.size())) {
-                *disconnected = !stopping_;
-                return false;
-            }
+            if (stopping_ || !sink.write(event.data(), event.size())) return false;
             ++next;
             return true;
         },
-        [this, id, disconnected](bool) { finish(id, 200, *disconnected); });
+        [this, id, cut_reached](bool success) { finish(id, 200, !success && !*cut_reached && !stopping_); });
 }
 
 void Standin::embeddings(const Request& request, Response& response) {
