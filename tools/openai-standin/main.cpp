@@ -1,0 +1,79 @@
+// openai_standin: the local OpenAI-compatible stand-in as a process (see
+// standin.hpp for what it serves).
+//
+//   openai_standin [--listen HOST:PORT] [--api-key KEY] [--scenario NAME]
+//                  [--slow-first-byte-ms MS]
+#include <csignal>
+#include <iostream>
+#include <string>
+
+#include "standin.hpp"
+
+namespace {
+
+const char* usage =
+    "usage: openai_standin [--listen HOST:PORT] [--api-key KEY] [--scenario NAME] [--slow-first-byte-ms MS]\n"
+    "  scenarios: normal cut no_usage slow_first_byte rate_limited server_error bad_request cached reasoning hang\n";
+
+tokenmeter::openai_standin::Standin* running = nullptr;
+
+void on_signal(int) {
+    if (running != nullptr) running->stop();
+}
+
+bool is_number(const std::string& text) {
+    return !text.empty() && text.size() <= 9 && text.find_first_not_of("0123456789") == std::string::npos;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    tokenmeter::openai_standin::StandinOptions options;
+    std::string listen = "127.0.0.1:8789";
+    for (int i = 1; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "--help" || arg == "-h") {
+            std::cout << usage;
+            return 0;
+        }
+        if (i + 1 >= argc) {
+            std::cerr << "openai_standin: " << arg << " needs a value\n" << usage;
+            return 2;
+        }
+        const std::string value = argv[++i];
+        if (arg == "--listen") listen = value;
+        else if (arg == "--api-key") options.api_key = value;
+        else if (arg == "--scenario") options.scenario = value;
+        else if (arg == "--slow-first-byte-ms" && is_number(value)) options.slow_first_byte_ms = std::stoll(value);
+        else {
+            std::cerr << "openai_standin: bad option " << arg << " " << value << "\n" << usage;
+            return 2;
+        }
+    }
+    if (!tokenmeter::openai_standin::scenario_from_name(options.scenario)) {
+        std::cerr << "openai_standin: unknown scenario " << options.scenario << "\n" << usage;
+        return 2;
+    }
+    const auto colon = listen.rfind(':');
+    if (colon == std::string::npos || !is_number(listen.substr(colon + 1))) {
+        std::cerr << "openai_standin: --listen must be HOST:PORT\n";
+        return 2;
+    }
+    const std::string host = listen.substr(0, colon);
+    const int port = std::stoi(listen.substr(colon + 1));
+    tokenmeter::openai_standin::Standin standin(options);
+    running = &standin;
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    const int bound = standin.bind(host, port);
+    if (bound <= 0) {
+        std::cerr << "openai_standin: cannot listen on " << listen << "\n";
+        return 1;
+    }
+    // The port it got (port 0 asks for a free one): tests read it from this
+    // line (tests/support/spawn_listening.mjs) rather than guess a free port.
+    std::cout << "openai_standin: listening on http://" << host << ":" << bound << " (API key "
+              << (options.api_key.empty() ? "not checked" : "required") << ", default scenario " << options.scenario
+              << ")" << std::endl;
+    return standin.serve() ? 0 : 1;
+}
