@@ -1,5 +1,9 @@
 #include "app.hpp"
 
+#include <sstream>
+
+#include "gateway/gateway_routes.hpp"
+
 #include <iostream>
 
 #include <httplib.h>
@@ -166,6 +170,29 @@ std::optional<Error> prepare_demo(config::ServerConfig& config, std::ostream& lo
     return std::nullopt;
 }
 
+// The gateway's upstreams: the config's, or those of TOKENMETER_UPSTREAMS_FILE;
+// in demo mode without any, the local OpenAI stand-in (tools/openai-standin)
+// serves every model of the catalog.
+static Result<std::vector<config::UpstreamSettings>, Error> gateway_upstreams(const config::ServerConfig& config,
+                                                                             const Catalog& catalog) {
+    if (config.upstreams_file.empty() && config.upstreams.empty() && config.demo) {
+        config::UpstreamSettings standin;
+        standin.base_url = "http://127.0.0.1:8789/v1";
+        for (const Model& model : catalog.models) standin.models.push_back(model.id);
+        return std::vector<config::UpstreamSettings>{standin};
+    }
+    if (config.upstreams_file.empty()) return config.upstreams;
+    std::ifstream file(config.upstreams_file);
+    if (!file) return unexpected(make_error("config_invalid", "TOKENMETER_UPSTREAMS_FILE: cannot read " + config.upstreams_file));
+    std::ostringstream text;
+    text << file.rdbuf();
+    auto upstreams = config::parse_upstreams(text.str());
+    if (!upstreams) {
+        return unexpected(make_error(upstreams.error().code, config.upstreams_file + ": " + upstreams.error().message));
+    }
+    return upstreams;
+}
+
 Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std::shared_ptr<const Clock> clock) {
     if (auto invalid = config::validate(config)) return unexpected(*invalid);
     if (!crypto_ready()) return unexpected(make_error("crypto_unavailable", "libsodium did not initialize"));
@@ -241,6 +268,14 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
         api_options);
     app->billing_ = billing::make_billing(c.lemonsqueezy, *app->ledger_, *app->callers_);
     app->api_->add_routes(app->billing_.routes);
+    auto upstreams = gateway_upstreams(c, app->catalog_);
+    if (!upstreams) return unexpected(upstreams.error());
+    gateway::GatewayOptions gateway_options;
+    gateway_options.upstreams = std::move(upstreams).value();
+    gateway_options.reply_style = reply_style;
+    app->api_->add_routes(std::make_shared<gateway::GatewayRoutes>(
+        gateway::GatewayDependencies{*app->ledger_, *app->callers_, *app->token_counter_, app->catalog_, app->metrics_},
+        std::move(gateway_options)));
     if (c.reconcile_every_seconds > 0 && (app->billing_.service == nullptr || c.lemonsqueezy.api_key.empty())) {
         return unexpected(make_error("config_invalid", "reconcile_every needs LemonSqueezy configured with "
                                                        "LEMONSQUEEZY_API_KEY: reconcile lists from the API"));
@@ -272,6 +307,8 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
     http_options.idle_timeout_ms = c.http_idle_timeout_ms;
     http_options.stream_heartbeat_ms = c.sse_heartbeat_seconds * 1000;
     http_options.cors.origins = c.cors_origins;
+    http_options.long_request_paths = gateway::GatewayRoutes::paths();
+    http_options.long_request_workers = static_cast<std::size_t>(c.gateway_threads);
     app->http_ = std::make_unique<http::HttpServer>(http_options);
     app->hub_->set_listener([raw](const std::vector<std::string>& users) { raw->http_->notify_streams(users); });
     // Changes made through other servers on the same database (PostgreSQL):

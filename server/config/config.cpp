@@ -111,6 +111,10 @@ std::optional<Error> assign(std::string& target, const std::string& value) {
 
 const std::vector<Setting>& settings() {
     static const std::vector<Setting> all = {
+        {"upstreams_file", "TOKENMETER_UPSTREAMS_FILE",
+         [](ServerConfig& c, const std::string& v) { return assign(c.upstreams_file, v); }},
+        {"gateway_threads", "TOKENMETER_GATEWAY_THREADS",
+         [](ServerConfig& c, const std::string& v) { return set_integer(c.gateway_threads, v, "gateway_threads", 1, 4096); }},
         {"db", "TOKENMETER_DB", [](ServerConfig& c, const std::string& v) { return assign(c.db, v); }},
         {"listen", "TOKENMETER_LISTEN", [](ServerConfig& c, const std::string& v) { return assign(c.listen, v); }},
         {"jwt_secret", "TOKENMETER_JWT_SECRET", [](ServerConfig& c, const std::string& v) { return assign(c.jwt_secret, v); }},
@@ -270,6 +274,12 @@ std::optional<Error> apply_file(ServerConfig& config, const std::string& json_te
         return make_error("config_invalid", "the config file must be a JSON object");
     }
     for (const auto& item : document->items()) {
+        if (item.key() == "upstreams") {
+            auto upstreams = parse_upstreams(item.value().dump());
+            if (!upstreams) return upstreams.error();
+            config.upstreams = std::move(upstreams).value();
+            continue;
+        }
         auto setting = std::find_if(settings().begin(), settings().end(),
                                     [&](const Setting& s) { return item.key() == s.file_key; });
         if (setting == settings().end()) {
@@ -342,6 +352,84 @@ std::optional<Error> validate(const ServerConfig& config) {
         return make_error("config_missing", "LEMONSQUEEZY_WEBHOOK_SECRET is not set while LemonSqueezy is configured");
     }
     return std::nullopt;
+}
+
+namespace {
+
+std::optional<Error> upstream_error(std::size_t index, const std::string& message) {
+    return make_error("config_invalid", "upstreams[" + std::to_string(index) + "]: " + message);
+}
+
+bool is_base_url(const std::string& url) {
+    const bool web = url.rfind("https://", 0) == 0 || url.rfind("http://", 0) == 0;
+    const std::size_t scheme = url.find("://") + 3;
+    return web && url.size() > scheme && url.size() <= 2048 && url[scheme] != '/' &&
+           std::all_of(url.begin(), url.end(), [](char c) { return c > 0x20 && c < 0x7F; }) &&
+           url.find('?') == std::string::npos && url.find('#') == std::string::npos;
+}
+
+std::optional<Error> read_upstream(const Json& entry, std::size_t index, UpstreamSettings& upstream) {
+    if (!entry.is_object()) return upstream_error(index, "must be an object");
+    for (const auto& item : entry.items()) {
+        const std::string& key = item.key();
+        const Json& value = item.value();
+        if (key == "models") {
+            if (!value.is_array() || value.empty() || value.size() > 1000) {
+                return upstream_error(index, "models must be a non-empty array of model ids");
+            }
+            for (const Json& model : value) {
+                if (!model.is_string() || model.get<std::string>().empty() || model.get<std::string>().size() > 128) {
+                    return upstream_error(index, "models must hold model ids (strings of 1-128 bytes)");
+                }
+                upstream.models.push_back(model.get<std::string>());
+            }
+        } else if (key == "base_url") {
+            if (!value.is_string() || !is_base_url(value.get<std::string>())) {
+                return upstream_error(index, "base_url must be an http(s) URL such as https://api.openai.com/v1");
+            }
+            upstream.base_url = value.get<std::string>();
+            while (upstream.base_url.size() > 8 && upstream.base_url.back() == '/') upstream.base_url.pop_back();
+        } else if (key == "api_key") {
+            if (!value.is_string() || value.get<std::string>().size() > 4096 || !is_hex_or_url_safe(value.get<std::string>())) {
+                return upstream_error(index, "api_key must be a string of visible characters");
+            }
+            upstream.api_key = value.get<std::string>();
+        } else if (key == "timeout_ms") {
+            if (!value.is_number_unsigned() || value.get<std::uint64_t>() < 100 || value.get<std::uint64_t>() > 600000) {
+                return upstream_error(index, "timeout_ms must be an integer from 100 to 600000");
+            }
+            upstream.timeout_ms = static_cast<std::int64_t>(value.get<std::uint64_t>());
+        } else {
+            return upstream_error(index, "unknown key \"" + key.substr(0, 64) + "\"");
+        }
+    }
+    if (upstream.models.empty()) return upstream_error(index, "models is missing");
+    if (upstream.base_url.empty()) return upstream_error(index, "base_url is missing");
+    return std::nullopt;
+}
+
+}  // namespace
+
+Result<std::vector<UpstreamSettings>, Error> parse_upstreams(std::string_view json_text) {
+    auto document = json_input::parse(json_text);
+    if (!document || !document->is_array()) {
+        return unexpected(make_error("config_invalid", "upstreams must be a JSON array of {models, base_url, api_key, timeout_ms}"));
+    }
+    if (document->size() > 256) return unexpected(make_error("config_invalid", "upstreams: at most 256 entries"));
+    std::vector<UpstreamSettings> upstreams;
+    for (std::size_t index = 0; index < document->size(); ++index) {
+        UpstreamSettings upstream;
+        if (auto error = read_upstream((*document)[index], index, upstream)) return unexpected(*error);
+        for (const std::string& model : upstream.models) {
+            for (const UpstreamSettings& earlier : upstreams) {
+                if (std::find(earlier.models.begin(), earlier.models.end(), model) != earlier.models.end()) {
+                    return unexpected(*upstream_error(index, "model \"" + model + "\" is already served by an earlier upstream"));
+                }
+            }
+        }
+        upstreams.push_back(std::move(upstream));
+    }
+    return upstreams;
 }
 
 std::optional<std::int64_t> parse_interval_seconds(std::string_view text) {

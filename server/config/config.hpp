@@ -29,6 +29,18 @@ struct LemonSqueezySettings {
     friend bool operator==(const LemonSqueezySettings&, const LemonSqueezySettings&) = default;
 };
 
+// Where the gateway (DESIGN.md §12) sends the calls for some models: an
+// OpenAI-compatible API at base_url ("https://api.openai.com/v1"), with its
+// key, and how long a call may wait for each read before it fails.
+struct UpstreamSettings {
+    std::vector<std::string> models;
+    std::string base_url;
+    std::string api_key;
+    std::int64_t timeout_ms = 60000;
+
+    friend bool operator==(const UpstreamSettings&, const UpstreamSettings&) = default;
+};
+
 struct ServerConfig {
     std::string db = "sqlite:./tokenmeter.db";
     std::string listen = "127.0.0.1:8787";
@@ -88,6 +100,14 @@ struct ServerConfig {
     // Connect, send and read timeout of each delivery: a slower endpoint is
     // a failed attempt, retried with backoff.
     std::int64_t webhook_timeout_ms = 10000;
+    // The gateway's upstreams: the config file's `upstreams`, or the JSON
+    // file TOKENMETER_UPSTREAMS_FILE names (read at start-up, replacing
+    // them). No upstream: the gateway answers 404 for every model.
+    std::vector<UpstreamSettings> upstreams;
+    std::string upstreams_file;
+    // Workers for gateway calls alone, so long streams never hold the
+    // workers that answer the ledger API.
+    std::int64_t gateway_threads = 128;
     bool demo = false;
     std::string demo_dir = ".tokenmeter-demo";
 
@@ -108,6 +128,12 @@ std::optional<Error> apply_file(ServerConfig& config, const std::string& json_te
 std::optional<Error> apply_environment(ServerConfig& config, const Environment& environment);
 // Checks the result: required secrets (outside demo), ranges, formats.
 std::optional<Error> validate(const ServerConfig& config);
+
+// The gateway's upstreams from their JSON: an array of
+// {"models":[...],"base_url":"http(s)://…","api_key":"…","timeout_ms":60000}.
+// A model served by two upstreams, an unknown key, a wrong type or a bad
+// URL is an error naming the entry.
+Result<std::vector<UpstreamSettings>, Error> parse_upstreams(std::string_view json_text);
 
 // "127.0.0.1:8787" -> host and port.
 Result<std::pair<std::string, int>, Error> parse_listen(const std::string& listen);

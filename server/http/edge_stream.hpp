@@ -34,6 +34,10 @@ public:
 
     // Sends what is gathered; false when the client is gone or too slow.
     bool flush();
+    // Starts the write deadline again: an answer that streams for long
+    // (the gateway's) must keep the client reading, not finish in one
+    // deadline.
+    void restart_write_deadline() { write_deadline_ms_ = 0; }
     // Drops the consumed prefix of the connection's input, keeping any
     // pipelined request after it.
     void release_consumed();

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 #include <sys/resource.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -22,6 +23,23 @@ constexpr std::size_t descriptors_reserved = 256;
 
 // The request this worker thread is answering (for hand_over_event_stream).
 thread_local Connection* current_connection = nullptr;
+thread_local EdgeStream* current_stream = nullptr;
+
+// Whether the request in the connection's input is for one of `paths`: its
+// request line's target, up to a query, equals one of them.
+bool requests_one_of(const Connection& connection, const std::vector<std::string>& paths) {
+    const std::string_view input(connection.input);
+    const auto space = input.find(' ');
+    if (space == std::string_view::npos) return false;
+    const std::string_view target = input.substr(space + 1, 256);
+    for (const std::string& path : paths) {
+        if (target.size() > path.size() && target.substr(0, path.size()) == path &&
+            (target[path.size()] == ' ' || target[path.size()] == '?')) {
+            return true;
+        }
+    }
+    return false;
+}
 
 // httplib's accept loop hands each new socket to a task queue; the edge's
 // adoption is a few system calls, so it runs right there, on the accept thread.
@@ -93,6 +111,18 @@ private:
     ConnectionLoop& loop_;
 };
 
+bool flush_response() {
+    if (current_stream == nullptr) return false;
+    current_stream->restart_write_deadline();
+    return current_stream->flush();
+}
+
+bool client_hung_up() {
+    if (current_connection == nullptr) return false;
+    pollfd watched{current_connection->fd, POLLRDHUP, 0};
+    return ::poll(&watched, 1, 0) > 0 && (watched.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 bool hand_over_event_stream(EventStream stream) {
     if (current_connection == nullptr) return false;
     current_connection->handover = std::move(stream);
@@ -113,7 +143,14 @@ HttpServer::HttpServer(HttpServerOptions options) : options_(options) {
     options_.connections_max = loop_options.connections_max;
 
     pool_ = std::make_unique<WorkerPool>(options_.workers, options_.queue_max, [this](Connection& c) { serve(c); });
-    loop_ = std::make_unique<ConnectionLoop>(loop_options, [this](Connection& c) { return pool_->offer(c); });
+    if (options_.long_request_workers > 0 && !options_.long_request_paths.empty()) {
+        long_pool_ = std::make_unique<WorkerPool>(options_.long_request_workers, options_.queue_max,
+                                                  [this](Connection& c) { serve(c); });
+    }
+    loop_ = std::make_unique<ConnectionLoop>(loop_options, [this](Connection& c) {
+        if (long_pool_ && requests_one_of(c, options_.long_request_paths)) return long_pool_->offer(c);
+        return pool_->offer(c);
+    });
     server_ = std::make_unique<EdgeServer>(*loop_);
     server_->new_task_queue = [] { return new AdoptingTaskQueue(); };
     server_->set_payload_max_length(options_.body_bytes_max);
@@ -193,6 +230,7 @@ void HttpServer::stop() {
     if (accept_thread_.joinable()) accept_thread_.join();
     loop_->stop(options_.stop_grace_ms);
     pool_->stop();
+    if (long_pool_) long_pool_->stop();
 }
 
 bool HttpServer::is_running() const { return server_->is_running(); }
@@ -202,8 +240,8 @@ void HttpServer::set_admission(Admission admission) { admission_ = std::move(adm
 void HttpServer::notify_streams(const std::vector<std::string>& keys) { loop_->notify(keys); }
 
 const LoopStats& HttpServer::stats() const { return loop_->stats(); }
-std::size_t HttpServer::queued() const { return pool_->queued(); }
-std::size_t HttpServer::busy_workers() const { return pool_->busy(); }
+std::size_t HttpServer::queued() const { return pool_->queued() + (long_pool_ ? long_pool_->queued() : 0); }
+std::size_t HttpServer::busy_workers() const { return pool_->busy() + (long_pool_ ? long_pool_->busy() : 0); }
 
 // Answers the one request the loop found complete in the connection's input,
 // then gives the connection back: to keep alive, to close, or to stream.
@@ -213,8 +251,10 @@ void HttpServer::serve(Connection& connection) {
                        connection.head.wants_close || connection.peer_closed;
     bool closed = false;
     current_connection = &connection;
+    current_stream = &stream;
     const bool answered = server_->answer(stream, connection, close, closed);
     current_connection = nullptr;
+    current_stream = nullptr;
     connection.requests += 1;
     const bool sent = stream.flush();
     stream.release_consumed();

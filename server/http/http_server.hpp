@@ -61,12 +61,25 @@ struct HttpServerOptions {
     std::int64_t stop_grace_ms = 5'000;
     // Origins whose pages may call the API (cors.hpp); none: CORS is off.
     CorsPolicy cors;
+    // Requests to these paths (the gateway's) are answered by a pool of
+    // their own: a model's reply may stream for minutes, and must not hold
+    // the workers that answer the ledger. 0 workers: the one pool answers all.
+    std::vector<std::string> long_request_paths;
+    std::size_t long_request_workers = 0;
 };
 
 // Hands the connection of the request being answered on this thread to the
 // connection loop as an event stream, once the handler's response headers
 // and first event are written. False when called off an edge worker.
 bool hand_over_event_stream(EventStream stream);
+
+// For a handler that streams its answer as it is made (the gateway): sends
+// what the response has written so far, with a fresh write deadline. False
+// when the client is gone or too slow.
+bool flush_response();
+// Whether the client of the request being answered on this thread has
+// closed its side (it hung up mid-answer).
+bool client_hung_up();
 
 class EdgeServer;
 
@@ -108,6 +121,7 @@ private:
     std::unique_ptr<EdgeServer> server_;
     std::unique_ptr<ConnectionLoop> loop_;
     std::unique_ptr<class WorkerPool> pool_;
+    std::unique_ptr<class WorkerPool> long_pool_;  // long_request_paths
     std::thread accept_thread_;
     Admission admission_;
     std::atomic<bool> stopping_{false};

@@ -48,6 +48,11 @@ void Metrics::count_rate_limited(const std::string& scope) {
     rate_limited_[scope] += 1;
 }
 
+void Metrics::count_gateway_call(const std::string& outcome) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    gateway_calls_[outcome] += 1;
+}
+
 void Metrics::add_gauge(std::string name, std::string help, Gauge gauge) {
     std::lock_guard<std::mutex> guard(mutex_);
     gauges_[std::move(name)] = {std::move(help), std::move(gauge)};
@@ -85,6 +90,13 @@ std::string Metrics::render() const {
         auto found = rate_limited_.find(scope);
         out << "tokenmeter_rate_limited_total{scope=\"" << scope << "\"} " << (found == rate_limited_.end() ? 0 : found->second)
             << "\n";
+    }
+    out << "# HELP tokenmeter_gateway_calls_total Gateway calls by how they ended.\n"
+           "# TYPE tokenmeter_gateway_calls_total counter\n";
+    for (const char* outcome : {"settled_provider", "settled_counted", "released", "refused"}) {
+        auto found = gateway_calls_.find(outcome);
+        out << "tokenmeter_gateway_calls_total{outcome=\"" << outcome << "\"} "
+            << (found == gateway_calls_.end() ? 0 : found->second) << "\n";
     }
     out << "# HELP tokenmeter_tokens_charged_total Charged tokens by model and operation.\n"
            "# TYPE tokenmeter_tokens_charged_total counter\n";

@@ -20,6 +20,9 @@ public:
     void count_charge(const std::string& model, const std::string& operation, std::int64_t tokens);
     // A request refused by a rate limit; scope: user, service or address.
     void count_rate_limited(const std::string& scope);
+    // How a gateway call ended: settled (by the provider's usage or by
+    // counting), released (the upstream failed), or refused (402).
+    void count_gateway_call(const std::string& outcome);
 
     // Gauges read at scrape time.
     using Gauge = std::function<std::int64_t()>;
@@ -44,6 +47,7 @@ private:
     std::uint64_t refused_ = 0;
     std::map<std::pair<std::string, std::string>, std::int64_t> charged_;
     std::map<std::string, std::uint64_t> rate_limited_;
+    std::map<std::string, std::uint64_t> gateway_calls_;
     std::map<std::string, std::pair<std::string, Gauge>> gauges_;
 };
 

@@ -1,0 +1,85 @@
+// The metering gateway (DESIGN.md §12): OpenAI's wire format in front of the
+// providers the operator configures, so an OpenAI SDK pointed at tokenmeter
+// works unchanged and every call is paid for exactly once:
+//
+//   POST /v1/chat/completions   user JWT, or service key + X-Tokenmeter-User
+//   POST /v1/embeddings         the same
+//
+// Each call counts the prompt exactly, authorizes (402 before anything goes
+// upstream), forwards with the output capped at what was reserved, and
+// settles with the provider's usage. A stream passes through event by event
+// and settles at its end: from the final usage chunk (asked for with
+// stream_options.include_usage), or, when none comes (the client left, the
+// provider cut or went silent), by counting the streamed text, marked
+// "counted". An upstream that fails before its first byte is released:
+// nothing is charged. Errors are in OpenAI's shape.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "http/api.hpp"
+#include "http/callers.hpp"
+#include "http/ledger_replies.hpp"
+#include "http/metrics.hpp"
+#include "ledger/ledger_service.hpp"
+#include "tokens/token_counter.hpp"
+
+namespace httplib {
+class DataSink;
+}  // namespace httplib
+
+namespace tokenmeter::gateway {
+
+class UpstreamCall;
+
+struct GatewayOptions {
+    std::vector<config::UpstreamSettings> upstreams;
+    // The output reserved (and asked of the provider as its cap) when a
+    // call names no max_tokens / max_completion_tokens.
+    std::int64_t default_max_output_tokens = 4096;
+    // A provider answer larger than this is cut (and the call released).
+    std::size_t answer_bytes_max = 64 << 20;
+    http::ReplyStyle reply_style;
+};
+
+struct GatewayDependencies {
+    ledger::LedgerService& ledger;
+    http::Callers& callers;
+    tokens::TokenCounter& tokens;
+    const Catalog& catalog;
+    http::Metrics& metrics;
+};
+
+class GatewayRoutes final : public http::RouteSet {
+public:
+    GatewayRoutes(GatewayDependencies dependencies, GatewayOptions options);
+
+    void install(httplib::Server& server,
+                 const std::function<void(const std::string& route, int status, double seconds)>& observe) override;
+
+    // The paths a long-request pool should answer (http_server.hpp).
+    static std::vector<std::string> paths();
+
+private:
+    struct Call;
+
+    void chat_completions(const httplib::Request& request, httplib::Response& response);
+    void embeddings(const httplib::Request& request, httplib::Response& response);
+
+    std::optional<std::string> caller(const httplib::Request& request, httplib::Response& response);
+    const config::UpstreamSettings* upstream_of(const std::string& model) const;
+    bool authorize(Call& call, httplib::Response& response);
+    void forward_whole(Call& call, httplib::Response& response);
+    void forward_stream(std::shared_ptr<Call> call, httplib::Response& response);
+    void relay(Call& call, UpstreamCall& upstream, httplib::DataSink& sink);
+    std::string settle(Call& call, bool provider_usage_known);
+    void release(Call& call);
+
+    GatewayDependencies deps_;
+    GatewayOptions options_;
+};
+
+}  // namespace tokenmeter::gateway
