@@ -2,7 +2,7 @@
 // standin.hpp for what it serves).
 //
 //   openai_standin [--listen HOST:PORT] [--api-key KEY] [--scenario NAME]
-//                  [--slow-first-byte-ms MS]
+//                  [--slow-first-byte-ms MS] [--chunk-delay-ms MS]
 #include <csignal>
 #include <iostream>
 #include <string>
@@ -13,6 +13,7 @@ namespace {
 
 const char* usage =
     "usage: openai_standin [--listen HOST:PORT] [--api-key KEY] [--scenario NAME] [--slow-first-byte-ms MS]\n"
+    "                      [--chunk-delay-ms MS]\n"
     "  scenarios: normal cut no_usage slow_first_byte rate_limited server_error bad_request cached reasoning hang\n";
 
 tokenmeter::openai_standin::Standin* running = nullptr;
@@ -45,6 +46,7 @@ int main(int argc, char** argv) {
         else if (arg == "--api-key") options.api_key = value;
         else if (arg == "--scenario") options.scenario = value;
         else if (arg == "--slow-first-byte-ms" && is_number(value)) options.slow_first_byte_ms = std::stoll(value);
+        else if (arg == "--chunk-delay-ms" && is_number(value)) options.chunk_delay_ms = std::stoll(value);
         else {
             std::cerr << "openai_standin: bad option " << arg << " " << value << "\n" << usage;
             return 2;

@@ -434,7 +434,7 @@ void Standin::chat_completions(const Request& request, Response& response) {
     if (flag(body, "stream")) {
         const bool include_usage = body.contains("stream_options") && flag(body["stream_options"], "include_usage");
         stream_reply(call, words, finish_reason, usage, include_usage,
-                     header_int(request, "X-Standin-Chunk-Delay-Ms", 0, limits::delay_ms_max), response);
+                     header_int(request, "X-Standin-Chunk-Delay-Ms", options_.chunk_delay_ms, limits::delay_ms_max), response);
         return;
     }
     std::string text;

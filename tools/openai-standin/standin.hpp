@@ -109,6 +109,10 @@ struct StandinOptions {
     std::string api_key;          // empty: any request is accepted, with or without a key
     std::string scenario = "normal";  // the default when nothing else chooses one
     std::int64_t slow_first_byte_ms = slow_first_byte_ms_default;
+    // A pause between streamed chunks when the request names none
+    // (X-Standin-Chunk-Delay-Ms): for clients, such as a gateway, that do
+    // not pass the caller's headers on.
+    std::int64_t chunk_delay_ms = 0;
 };
 
 // One request as received, for GET /_standin/requests and requests().
