@@ -96,6 +96,10 @@ struct GatewayRoutes::Call {
     std::int64_t prompt_tokens = 0;
     bool exact = true;
     std::int64_t output_cap = 0;  // the output reserved, and the provider's cap
+    std::int64_t choices = 1;
+    // The caller named no output cap: the gateway's default, or less when
+    // the user cannot afford that much (the answer is then shorter).
+    bool cap_is_ours = false;
     bool stream = false;
     bool client_wants_usage = false;
     std::string reservation_id;
@@ -222,8 +226,9 @@ void GatewayRoutes::chat_completions(const Request& request, Response& response)
     // more than the ledger holds for it.
     const std::int64_t max_output =
         max_completion->value_or(max_tokens->value_or(options_.default_max_output_tokens));
-    if (!max_completion->has_value() && !max_tokens->has_value()) (*body)["max_completion_tokens"] = max_output;
-    call.output_cap = max_output * n->value_or(1);
+    call.cap_is_ours = !max_completion->has_value() && !max_tokens->has_value();
+    call.choices = n->value_or(1);
+    call.output_cap = max_output * call.choices;
     if (call.stream) {
         Json& stream_options = (*body)["stream_options"];
         if (stream_options.is_null()) stream_options = Json::object();
@@ -232,6 +237,7 @@ void GatewayRoutes::chat_completions(const Request& request, Response& response)
     }
     call.body = std::move(*body);
     if (!authorize(call, response)) return;
+    if (call.cap_is_ours) call.body["max_completion_tokens"] = call.output_cap / call.choices;
     if (call.stream) {
         forward_stream(std::make_shared<Call>(std::move(call)), response);
     } else {
@@ -285,15 +291,28 @@ void GatewayRoutes::embeddings(const Request& request, Response& response) {
     forward_whole(call, response);
 }
 
+// The output per choice a user with `remaining` tokens can afford after the
+// prompt: the largest cap whose charge, ceil((input + output) × multiplier),
+// fits. 0 when not even one token does.
+static std::int64_t affordable_output(std::int64_t remaining, const Multiplier& multiplier, std::int64_t input,
+                                      std::int64_t choices) {
+    // remaining <= count_max and terms <= multiplier_term_max: no overflow (limits.hpp).
+    const std::int64_t raw_max = remaining * multiplier.denominator / multiplier.numerator;
+    if (raw_max <= input) return 0;
+    return (raw_max - input) / choices;
+}
+
 bool GatewayRoutes::authorize(Call& call, Response& response) {
-    AuthorizeCommand command;
-    command.user_id = call.user_id;
-    command.reservation_id = ledger::new_id("rsv_");
-    command.operation = call.operation;
-    command.model = call.model->id;
-    command.input_tokens = call.prompt_tokens;
-    command.max_output_tokens = call.output_cap;
-    const ledger::LedgerReply reply = deps_.ledger.authorize(std::move(command), call.exact, std::nullopt);
+    ledger::LedgerReply reply = reserve(call);
+    // Without a cap of the caller's, a user short of the default output
+    // still gets the answer they can pay for.
+    if (reply.kind == ledger::ReplyKind::refused && reply.refusal.code == RefusalCode::limit_exceeded && call.cap_is_ours) {
+        const std::int64_t output = affordable_output(reply.refusal.remaining, call.model->multiplier, call.prompt_tokens, call.choices);
+        if (output > 0) {
+            call.output_cap = output * call.choices;
+            reply = reserve(call);
+        }
+    }
     if (reply.kind == ledger::ReplyKind::done) {
         deps_.metrics.count_authorization(true);
         call.reservation_id = reply.reservation->id;
@@ -308,6 +327,17 @@ bool GatewayRoutes::authorize(Call& call, Response& response) {
     response.set_content(rendered.body, json_type);
     to_openai_shape(response);
     return false;
+}
+
+ledger::LedgerReply GatewayRoutes::reserve(const Call& call) {
+    AuthorizeCommand command;
+    command.user_id = call.user_id;
+    command.reservation_id = ledger::new_id("rsv_");
+    command.operation = call.operation;
+    command.model = call.model->id;
+    command.input_tokens = call.prompt_tokens;
+    command.max_output_tokens = call.output_cap;
+    return deps_.ledger.authorize(std::move(command), call.exact, std::nullopt);
 }
 
 // Settles the call's reservation: with the provider's usage when it came,

@@ -72,6 +72,7 @@ private:
     std::optional<std::string> caller(const httplib::Request& request, httplib::Response& response);
     const config::UpstreamSettings* upstream_of(const std::string& model) const;
     bool authorize(Call& call, httplib::Response& response);
+    ledger::LedgerReply reserve(const Call& call);
     void forward_whole(Call& call, httplib::Response& response);
     void forward_stream(std::shared_ptr<Call> call, httplib::Response& response);
     void relay(Call& call, UpstreamCall& upstream, httplib::DataSink& sink);

@@ -317,6 +317,18 @@ TEST(Gateway, A402IsAnsweredBeforeAnythingGoesUpstream) {
     expect_released(gateway, "alice");
 }
 
+TEST(Gateway, WithoutACapOfItsOwnACallGetsTheOutputTheUserCanAfford) {
+    Gateway gateway({}, 1'000);
+    const json body = chat("a short question", false, 0, "gpt-4o");  // 3x: a 4,096-token default would not fit
+    const Streamed answer = post(gateway.server, "/v1/chat/completions", body, gateway.server.as_user("alice"));
+    ASSERT_EQ(answer.status, 200) << answer.text;
+    const auto cap = json::parse(gateway.provider.requests().at(0).body)["max_completion_tokens"].get<std::int64_t>();
+    EXPECT_EQ(cap, 1'000 / 3 - prompt_count(body)) << "the largest output whose charge fits";
+    EXPECT_LE(gateway.usage("alice")["used"].get<std::int64_t>(), 1'000);
+    // A caller's own cap is the caller's: past the limit it is refused.
+    EXPECT_EQ(post(gateway.server, "/v1/chat/completions", chat("again", false, 4'000), gateway.server.as_user("alice")).status, 402);
+}
+
 TEST(Gateway, CallersAreUsersOrTheAppForAUser) {
     Gateway gateway;
     httplib::Headers as_app = gateway.server.as_service();
