@@ -530,3 +530,52 @@ TEST(Gateway, KillNineMidStreamLeavesAReservationThatExpiresUncharged) {
 
 }  // namespace
 }  // namespace tokenmeter
+
+namespace tokenmeter {
+namespace {
+
+TEST(GatewayConfig, UpstreamsAreCheckedAtLoadNamingTheEntry) {
+    auto good = config::parse_upstreams(
+        R"([{"models":["gpt-4o"],"base_url":"https://api.openai.com/v1/","api_key":"sk-x","timeout_ms":5000}])");
+    ASSERT_TRUE(good.has_value());
+    EXPECT_EQ(good->at(0).base_url, "https://api.openai.com/v1");
+    EXPECT_EQ(good->at(0).timeout_ms, 5000);
+    const std::vector<std::pair<std::string, std::string>> bad = {
+        {"{}", "JSON array"},
+        {R"([{"base_url":"http://x"}])", "upstreams[0]: models is missing"},
+        {R"([{"models":[],"base_url":"http://x"}])", "upstreams[0]: models must be"},
+        {R"([{"models":["m"]}])", "upstreams[0]: base_url is missing"},
+        {R"([{"models":["m"],"base_url":"ftp://x"}])", "upstreams[0]: base_url must be"},
+        {R"([{"models":["m"],"base_url":"http://x?q=1"}])", "upstreams[0]: base_url must be"},
+        {R"([{"models":["m"],"base_url":"http://x","timeout_ms":5}])", "upstreams[0]: timeout_ms"},
+        {R"([{"models":["m"],"base_url":"http://x","api_key":"a b"}])", "upstreams[0]: api_key"},
+        {R"([{"models":["m"],"base_url":"http://x","extra":1}])", "upstreams[0]: unknown key \"extra\""},
+        {R"([{"models":["m"],"base_url":"http://x"},{"models":["m"],"base_url":"http://y"}])",
+         "upstreams[1]: model \"m\" is already served"},
+    };
+    for (const auto& [text, message] : bad) {
+        auto parsed = config::parse_upstreams(text);
+        ASSERT_FALSE(parsed.has_value()) << text;
+        EXPECT_EQ(parsed.error().code, "config_invalid");
+        EXPECT_NE(parsed.error().message.find(message), std::string::npos) << parsed.error().message;
+    }
+    // In a config file, and from the file TOKENMETER_UPSTREAMS_FILE names.
+    config::ServerConfig config;
+    EXPECT_FALSE(config::apply_file(config, R"({"upstreams":[{"models":["gpt-4o"],"base_url":"http://127.0.0.1:9/v1"}]})"));
+    EXPECT_EQ(config.upstreams.size(), 1U);
+    auto refused = config::apply_file(config, R"({"upstreams":[{"models":"gpt-4o","base_url":"http://x"}]})");
+    ASSERT_TRUE(refused.has_value());
+    EXPECT_NE(refused->message.find("upstreams[0]"), std::string::npos);
+    EXPECT_FALSE(config::apply_environment(config, {{"TOKENMETER_UPSTREAMS_FILE", "/nonexistent/upstreams.json"}}));
+    test::TestServerOptions options;
+    options.configure = [](config::ServerConfig& c) { c.upstreams_file = "/nonexistent/upstreams.json"; };
+    try {
+        test::TestServer server(options);
+        ADD_FAILURE() << "a missing upstreams file must stop the start";
+    } catch (const std::runtime_error& error) {
+        EXPECT_NE(std::string(error.what()).find("TOKENMETER_UPSTREAMS_FILE"), std::string::npos) << error.what();
+    }
+}
+
+}  // namespace
+}  // namespace tokenmeter
