@@ -17,18 +17,6 @@ using Json = nlohmann::json;
 
 constexpr const char* json_type = "application/json";
 
-// Canned replies, picked by the prompt's length: the demo has no model, but
-// their tokens are counted and charged like a real reply's.
-constexpr std::array<const char*, 4> canned_replies = {
-    "Here is a short answer: metering happens before the work, so a request that does not fit is refused up front.",
-    "Sure. tokenmeter counts your prompt with the model's own tokenizer, multiplies by the model's price, and "
-    "reserves that many tokens before the reply starts; the commit then charges what was really used.",
-    "Good question! Every balance you see comes with a signed receipt. Your browser checks the signature in "
-    "WebAssembly, so the numbers in the sidebar are proven to come from the server.",
-    "This reply is canned text, but its usage is real: it was authorized, committed and receipted by the server, "
-    "and the sidebar moved because the usage stream pushed the new signed balance.",
-};
-
 std::string random_key() {
     std::array<std::uint8_t, 16> bytes{};
     randombytes_buf(bytes.data(), bytes.size());
@@ -52,7 +40,6 @@ public:
     void install(httplib::Server& server,
                  const std::function<void(const std::string&, int, double)>& /*observe*/) override {
         server.Get("/demo/session", [this](const httplib::Request&, httplib::Response& response) { session(response); });
-        server.Post("/demo/chat", [this](const httplib::Request& request, httplib::Response& response) { chat(request, response); });
         server.Post("/demo/avatar", [this](const httplib::Request& request, httplib::Response& response) { avatar(request, response); });
         server.Post("/demo/embed", [this](const httplib::Request& request, httplib::Response& response) { embed(request, response); });
     }
@@ -97,49 +84,6 @@ private:
         response.status = result->status;
         response.set_content(result->body, json_type);
         return true;
-    }
-
-    void chat(const httplib::Request& request, httplib::Response& response) {
-        auto user = user_of(request, response);
-        if (!user) return;
-        const Json body = Json::parse(request.body, nullptr, false);
-        if (!body.is_object() || !body.contains("model") || !body["model"].is_string() || !body.contains("messages") ||
-            !body["messages"].is_array()) {
-            reply_error(response, 400, "invalid_request", "send {\"model\", \"messages\": [...]}");
-            return;
-        }
-        const Model* model = deps_.catalog.find_model(body["model"].get<std::string>());
-        if (model == nullptr) {
-            reply_error(response, 400, "unknown_model", "unknown model");
-            return;
-        }
-        auto input = deps_.tokens.count_chat(*model, body["messages"]);
-        if (!input) {
-            reply_error(response, 400, input.error().code, input.error().message);
-            return;
-        }
-        auto authorized = service_call("/v1/usage/authorize", {{"user_id", *user},
-                                                               {"operation", "chat"},
-                                                               {"model", model->id},
-                                                               {"messages", body["messages"]},
-                                                               {"max_output_tokens", settings_.reply_tokens_max}});
-        if (forwarded_failure(authorized, response)) return;
-        const Json reservation = Json::parse(authorized->body, nullptr, false);
-        const std::string reply = canned_replies[static_cast<std::size_t>(input->tokens) % canned_replies.size()];
-        auto output = deps_.tokens.count_text(*model, reply);
-        const std::int64_t output_tokens = output ? std::min(output->tokens, settings_.reply_tokens_max) : 0;
-        auto committed = service_call("/v1/usage/commit", {{"reservation_id", reservation.value("reservation_id", "")},
-                                                           {"input_tokens", input->tokens},
-                                                           {"output_tokens", output_tokens}});
-        if (forwarded_failure(committed, response)) return;
-        const Json settled = Json::parse(committed->body, nullptr, false);
-        Json event = settled.value("event", Json::object());
-        reply_json(response, 200, {{"reply", reply},
-                                   {"model", model->id},
-                                   {"input_tokens", input->tokens},
-                                   {"output_tokens", output_tokens},
-                                   {"charged_tokens", event.value("charged_tokens", Json())},
-                                   {"usage", settled.value("usage", Json::object())}});
     }
 
     void avatar(const httplib::Request& request, httplib::Response& response) {

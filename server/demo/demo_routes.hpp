@@ -1,12 +1,11 @@
 // Routes that exist only under `tokenmeter serve --demo`: the demo app's
-// stand-in for an app backend. A real app's backend calls the model provider
-// and meters it with the service API; here the "model" is canned text, but
-// the metering is the real thing: every reply is authorized, committed and
-// receipted through POST /v1/usage/{authorize,commit} with the demo service
-// key, over HTTP, exactly as an outside backend would.
+// stand-in for an app backend. The demo's chat needs none (it streams
+// through the gateway, POST /v1/chat/completions, to the local OpenAI
+// stand-in); avatars and document embeddings are metered here the way an
+// outside backend would: through POST /v1/usage/{authorize,commit} with the
+// demo service key, over HTTP.
 //
 //   GET  /demo/session  -> {"user_id","access_token"}  a dev user's JWT (HS256, the demo secret)
-//   POST /demo/chat     {"model","messages":[…]} (user bearer) -> {"reply","input_tokens","output_tokens","charged_tokens","usage"}
 //   POST /demo/avatar   (user bearer) -> {"usage"}
 #pragma once
 
@@ -27,7 +26,6 @@ struct DemoSettings {
     std::string jwt_secret;               // signs the dev user's token
     std::string service_key;              // the "backend" meters with it
     std::int64_t token_ttl_seconds = 12 * 3600;
-    std::int64_t reply_tokens_max = 200;  // the reply budget each chat reserves
 };
 
 struct DemoDependencies {

@@ -107,6 +107,7 @@ struct GatewayRoutes::Call {
     std::optional<ProviderUsage> usage;
     std::string output_text;
     std::string usage_source;  // "provider" or "counted", once settled
+    std::int64_t charged_tokens = 0;
 };
 
 GatewayRoutes::GatewayRoutes(GatewayDependencies dependencies, GatewayOptions options)
@@ -369,6 +370,7 @@ std::string GatewayRoutes::settle(Call& call, bool provider_usage_known) {
     }
     deps_.metrics.count_gateway_call("settled_" + call.usage_source);
     const Charge& charge = reply.charge->charge;
+    call.charged_tokens = charge.charged_tokens;
     deps_.metrics.count_charge(charge.model, std::string(to_string(charge.operation)), charge.charged_tokens);
     return reply.receipt;
 }
@@ -431,7 +433,10 @@ void GatewayRoutes::forward_whole(Call& call, Response& response) {
     const std::string receipt = settle(call, true);
     response.status = 200;
     response.set_content(answer, json_type);
-    if (!receipt.empty()) response.set_header("X-Tokenmeter-Receipt", receipt);
+    if (!receipt.empty()) {
+        response.set_header("X-Tokenmeter-Receipt", receipt);
+        response.set_header("X-Tokenmeter-Charged-Tokens", std::to_string(call.charged_tokens));
+    }
     response.set_header("X-Tokenmeter-Usage-Source", call.usage_source);
 }
 
@@ -489,7 +494,10 @@ void GatewayRoutes::relay(Call& call, UpstreamCall& upstream, httplib::DataSink&
     const std::string receipt = settle(call, call.usage.has_value());
     if (client_gone) return;
     std::string trailer;
-    if (!receipt.empty()) trailer += ": X-Tokenmeter-Receipt: " + receipt + "\n";
+    if (!receipt.empty()) {
+        trailer += ": X-Tokenmeter-Receipt: " + receipt + "\n";
+        trailer += ": X-Tokenmeter-Charged-Tokens: " + std::to_string(call.charged_tokens) + "\n";
+    }
     trailer += ": X-Tokenmeter-Usage-Source: " + call.usage_source + "\n\n";
     if (done) trailer += "data: [DONE]\n\n";
     send_event(sink, trailer);

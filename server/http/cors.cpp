@@ -91,7 +91,7 @@ CorsDecision decide_cors(const CorsPolicy& policy, std::string_view origin, std:
         decision.headers.emplace_back("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key");
         decision.headers.emplace_back("Access-Control-Max-Age", std::to_string(cors_max_age_seconds));
     } else {
-        decision.headers.emplace_back("Access-Control-Expose-Headers", "Retry-After");
+        decision.headers.emplace_back("Access-Control-Expose-Headers", std::string(exposed_headers));
     }
     return decision;
 }

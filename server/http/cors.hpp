@@ -22,6 +22,11 @@
 
 namespace tokenmeter::http {
 
+// The response headers a page may read: Retry-After on a 429/503, and the
+// gateway's receipt and settlement of a call.
+inline constexpr std::string_view exposed_headers =
+    "Retry-After, X-Tokenmeter-Receipt, X-Tokenmeter-Charged-Tokens, X-Tokenmeter-Usage-Source";
+
 // How long a browser may cache a preflight's answer, in seconds (Chromium
 // caps it at 2 hours, Firefox at 24).
 inline constexpr int cors_max_age_seconds = 7200;

@@ -16,6 +16,7 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../
 const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const binary = process.env.TM_BINARY ?? path.join(repoRoot, 'build/native/server/tokenmeter');
 const standinBinary = process.env.TM_STANDIN_BINARY ?? path.join(repoRoot, 'build/native/tools/lemonsqueezy-standin/lemonsqueezy_standin');
+const modelsBinary = process.env.TM_OPENAI_STANDIN_BINARY ?? path.join(repoRoot, 'build/native/tools/openai-standin/openai_standin');
 const webhookSecret = 'e2e-webhook-secret-0123456789abcdef';
 const webRoot = process.env.TM_WEB_ROOT ?? path.join(repoRoot, 'build/web-demo');
 const shots = path.join(repoRoot, 'build/e2e');
@@ -37,6 +38,13 @@ class DemoServer {
       '--webhook-secret', webhookSecret, ...standinSaleArgs]);
     this.standin = started.child;
     this.standinUrl = started.url;
+    // The chat's models: the OpenAI stand-in behind the gateway, streaming
+    // slowly enough that a reply is seen growing.
+    const models = await spawnListening(modelsBinary, ['--listen', '127.0.0.1:0', '--chunk-delay-ms', '30']);
+    this.models = models.child;
+    const catalog = JSON.parse(fs.readFileSync(demoCatalogFile, 'utf8'));
+    fs.writeFileSync(path.join(this.dir, 'upstreams.json'),
+      JSON.stringify([{ models: catalog.models.map((m) => m.id), base_url: `${models.url}/v1` }]));
   }
   // The first start takes a free port; a restart binds the same one again,
   // since the page and the stand-in hold the URL.
@@ -45,6 +53,7 @@ class DemoServer {
     const started = await spawnListening(binary, ['serve', '--demo', '--listen', `127.0.0.1:${this.port}`, '--web-root', webRoot], {
       cwd: this.dir,
       env: { ...process.env, TOKENMETER_CATALOG_FILE: demoCatalogFile,
+        TOKENMETER_UPSTREAMS_FILE: path.join(this.dir, 'upstreams.json'),
         LEMONSQUEEZY_API_BASE: this.standinUrl, LEMONSQUEEZY_API_KEY: 'e2e-key',
         LEMONSQUEEZY_STORE_ID: '1', LEMONSQUEEZY_PRO_VARIANT_ID: '1', LEMONSQUEEZY_WEBHOOK_SECRET: webhookSecret },
     });
@@ -143,6 +152,7 @@ after(async () => {
   await browser?.close();
   await server.stop();
   server.standin?.kill('SIGKILL');
+  server.models?.kill('SIGKILL');
   fs.rmSync(server.dir, { recursive: true, force: true });
 });
 
@@ -181,6 +191,8 @@ test('the demo, as a user sees it', async (t) => {
     await testId('send').click();
     // The reservation moves the bar first; the commit settles it (reply budget returned).
     await waitForText('tokens-remaining', (text) => text !== '250,000 left', 'the bar to move');
+    // The reply streams in from the model behind the gateway, and is charged when it ends.
+    await page.getByText('Echo: Hello! Please explain how token metering works').first().waitFor({ timeout });
     await page.getByText('charged').first().waitFor({ timeout });
     await page.waitForFunction(() => document.querySelector('[data-testid="composer"]').value === '', null, { timeout });
     await waitForText('tokens', (text) => !text.includes('reserved'), 'the reservation to settle');

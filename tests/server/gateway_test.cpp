@@ -171,6 +171,7 @@ TEST(Gateway, AWholeChatIsChargedByTheProvidersUsageWithAReceipt) {
     EXPECT_EQ(claims.balance.tokens_used, 3 * provider_total);
     EXPECT_EQ(claims.balance.tokens_reserved, 0);
     EXPECT_EQ(answer.headers.find("X-Tokenmeter-Usage-Source")->second, "provider");
+    EXPECT_EQ(answer.headers.find("X-Tokenmeter-Charged-Tokens")->second, std::to_string(3 * provider_total));
     EXPECT_EQ(gateway.usage("alice")["used"], 3 * provider_total);
     // Forwarded with the output capped at what was reserved, without the user's token.
     const auto requests = gateway.provider.requests();
@@ -202,6 +203,7 @@ TEST(Gateway, AStreamPassesThroughAndSettlesFromItsUsageChunk) {
     const ReceiptClaims claims = verified(gateway.server, comment(answer.text, "X-Tokenmeter-Receipt"));
     EXPECT_EQ(claims.balance.tokens_used, usage["total_tokens"].get<std::int64_t>());
     EXPECT_EQ(claims.balance.tokens_reserved, 0);
+    EXPECT_EQ(comment(answer.text, "X-Tokenmeter-Charged-Tokens"), std::to_string(claims.balance.tokens_used));
 }
 
 TEST(Gateway, AStreamThatDidNotAskForUsageGetsNoneButIsStillSettledByIt) {

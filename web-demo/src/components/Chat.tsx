@@ -3,9 +3,10 @@ import type { UseTokenLimits } from '@tokenmeter/react';
 import type { ChatMessage } from '@tokenmeter/wasm';
 import { accessToken } from '../lib/session';
 import { formatCount } from '../lib/format';
+import { streamChat } from '../lib/gatewayChat';
 import { UpgradeButton } from './UpgradeButton';
 
-// The reply budget each chat reserves; the demo server's DemoSettings.reply_tokens_max.
+// The reply budget each chat reserves: the max_tokens the gateway is asked for.
 export const replyTokensMax = 200;
 
 interface Turn { role: 'user' | 'assistant'; text: string; charged?: number; model?: string }
@@ -30,18 +31,24 @@ export function Chat({ limits }: { limits: UseTokenLimits }) {
     setSending(true);
     setRefusal(null);
     const text = draft;
+    const earlier = turns;
+    const show = (reply: string, charged?: number) =>
+      setTurns([...earlier, { role: 'user', text }, { role: 'assistant', text: reply, charged, model }]);
     try {
-      const response = await fetch('/demo/chat', {
-        method: 'POST',
-        headers: { Authorization: `Bearer ${await accessToken()}`, 'Content-Type': 'application/json' },
-        body: JSON.stringify({ model, messages: [{ role: 'user', content: text }] }),
+      // Streamed through the gateway (POST /v1/chat/completions), which
+      // meters it: the reply grows as it arrives, the charge comes at its end.
+      const outcome = await streamChat({
+        token: await accessToken(),
+        model,
+        messages: [{ role: 'user', content: text }],
+        maxTokens: replyTokensMax,
+        onText: (reply) => show(reply),
       });
-      const body = await response.json();
-      if (!response.ok) {
-        setRefusal(body?.error?.code === 'limit_exceeded' ? 'limit' : (body?.error?.message ?? `HTTP ${response.status}`));
+      if (!outcome.ok) {
+        setRefusal(outcome.code === 'limit_exceeded' ? 'limit' : outcome.message);
         return;
       }
-      setTurns((t) => [...t, { role: 'user', text }, { role: 'assistant', text: body.reply, charged: body.charged_tokens, model }]);
+      show(outcome.text, outcome.chargedTokens);
       setDraft('');
     } catch (error) {
       setRefusal(error instanceof Error ? error.message : String(error));
@@ -53,7 +60,7 @@ export function Chat({ limits }: { limits: UseTokenLimits }) {
   return (
     <section className="chat">
       <div className="turns" data-testid="turns">
-        {turns.length === 0 && <p className="muted">Ask anything. Replies are canned, but their usage is metered by the real server.</p>}
+        {turns.length === 0 && <p className="muted">Ask anything. Replies stream from the local OpenAI stand-in through tokenmeter's gateway, which meters them.</p>}
         {turns.map((turn, i) => (
           <div key={i} className={`turn ${turn.role}`}>
             <p>{turn.text}</p>
