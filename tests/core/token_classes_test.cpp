@@ -7,6 +7,8 @@
 #include <string>
 
 #include "tokenmeter/catalog.hpp"
+#include "tokenmeter/embedded_encodings.hpp"
+#include "tokenmeter/estimate.hpp"
 #include "tokenmeter/limits.hpp"
 #include "tokenmeter/pricing.hpp"
 #include "tokenmeter/state_machine.hpp"
@@ -230,6 +232,52 @@ TEST(TokenClassPricing, PriceKeepsRawUnweightedAndTheClassesOnTheCharge) {
     EXPECT_EQ(price(catalog(), "embedding", "o-weighted", TokenCounts{100, 0, 0, 1}).error().code, "invalid_count");
     // An avatar takes no counts at all.
     EXPECT_EQ(price(catalog(), "avatar", "", TokenCounts{0, 0, 0, 0})->charged_tokens, 10'000);
+}
+
+// The estimate rule and its price, as the browser's estimate() and the
+// server's authorize apply them: the input weight on the prompt, the output
+// weight on the max output.
+class EmbeddedEncodings final : public EncodingSource {
+public:
+    Result<const Encoding*, Error> encoding(TokenizerKind encoding) const override {
+        return &embedded_encoding(encoding);
+    }
+};
+
+std::int64_t estimated_charge(const EstimateRequest& request) {
+    auto sized = estimate(catalog(), request, EmbeddedEncodings{});
+    EXPECT_TRUE(sized.has_value()) << (sized ? "" : sized.error().message);
+    if (!sized) return -1;
+    auto charge = price(catalog(), to_string(sized->operation), sized->model->id, sized->input_tokens,
+                        sized->max_output_tokens);
+    EXPECT_TRUE(charge.has_value()) << (charge ? "" : charge.error().message);
+    return charge ? charge->charged_tokens : -1;
+}
+
+TEST(TokenClassEstimate, AnEstimateWeighsThePromptAsInputAndTheMaxOutputAsOutput) {
+    const Catalog heavy = weighted_catalog(R"({"input": "3/2", "output": "4", "reasoning": "8"})", "5/2");
+    EstimateRequest counted;
+    counted.operation = "chat";
+    counted.model = Result<std::string, Error>(std::string("o-weighted"));
+    counted.input_tokens = Result<std::int64_t, Error>(std::int64_t{100});
+    counted.max_output_tokens = Result<std::int64_t, Error>(std::int64_t{33});
+    auto sized = estimate(heavy, counted, EmbeddedEncodings{});
+    ASSERT_TRUE(sized.has_value()) << sized.error().message;
+    auto charge = price(heavy, "chat", "o-weighted", sized->input_tokens, sized->max_output_tokens);
+    ASSERT_TRUE(charge.has_value());
+    // (100 * 3/2 + 33 * 4) * 5/2 = 282 * 5/2 = 705
+    EXPECT_EQ(charge->charged_tokens, 705);
+    // A text is counted with the model's tokenizer, then weighed the same way.
+    const std::string text = "Hello, world!";
+    EstimateRequest written;
+    written.operation = "chat";
+    written.model = Result<std::string, Error>(std::string("o-weighted"));
+    written.text = Result<std::string_view, Error>(std::string_view(text));
+    written.max_output_tokens = Result<std::int64_t, Error>(std::int64_t{10});
+    auto text_sized = estimate(catalog(), written, EmbeddedEncodings{});
+    ASSERT_TRUE(text_sized.has_value());
+    EXPECT_GT(text_sized->input_tokens, 0);
+    EXPECT_EQ(estimated_charge(written), text_sized->input_tokens + 4 * 10);
 }
 
 // The state machine: commits and records priced with the model's weights.
