@@ -79,6 +79,27 @@ TEST(TokenClasses, ACommitIsChargedWithTheWeightsAndItsEventShowsTheParts) {
     EXPECT_EQ(events[0]["output_tokens"], 234);
 }
 
+TEST(TokenClasses, AReplayedCommitWithPartsAnswersTheSameBytes) {
+    TestServer server(weighted_gpt_4o());
+    const std::string id = reserve(server, "dee");
+    const json body = {{"reservation_id", id}, {"input_tokens", 1000}, {"cached_input_tokens", 300},
+                       {"output_tokens", 234}, {"reasoning_tokens", 100}};
+    auto client = server.client();
+    auto first = client.Post("/v1/usage/commit", server.as_service("commit-dee"), body.dump(), "application/json");
+    ASSERT_TRUE(first && first->status == 200) << (first ? first->body : "no response");
+    // The replay is rendered from the journal's change: the parts survive it.
+    auto again = client.Post("/v1/usage/commit", server.as_service("commit-dee"), body.dump(), "application/json");
+    ASSERT_TRUE(again && again->status == 200);
+    EXPECT_EQ(again->body, first->body);
+    EXPECT_EQ(body_of(again)["event"]["reasoning_tokens"], 100);
+    // The same key with the parts left out is another body.
+    json without = body;
+    without.erase("reasoning_tokens");
+    auto other = client.Post("/v1/usage/commit", server.as_service("commit-dee"), without.dump(), "application/json");
+    ASSERT_TRUE(other);
+    EXPECT_EQ(other->status, 422);
+}
+
 TEST(TokenClasses, ARecordIsChargedWithTheWeightsAndAnEventWithoutPartsReadsAsBefore) {
     TestServer server(weighted_gpt_4o());
     const json with_parts = posted(server, "/v1/usage/record",
