@@ -93,26 +93,66 @@ Result<Operation, Error> parse_operation(const Json& object, std::string_view wh
     return operation;
 }
 
-Result<Multiplier, Error> multiplier_member(const Json& object, std::string_view where) {
-    const std::string field = json_input::path(where, "multiplier");
-    auto found = object.find("multiplier");
-    if (found == object.end()) return unexpected(catalog_error("missing_field", "missing field " + field));
-    if (found->is_number_unsigned()) {
-        auto parsed = parse_multiplier(std::to_string(found->get<std::uint64_t>()));
+// A rational as the catalog writes one: a string ("5/2", "2.5", "3") or a
+// whole number; floating-point numbers are refused, they would not stay
+// exact. `zero_allowed` admits "0" (or 0) as well.
+Result<Multiplier, Error> rational_value(const Json& value, const std::string& field, bool zero_allowed) {
+    if (zero_allowed && ((value.is_number_unsigned() && value.get<std::uint64_t>() == 0) ||
+                         (value.is_string() && value.get<std::string>() == "0"))) {
+        return Multiplier{0, 1};
+    }
+    if (value.is_number_unsigned()) {
+        auto parsed = parse_multiplier(std::to_string(value.get<std::uint64_t>()));
         if (!parsed) return unexpected(catalog_error("invalid_value", field + ": " + parsed.error().message));
         return parsed;
     }
-    if (found->is_number_float()) {
+    if (value.is_number_float()) {
         return unexpected(catalog_error("invalid_value", field +
                                                              " is a floating-point number; write it as a string "
                                                              "such as \"5/2\" or \"2.5\" so it stays exact"));
     }
-    if (!found->is_string()) {
+    if (!value.is_string()) {
         return unexpected(catalog_error("invalid_value", field + " must be a positive rational such as \"5/2\""));
     }
-    auto parsed = parse_multiplier(found->get<std::string>());
+    auto parsed = parse_multiplier(value.get<std::string>());
     if (!parsed) return unexpected(catalog_error("invalid_value", field + ": " + parsed.error().message));
     return parsed;
+}
+
+Result<Multiplier, Error> multiplier_member(const Json& object, std::string_view where) {
+    const std::string field = json_input::path(where, "multiplier");
+    auto found = object.find("multiplier");
+    if (found == object.end()) return unexpected(catalog_error("missing_field", "missing field " + field));
+    return rational_value(*found, field, false);
+}
+
+// A model's token class weights, each optional and 1 when absent (so a
+// catalog without weights prices as before). Only cached input may weigh 0:
+// a provider may not bill cache reads, while a free input or output token
+// would make a charge that no count can limit.
+Result<TokenWeights, Error> weights_member(const Json& object, std::string_view where) {
+    TokenWeights weights;
+    auto found = object.find("weights");
+    if (found == object.end()) return weights;
+    const std::string key = json_input::path(where, "weights");
+    if (!found->is_object()) {
+        return unexpected(catalog_error("invalid_value", key + " must be an object of input, cached_input, output, reasoning"));
+    }
+    if (auto unknown = json_input::refuse_unknown_fields(*found, {"input", "cached_input", "output", "reasoning"}, key)) {
+        return unexpected(in_catalog(*unknown));
+    }
+    for (auto [name, target] : {std::pair<const char*, Multiplier*>{"input", &weights.input},
+                                {"cached_input", &weights.cached_input},
+                                {"output", &weights.output},
+                                {"reasoning", &weights.reasoning}}) {
+        auto weight = found->find(name);
+        if (weight == found->end()) continue;
+        const bool zero_allowed = std::string_view(name) == "cached_input";
+        auto parsed = rational_value(*weight, json_input::path(key, name), zero_allowed);
+        if (!parsed) return unexpected(parsed.error());
+        *target = *parsed;
+    }
+    return weights;
 }
 
 Result<std::vector<OperationKind>, Error> model_operations(const Json& object, std::string_view where) {
@@ -140,7 +180,7 @@ Result<std::vector<OperationKind>, Error> model_operations(const Json& object, s
 
 Result<Model, Error> parse_model(const Json& object, std::string_view where) {
     if (!object.is_object()) return unexpected(catalog_error("invalid_value", std::string(where) + " must be an object"));
-    if (auto unknown = json_input::refuse_unknown_fields(object, {"id", "multiplier", "tokenizer", "operations", "exact"},
+    if (auto unknown = json_input::refuse_unknown_fields(object, {"id", "multiplier", "weights", "tokenizer", "operations", "exact"},
                                                          where)) {
         return unexpected(in_catalog(*unknown));
     }
@@ -151,6 +191,9 @@ Result<Model, Error> parse_model(const Json& object, std::string_view where) {
     auto multiplier = multiplier_member(object, where);
     if (!multiplier) return unexpected(multiplier.error());
     model.multiplier = *multiplier;
+    auto weights = weights_member(object, where);
+    if (!weights) return unexpected(weights.error());
+    model.weights = *weights;
     auto tokenizer = json_input::string_member(object, "tokenizer", where);
     if (!tokenizer) return unexpected(in_catalog(tokenizer.error()));
     auto kind = tokenizer_kind_from_string(*tokenizer);
@@ -442,11 +485,20 @@ std::string catalog_to_json(const Catalog& catalog) {
     for (const Model& model : catalog.models) {
         Json kinds = Json::array();
         for (OperationKind kind : model.operations) kinds.push_back(to_string(kind));
-        models.push_back({{"id", model.id},
-                          {"multiplier", to_string(model.multiplier)},
-                          {"tokenizer", to_string(model.tokenizer)},
-                          {"exact", model.exact()},
-                          {"operations", std::move(kinds)}});
+        Json item = {{"id", model.id},
+                     {"multiplier", to_string(model.multiplier)},
+                     {"tokenizer", to_string(model.tokenizer)},
+                     {"exact", model.exact()},
+                     {"operations", std::move(kinds)}};
+        // Only when they say something: a catalog without weights is
+        // served byte for byte as before token classes.
+        if (!model.weights.all_one()) {
+            item["weights"] = {{"input", to_string(model.weights.input)},
+                               {"cached_input", to_string(model.weights.cached_input)},
+                               {"output", to_string(model.weights.output)},
+                               {"reasoning", to_string(model.weights.reasoning)}};
+        }
+        models.push_back(std::move(item));
     }
     Json plans = Json::array();
     for (const Plan& plan : catalog.plans) {

@@ -147,21 +147,16 @@ bool bring_up_to_date(Decision& decision, Account& account, const LedgerRules& r
     return true;
 }
 
-// The actual charge of a reservation, at the terms it was authorized under.
-Result<Charge, Error> actual_charge(const HeldReservation& held, const CommitCommand& command) {
-    Charge charge;
-    charge.operation = held.operation;
-    charge.model = held.model;
-    charge.multiplier = held.multiplier;
-    if (held.operation == OperationKind::avatar) {
-        if (command.input_tokens.value_or(0) != 0 || command.output_tokens.value_or(0) != 0) {
-            return unexpected(make_error("tokens_not_allowed", "an avatar commit takes no token counts"));
-        }
-        charge.raw_tokens = held.reservation.amount.tokens;
-        charge.charged_tokens = held.reservation.amount.tokens;
-        charge.avatars = held.reservation.amount.avatars;
-        return charge;
-    }
+// The token class weights a commit prices with: its model's in the rules'
+// catalog, or all 1 for a model the catalog no longer has (the reservation
+// still carries its multiplier, so the charge stays the plain one).
+TokenWeights commit_weights(const HeldReservation& held, const LedgerRules& rules) {
+    const Model* model = held.model.empty() ? nullptr : rules.catalog->find_model(held.model);
+    return model != nullptr ? model->weights : TokenWeights{};
+}
+
+// The counts of a token commit, checked against the reservation's operation.
+Result<TokenCounts, Error> commit_counts(const HeldReservation& held, const CommitCommand& command) {
     if (!command.input_tokens) return unexpected(make_error("missing_field", "missing field input_tokens"));
     if (held.operation == OperationKind::chat && !command.output_tokens) {
         return unexpected(make_error("missing_field", "missing field output_tokens"));
@@ -169,15 +164,40 @@ Result<Charge, Error> actual_charge(const HeldReservation& held, const CommitCom
     if (held.operation == OperationKind::embedding && command.output_tokens.value_or(0) != 0) {
         return unexpected(make_error("output_not_allowed", "an embedding has no output tokens"));
     }
-    const std::int64_t input = *command.input_tokens;
-    const std::int64_t output = command.output_tokens.value_or(0);
-    if (input < 0 || output < 0 || input > limits::count_max - output) {
+    const TokenCounts counts{*command.input_tokens, command.cached_input_tokens.value_or(0),
+                             command.output_tokens.value_or(0), command.reasoning_tokens.value_or(0)};
+    if (counts.input < 0 || counts.output < 0 || counts.input > limits::count_max - counts.output) {
         return unexpected(make_error("invalid_value", "token counts must be non-negative and bounded"));
     }
-    charge.input_tokens = input;
-    charge.output_tokens = output;
-    charge.raw_tokens = input + output;
-    auto charged = apply_multiplier(charge.raw_tokens, held.multiplier);
+    if (auto error = check_counts(counts)) return unexpected(*error);
+    return counts;
+}
+
+// The actual charge of a reservation, at the terms it was authorized under.
+Result<Charge, Error> actual_charge(const HeldReservation& held, const CommitCommand& command,
+                                    const TokenWeights& weights) {
+    Charge charge;
+    charge.operation = held.operation;
+    charge.model = held.model;
+    charge.multiplier = held.multiplier;
+    if (held.operation == OperationKind::avatar) {
+        if (command.input_tokens.value_or(0) != 0 || command.output_tokens.value_or(0) != 0 ||
+            command.cached_input_tokens.value_or(0) != 0 || command.reasoning_tokens.value_or(0) != 0) {
+            return unexpected(make_error("tokens_not_allowed", "an avatar commit takes no token counts"));
+        }
+        charge.raw_tokens = held.reservation.amount.tokens;
+        charge.charged_tokens = held.reservation.amount.tokens;
+        charge.avatars = held.reservation.amount.avatars;
+        return charge;
+    }
+    auto counts = commit_counts(held, command);
+    if (!counts) return unexpected(counts.error());
+    charge.input_tokens = counts->input;
+    charge.output_tokens = counts->output;
+    charge.cached_input_tokens = counts->cached_input;
+    charge.reasoning_tokens = counts->reasoning;
+    charge.raw_tokens = counts->input + counts->output;
+    auto charged = weighted_charge(*counts, weights, held.multiplier);
     if (!charged) return unexpected(charged.error());
     charge.charged_tokens = *charged;
     return charge;
@@ -238,7 +258,9 @@ bool operator==(const UsageCharge& a, const UsageCharge& b) {
     const Charge& y = b.charge;
     return a.event_id == b.event_id && a.user_id == b.user_id && a.period_start == b.period_start &&
            x.operation == y.operation && x.model == y.model && x.multiplier == y.multiplier &&
-           x.input_tokens == y.input_tokens && x.output_tokens == y.output_tokens && x.raw_tokens == y.raw_tokens &&
+           x.input_tokens == y.input_tokens && x.output_tokens == y.output_tokens &&
+           x.cached_input_tokens == y.cached_input_tokens && x.reasoning_tokens == y.reasoning_tokens &&
+           x.raw_tokens == y.raw_tokens &&
            x.charged_tokens == y.charged_tokens && x.avatars == y.avatars && a.reservation_id == b.reservation_id &&
            a.idempotency_key == b.idempotency_key && a.catalog_version == b.catalog_version &&
            a.created_at == b.created_at && a.late == b.late;
@@ -333,7 +355,7 @@ Decision commit(Account& account, const CommitCommand& command, const HeldReserv
     }
     const HeldReservation& known = open != nullptr ? *open : *settled;
     TM_ASSERT(known.user_id == account.user_id);
-    auto charge = actual_charge(known, command);
+    auto charge = actual_charge(known, command, commit_weights(known, rules));
     if (!charge) return invalid(charge.error());
     Decision decision;
     if (!bring_up_to_date(decision, account, rules, now)) return decision;
@@ -386,7 +408,9 @@ Decision release(Account& account, const ReleaseCommand& command, const HeldRese
 }
 
 Decision record(Account& account, const RecordCommand& command, const LedgerRules& rules, std::int64_t now) {
-    auto priced = price(*rules.catalog, command.operation, command.model, command.input_tokens, command.output_tokens);
+    const TokenCounts counts{command.input_tokens, command.cached_input_tokens, command.output_tokens,
+                             command.reasoning_tokens};
+    auto priced = price(*rules.catalog, command.operation, command.model, counts);
     if (!priced) return invalid(priced.error());
     Decision decision;
     if (!bring_up_to_date(decision, account, rules, now)) return decision;

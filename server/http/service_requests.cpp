@@ -1,5 +1,8 @@
 #include "http/service_requests.hpp"
 
+#include <optional>
+#include <utility>
+
 #include "tokenmeter/estimate.hpp"
 #include "tokenmeter/json_input.hpp"
 #include "tokenmeter/token_count.hpp"
@@ -52,6 +55,15 @@ EstimateRequest estimate_request(const Json& body, std::string operation) {
     return request;
 }
 
+// A part of a count (cached input of input, reasoning of output) is never
+// larger than its whole: a provider reports it inside the whole.
+std::optional<Error> refuse_part_over_whole(std::string_view part_key, std::int64_t part, std::string_view whole_key,
+                                            std::int64_t whole) {
+    if (part <= whole) return std::nullopt;
+    return make_error("invalid_count", std::string(part_key) + " (" + std::to_string(part) + ") must not exceed " +
+                                           std::string(whole_key) + " (" + std::to_string(whole) + "), which includes it");
+}
+
 }  // namespace
 
 Result<Json, Error> service_body(std::string_view text) {
@@ -85,18 +97,36 @@ Result<AuthorizeRequest, Error> authorize_request(const Json& body, const Catalo
 }
 
 Result<CommitCommand, Error> commit_request(const Json& body) {
-    if (auto unknown = json_input::refuse_unknown_fields(body, {"reservation_id", "input_tokens", "output_tokens"}, "")) {
+    if (auto unknown = json_input::refuse_unknown_fields(
+            body, {"reservation_id", "input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens"}, "")) {
         return unexpected(*unknown);
     }
     CommitCommand request;
     auto id = reservation_id_member(body);
     if (!id) return unexpected(id.error());
     request.reservation_id = std::move(id).value();
-    for (const char* key : {"input_tokens", "output_tokens"}) {
+    for (auto [key, target] : {std::pair<const char*, std::optional<std::int64_t>*>{"input_tokens", &request.input_tokens},
+                               {"output_tokens", &request.output_tokens},
+                               {"cached_input_tokens", &request.cached_input_tokens},
+                               {"reasoning_tokens", &request.reasoning_tokens}}) {
         if (!body.contains(key)) continue;
         auto count = json_input::count_member(body, key, "", tokens_per_request_max);
         if (!count) return unexpected(count.error());
-        (std::string_view(key) == "input_tokens" ? request.input_tokens : request.output_tokens) = *count;
+        *target = *count;
+    }
+    // A part without its whole is the ledger's to refuse (an avatar takes
+    // no counts; a token commit needs input_tokens).
+    if (request.cached_input_tokens && request.input_tokens) {
+        if (auto error = refuse_part_over_whole("cached_input_tokens", *request.cached_input_tokens, "input_tokens",
+                                                *request.input_tokens)) {
+            return unexpected(*error);
+        }
+    }
+    if (request.reasoning_tokens) {
+        if (auto error = refuse_part_over_whole("reasoning_tokens", *request.reasoning_tokens, "output_tokens",
+                                                request.output_tokens.value_or(0))) {
+            return unexpected(*error);
+        }
     }
     return request;
 }
@@ -110,7 +140,8 @@ Result<ReleaseCommand, Error> release_request(const Json& body) {
 
 Result<RecordCommand, Error> record_request(const Json& body, const Catalog& catalog) {
     if (auto unknown = json_input::refuse_unknown_fields(
-            body, {"user_id", "operation", "model", "input_tokens", "output_tokens"}, "")) {
+            body, {"user_id", "operation", "model", "input_tokens", "output_tokens", "cached_input_tokens",
+                   "reasoning_tokens"}, "")) {
         return unexpected(*unknown);
     }
     RecordCommand request;
@@ -137,6 +168,14 @@ Result<RecordCommand, Error> record_request(const Json& body, const Catalog& cat
     if (!output) return unexpected(output.error());
     request.input_tokens = *input;
     request.output_tokens = *output;
+    auto cached = json_input::optional_count_member(body, "cached_input_tokens", "", tokens_per_request_max, 0);
+    if (!cached) return unexpected(cached.error());
+    auto reasoning = json_input::optional_count_member(body, "reasoning_tokens", "", tokens_per_request_max, 0);
+    if (!reasoning) return unexpected(reasoning.error());
+    if (auto error = refuse_part_over_whole("cached_input_tokens", *cached, "input_tokens", *input)) return unexpected(*error);
+    if (auto error = refuse_part_over_whole("reasoning_tokens", *reasoning, "output_tokens", *output)) return unexpected(*error);
+    request.cached_input_tokens = *cached;
+    request.reasoning_tokens = *reasoning;
     return request;
 }
 

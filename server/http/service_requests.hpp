@@ -41,13 +41,16 @@ struct AuthorizeRequest {
 Result<AuthorizeRequest, Error> authorize_request(const nlohmann::json& body, const Catalog& catalog,
                                                           tokens::TokenCounter& counter);
 
-// commit: the reservation and, for tokens, the counts the provider reported.
+// commit: the reservation and, for tokens, the counts the provider reported,
+// with the optional parts cached_input_tokens (of input_tokens) and
+// reasoning_tokens (of output_tokens); a part larger than its whole is
+// invalid_count.
 Result<CommitCommand, Error> commit_request(const nlohmann::json& body);
 
 // release: the reservation alone.
 Result<ReleaseCommand, Error> release_request(const nlohmann::json& body);
 
-// record: a one-shot charge.
+// record: a one-shot charge, with the same optional parts as commit.
 Result<RecordCommand, Error> record_request(const nlohmann::json& body, const Catalog& catalog);
 
 }  // namespace tokenmeter::http

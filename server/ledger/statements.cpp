@@ -166,6 +166,9 @@ std::string statement_json(const Statement& statement, std::string_view jwks_jso
                            {"created_at", format_rfc3339(e.created_at)},
                            {"late", e.late},
                            {"seq", charge.seq}});
+        // As in the usage events: the token class parts only when there are any.
+        if (e.cached_input_tokens != 0) charges.back()["cached_input_tokens"] = e.cached_input_tokens;
+        if (e.reasoning_tokens != 0) charges.back()["reasoning_tokens"] = e.reasoning_tokens;
         tokens += e.charged_tokens;
         avatars += e.avatars;
     }

@@ -60,6 +60,9 @@ nlohmann::json event_object(const storage::UsageEvent& e) {
                             {"created_at", format_rfc3339(e.created_at)},
                             {"late", e.late}};
     event["reservation_id"] = e.reservation_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(e.reservation_id);
+    // Only when there are any: an event without token classes reads as before.
+    if (e.cached_input_tokens != 0) event["cached_input_tokens"] = e.cached_input_tokens;
+    if (e.reasoning_tokens != 0) event["reasoning_tokens"] = e.reasoning_tokens;
     return event;
 }
 

@@ -96,11 +96,16 @@ HeldReservation reservation_from(const Json& j) {
     return held;
 }
 
+// The class parts are written only when there are any, so the change of a
+// charge without them is the same bytes as before token classes.
 Json charge_fields(const Charge& c) {
-    return Json{{"operation", to_string(c.operation)}, {"model", c.model},
-                {"multiplier", to_string(c.multiplier)}, {"input_tokens", c.input_tokens},
-                {"output_tokens", c.output_tokens}, {"raw_tokens", c.raw_tokens},
-                {"charged_tokens", c.charged_tokens}, {"avatars", c.avatars}};
+    Json j{{"operation", to_string(c.operation)}, {"model", c.model},
+           {"multiplier", to_string(c.multiplier)}, {"input_tokens", c.input_tokens},
+           {"output_tokens", c.output_tokens}, {"raw_tokens", c.raw_tokens},
+           {"charged_tokens", c.charged_tokens}, {"avatars", c.avatars}};
+    if (c.cached_input_tokens != 0) j["cached_input_tokens"] = c.cached_input_tokens;
+    if (c.reasoning_tokens != 0) j["reasoning_tokens"] = c.reasoning_tokens;
+    return j;
 }
 
 Charge charge_fields_from(const Json& j) {
@@ -113,6 +118,8 @@ Charge charge_fields_from(const Json& j) {
     c.raw_tokens = integer(j, "raw_tokens");
     c.charged_tokens = integer(j, "charged_tokens");
     c.avatars = integer(j, "avatars");
+    c.cached_input_tokens = optional_integer(j, "cached_input_tokens").value_or(0);
+    c.reasoning_tokens = optional_integer(j, "reasoning_tokens").value_or(0);
     return c;
 }
 
@@ -256,6 +263,8 @@ UsageEvent usage_event_of(const UsageCharge& u) {
     e.model = u.charge.model;
     e.input_tokens = u.charge.input_tokens;
     e.output_tokens = u.charge.output_tokens;
+    e.cached_input_tokens = u.charge.cached_input_tokens;
+    e.reasoning_tokens = u.charge.reasoning_tokens;
     e.raw_tokens = u.charge.raw_tokens;
     e.multiplier = u.charge.multiplier;
     e.charged_tokens = u.charge.charged_tokens;

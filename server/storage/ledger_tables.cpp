@@ -68,6 +68,8 @@ UsageEvent usage_event_from(const SqlRow& row) {
     e.catalog_version = row.text(14);
     e.created_at = row.int64(15);
     e.late = row.int64(16) != 0;
+    e.cached_input_tokens = row.int64(17);
+    e.reasoning_tokens = row.int64(18);
     return e;
 }
 
@@ -123,13 +125,15 @@ void insert_charge(SqlSession& session, const UsageEvent& e) {
     static const std::string insert =
         "INSERT INTO token_usage (event_id, user_id, period_start, operation, model, input_tokens, output_tokens, "
         "raw_tokens, multiplier, charged_tokens, avatars, reservation_id, idempotency_key, catalog_version, "
-        "created_at, late) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+        "created_at, late, cached_input_tokens, reasoning_tokens) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
     const std::string multiplier = to_string(e.multiplier);
     // SQLite keeps `late` as 0/1, PostgreSQL as a boolean; both read '1'/'0'.
     session.execute(insert, {e.event_id, e.user_id, e.period_start, to_string(e.operation), e.model, e.input_tokens,
                              e.output_tokens, e.raw_tokens, multiplier, e.charged_tokens, e.avatars,
                              sql_text_or_null(e.reservation_id), sql_text_or_null(e.idempotency_key),
-                             e.catalog_version, e.created_at, std::string_view(e.late ? "1" : "0")});
+                             e.catalog_version, e.created_at, std::string_view(e.late ? "1" : "0"),
+                             e.cached_input_tokens, e.reasoning_tokens});
 }
 
 void insert_answer(SqlSession& session, const AnswerRecord& r) {
@@ -250,7 +254,8 @@ namespace {
 constexpr const char* usage_event_select =
     "SELECT id, event_id, user_id, period_start, operation, model, input_tokens, output_tokens, raw_tokens, "
     "multiplier, charged_tokens, avatars, COALESCE(reservation_id, ''), COALESCE(idempotency_key, ''), "
-    "catalog_version, created_at, CASE WHEN late THEN 1 ELSE 0 END FROM token_usage ";
+    "catalog_version, created_at, CASE WHEN late THEN 1 ELSE 0 END, cached_input_tokens, reasoning_tokens "
+    "FROM token_usage ";
 
 }  // namespace
 

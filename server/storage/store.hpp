@@ -97,6 +97,8 @@ struct UsageEvent {
     std::string model;
     std::int64_t input_tokens = 0;
     std::int64_t output_tokens = 0;
+    std::int64_t cached_input_tokens = 0;  // a part of input_tokens
+    std::int64_t reasoning_tokens = 0;     // a part of output_tokens
     std::int64_t raw_tokens = 0;
     Multiplier multiplier;
     std::int64_t charged_tokens = 0;

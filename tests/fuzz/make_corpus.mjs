@@ -69,9 +69,14 @@ function serviceRequests() {
     'commit-avatar': json({ reservation_id: 'rsv_01JB6Y6T2W4Q9X0M3N5P7R8S9T' }),
     'commit-null-count': '{"reservation_id":"r","input_tokens":null,"output_tokens":0}',
     'commit-long-id': json({ reservation_id: 'r'.repeat(65), input_tokens: 1 }),
+    'commit-token-classes': json({ reservation_id: 'rsv_01JB6Y6T2W4Q9X0M3N5P7R8S9T', input_tokens: 1180,
+                                   cached_input_tokens: 1024, output_tokens: 240, reasoning_tokens: 192 }),
+    'commit-part-over-whole': json({ reservation_id: 'r', input_tokens: 10, cached_input_tokens: 11, output_tokens: 0 }),
     'release': json({ reservation_id: 'rsv_01JB6Y6T2W4Q9X0M3N5P7R8S9T' }),
     'record': json({ user_id: 'user-1', operation: 'chat', model: 'gpt-4o-mini', input_tokens: 10, output_tokens: 20 }),
     'record-avatar': json({ user_id: 'user-1', operation: 'avatar' }),
+    'record-token-classes': json({ user_id: 'user-1', operation: 'chat', model: 'gpt-4o', input_tokens: 10,
+                                   cached_input_tokens: 4, output_tokens: 20, reasoning_tokens: 20 }),
     'unknown-field': json({ reservation_id: 'r', colour: 'blue' }),
     'malformed': '{"user_id":"user-1","operation":',
     'not-an-object': '["user-1","chat"]',
@@ -233,6 +238,12 @@ function catalog() {
       c.models[3].multiplier = '0.125';
       c.models.push({ id: 'both', multiplier: '7/3', tokenizer: 'cl100k_base', operations: ['embedding', 'chat'] });
     }),
+    'weights': edit((c) => {
+      c.models[1].weights = { input: '1', cached_input: '1/2', output: '4', reasoning: 4 };
+      c.models[0].weights = { cached_input: '0' };
+    }),
+    'weights-unknown-class': edit((c) => { c.models[1].weights = { cache_write: '2' }; }),
+    'weights-zero-output': edit((c) => { c.models[1].weights = { output: '0' }; }),
     'multiplier-float': edit((c) => { c.models[0].multiplier = 2.5; }),
     'multiplier-zero': edit((c) => { c.models[0].multiplier = '0/5'; }),
     'multiplier-large': edit((c) => { c.models[0].multiplier = '1001/1'; }),

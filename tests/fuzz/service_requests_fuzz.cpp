@@ -95,11 +95,24 @@ void check_commit(const Json& body) {
         TM_ASSERT(is_count(*parsed->output_tokens));
         again["output_tokens"] = *parsed->output_tokens;
     }
+    // A part is never larger than its whole once both are there.
+    if (parsed->cached_input_tokens) {
+        TM_ASSERT(is_count(*parsed->cached_input_tokens));
+        TM_ASSERT(!parsed->input_tokens || *parsed->cached_input_tokens <= *parsed->input_tokens);
+        again["cached_input_tokens"] = *parsed->cached_input_tokens;
+    }
+    if (parsed->reasoning_tokens) {
+        TM_ASSERT(is_count(*parsed->reasoning_tokens));
+        TM_ASSERT(*parsed->reasoning_tokens <= parsed->output_tokens.value_or(0));
+        again["reasoning_tokens"] = *parsed->reasoning_tokens;
+    }
     auto reparsed = http::commit_request(body_of(again));
     TM_ASSERT(reparsed.has_value());
     TM_ASSERT(reparsed->reservation_id == parsed->reservation_id);
     TM_ASSERT(reparsed->input_tokens == parsed->input_tokens);
     TM_ASSERT(reparsed->output_tokens == parsed->output_tokens);
+    TM_ASSERT(reparsed->cached_input_tokens == parsed->cached_input_tokens);
+    TM_ASSERT(reparsed->reasoning_tokens == parsed->reasoning_tokens);
 }
 
 void check_release(const Json& body) {
@@ -126,10 +139,14 @@ void check_record(const Json& body) {
     TM_ASSERT(parsed->model.empty() || catalog.find_model(parsed->model) != nullptr);
     TM_ASSERT(is_count(parsed->input_tokens));
     TM_ASSERT(is_count(parsed->output_tokens));
+    TM_ASSERT(is_count(parsed->cached_input_tokens) && parsed->cached_input_tokens <= parsed->input_tokens);
+    TM_ASSERT(is_count(parsed->reasoning_tokens) && parsed->reasoning_tokens <= parsed->output_tokens);
     Json again = {{"user_id", parsed->user_id},
                   {"operation", parsed->operation},
                   {"input_tokens", parsed->input_tokens},
-                  {"output_tokens", parsed->output_tokens}};
+                  {"output_tokens", parsed->output_tokens},
+                  {"cached_input_tokens", parsed->cached_input_tokens},
+                  {"reasoning_tokens", parsed->reasoning_tokens}};
     if (!parsed->model.empty()) again["model"] = parsed->model;
     auto reparsed = http::record_request(body_of(again), catalog);
     TM_ASSERT(reparsed.has_value());
@@ -138,6 +155,8 @@ void check_record(const Json& body) {
     TM_ASSERT(reparsed->model == parsed->model);
     TM_ASSERT(reparsed->input_tokens == parsed->input_tokens);
     TM_ASSERT(reparsed->output_tokens == parsed->output_tokens);
+    TM_ASSERT(reparsed->cached_input_tokens == parsed->cached_input_tokens);
+    TM_ASSERT(reparsed->reasoning_tokens == parsed->reasoning_tokens);
 }
 
 }  // namespace

@@ -81,3 +81,29 @@ test('estimate() counts with the loaded encoding only, and asks for nothing it d
   await tokenmeter.loadTokenizer('gpt-4o');
   assert.equal(tokenmeter.estimate({ operation: 'chat', model: 'gpt-4o', text: 'hello world' }).inputTokens, 2);
 });
+
+test('estimate() weighs the prompt and the max output with the model\'s token class weights', async () => {
+  const tokenmeter = createTokenmeter({
+    instantiate: async () => {
+      const factory = createRequire(import.meta.url)(path.join(packageDir, 'tokenmeter.node.cjs'));
+      return factory({ wasmBinary: await fs.readFile(path.join(packageDir, 'tokenmeter.wasm')) });
+    },
+    readEncoding: async (encoding) => new Uint8Array(await fs.readFile(path.join(packageDir, 'tokenizer', `${encoding}.tmbpe`))),
+  });
+  await tokenmeter.init();
+  const before = tokenmeter.estimate({ operation: 'chat', model: 'gpt-4o', inputTokens: 100, maxOutputTokens: 33 });
+  assert.equal(before.chargedTokens, 399);  // no weights: (100 + 33) x 3
+  assert.equal(tokenmeter.catalog().models.find((model) => model.id === 'gpt-4o').weights, undefined);
+  const weighted = JSON.parse(JSON.stringify(tokenmeter.catalog()));
+  weighted.models.find((model) => model.id === 'gpt-4o').weights = { input: '3/2', cached_input: '1/2', output: '4' };
+  tokenmeter.setCatalog(weighted);
+  assert.deepEqual(tokenmeter.catalog().models.find((model) => model.id === 'gpt-4o').weights,
+    { input: '3/2', cached_input: '1/2', output: '4', reasoning: '1' });
+  const after = tokenmeter.estimate({ operation: 'chat', model: 'gpt-4o', inputTokens: 100, maxOutputTokens: 33 });
+  // (100 x 3/2 + 33 x 4) x 3 = 846; raw stays input + max output, unweighted.
+  assert.deepEqual([after.rawTokens, after.chargedTokens, after.inputTokens], [133, 846, 100]);
+  assert.equal(tokenmeter.price('chat', 'gpt-4o', 100, 33).chargedTokens, 846);
+  // An unknown class is refused as the server refuses it.
+  weighted.models.find((model) => model.id === 'gpt-4o').weights = { cache_write: '2' };
+  assert.throws(() => tokenmeter.setCatalog(weighted), { code: 'catalog_unknown_field' });
+});

@@ -28,6 +28,12 @@ export interface CatalogModel {
   tokenizer: 'o200k_base' | 'cl100k_base' | 'estimate';
   exact: boolean;
   operations: OperationId[];
+  /**
+   * Token class weights, exact rationals as text; absent when every class
+   * weighs 1. charged = ceil((Σ class tokens × class weight) × multiplier);
+   * an estimate weighs its input with `input` and maxOutputTokens with `output`.
+   */
+  weights?: { input: string; cached_input: string; output: string; reasoning: string };
 }
 export interface CatalogPlan {
   id: string; tokens_per_period: number; avatars_per_period: number;

@@ -6,7 +6,8 @@
 //
 // Invariants of a parsed Catalog: ids are unique and well-formed; every model
 // names a known tokenizer and only known operations; multipliers are reduced
-// positive rationals with terms <= limits::multiplier_term_max; the plans
+// positive rationals with terms <= limits::multiplier_term_max, and so are
+// token class weights (cached_input may also be 0); the plans
 // `free` and `pro` exist (the subscription rules of §9 map onto them).
 #pragma once
 
@@ -39,6 +40,7 @@ std::optional<TokenizerKind> tokenizer_kind_from_string(std::string_view id);
 struct Model {
     std::string id;
     Multiplier multiplier;
+    TokenWeights weights;  // all 1 unless the catalog says otherwise
     TokenizerKind tokenizer = TokenizerKind::o200k_base;
     std::vector<OperationKind> operations;
 

@@ -59,7 +59,9 @@ struct EstimateRequest {
 };
 
 // The operation as it will be reserved: priced with max_output_tokens as its
-// output (price(), pricing.hpp).
+// output (price(), pricing.hpp), so the model's token class weights apply:
+// the input weight to the input, the output weight to max_output_tokens
+// (no part is known to be cached or reasoning before the call).
 struct Estimate {
     OperationKind operation = OperationKind::chat;
     const Model* model = nullptr;  // in the catalog given to estimate(); null for an avatar without one

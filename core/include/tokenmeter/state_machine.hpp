@@ -38,6 +38,8 @@ namespace tokenmeter {
 
 // The rules every decision follows; all of it is configuration.
 struct LedgerRules {
+    // Prices authorize and record; a commit takes its model's token class
+    // weights from here (the multiplier is the reservation's own).
     const Catalog* catalog = nullptr;
     std::int64_t reservation_ttl_seconds = 600;
     // A commit up to this long after the reservation's expiry is still charged (late).
@@ -173,6 +175,10 @@ struct CommitCommand {
     std::optional<std::int64_t> output_tokens;
     std::string event_id;
     std::string idempotency_key;
+    // Parts of input and output that the model's class weights price (0 when
+    // absent). Last, so the commands written before token classes still read.
+    std::optional<std::int64_t> cached_input_tokens = std::nullopt;
+    std::optional<std::int64_t> reasoning_tokens = std::nullopt;
 };
 
 struct ReleaseCommand {
@@ -187,6 +193,8 @@ struct RecordCommand {
     std::int64_t output_tokens = 0;
     std::string event_id;
     std::string idempotency_key;
+    std::int64_t cached_input_tokens = 0;  // a part of input_tokens
+    std::int64_t reasoning_tokens = 0;     // a part of output_tokens
 };
 
 struct PlanChangeCommand {

@@ -284,6 +284,14 @@ ALTER TABLE billing_orders ADD COLUMN clawed_tokens INTEGER NOT NULL DEFAULT 0 C
 CREATE INDEX billing_orders_by_customer ON billing_orders (customer_id);
 )sql";
 
+// Token classes (DESIGN.md §3): the parts of a charge's input and output
+// that its model's class weights priced — cached input tokens and reasoning
+// tokens. Rows written before this had no parts: 0 is what they were.
+constexpr const char* token_classes = R"sql(
+ALTER TABLE token_usage ADD COLUMN cached_input_tokens INTEGER NOT NULL DEFAULT 0 CHECK (cached_input_tokens >= 0);
+ALTER TABLE token_usage ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0 CHECK (reasoning_tokens >= 0);
+)sql";
+
 constexpr Migration all[] = {
     {1, "ledger tables", ledger_tables},
     {2, "billing: subscriptions, webhook events, orders", billing_tables},
@@ -293,6 +301,7 @@ constexpr Migration all[] = {
      journal, receipts_into_journal, journal_after},
     {6, "alert_outbox: outbound webhooks, one row per alert and endpoint", alert_outbox},
     {7, "billing: pause ends, refunded payments, credit pack orders", billing_refunds_and_packs},
+    {8, "token_usage: cached input and reasoning tokens of a charge", token_classes},
 };
 
 }  // namespace
