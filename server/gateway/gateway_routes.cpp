@@ -351,8 +351,12 @@ std::string GatewayRoutes::settle(Call& call, bool provider_usage_known) {
     const bool chat = call.operation == "chat";
     if (provider_usage_known && call.usage) {
         call.usage_source = "provider";
+        // By token class (DESIGN.md §3): cached tokens are a part of the
+        // input, reasoning tokens of the output, each weighted once.
         command.input_tokens = call.usage->input;
+        if (call.usage->cached_input > 0) command.cached_input_tokens = call.usage->cached_input;
         if (chat) command.output_tokens = call.usage->output;
+        if (chat && call.usage->reasoning > 0) command.reasoning_tokens = call.usage->reasoning;
     } else {
         call.usage_source = "counted";
         command.input_tokens = call.prompt_tokens;

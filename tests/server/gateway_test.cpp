@@ -257,6 +257,46 @@ void expect_released(Gateway& gateway, const std::string& user) {
     EXPECT_EQ(tokens["reserved"], 0);
 }
 
+// Cached and reasoning tokens, read from the provider's usage details, are
+// weighted by the model's classes: cached input once, at its own weight.
+TEST(Gateway, CachedAndReasoningTokensArePricedByTheirClassesOnce) {
+    json catalog = json::parse(test::catalog_with_free_limit(1'000'000));
+    for (json& model : catalog["models"]) {
+        if (model["id"] == "gpt-4o-mini") model["weights"] = {{"cached_input", "1/2"}, {"output", "4"}, {"reasoning", "4"}};
+    }
+    standin::Standin provider({});
+    const int port = provider.start("127.0.0.1", 0);
+    test::TestServerOptions options;
+    options.catalog_json = catalog.dump();
+    options.configure = [port](config::ServerConfig& c) {
+        c.upstreams = {{{"gpt-4o-mini"}, "http://127.0.0.1:" + std::to_string(port) + "/v1", "", 10'000}};
+    };
+    test::TestServer server(options);
+    for (const std::string scenario : {"cached", "reasoning"}) {
+        ASSERT_TRUE(provider.queue_scenario(scenario, 1));
+        const Streamed answer = post(server, "/v1/chat/completions", chat("weigh these tokens by class please", false),
+                                     server.as_user(scenario));
+        ASSERT_EQ(answer.status, 200) << answer.text;
+        const json usage = json::parse(answer.text)["usage"];
+        const auto input = usage["prompt_tokens"].get<std::int64_t>();
+        const auto output = usage["completion_tokens"].get<std::int64_t>();
+        const std::int64_t cached = usage.value("/prompt_tokens_details/cached_tokens"_json_pointer, 0);
+        const std::int64_t reasoning = usage.value("/completion_tokens_details/reasoning_tokens"_json_pointer, 0);
+        EXPECT_GT(scenario == "cached" ? cached : reasoning, 0) << usage.dump();
+        // raw = (input - cached) × 1 + cached × 1/2 + output × 4 (reasoning is output, also 4): one ceil.
+        const std::int64_t expected = (2 * (input - cached) + cached + 2 * 4 * output + 1) / 2;
+        EXPECT_EQ(answer.headers.find("X-Tokenmeter-Charged-Tokens")->second, std::to_string(expected)) << usage.dump();
+        auto events = test::body_of(server.client().Get("/v1/me/usage/events", server.as_user(scenario)));
+        const json event = events["events"][0];
+        EXPECT_EQ(event["charged_tokens"], expected);
+        if (scenario == "cached") {
+            EXPECT_EQ(event["cached_input_tokens"], cached);
+        } else {
+            EXPECT_EQ(event["reasoning_tokens"], reasoning);
+        }
+    }
+}
+
 TEST(Gateway, A429PassesThroughWithRetryAfterAndChargesNothing) {
     Gateway gateway;
     for (bool stream : {false, true}) {
