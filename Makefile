@@ -70,6 +70,7 @@ bench: native wasm web-demo
 	@bash bench/server/sqlite.sh
 	@bash bench/server/postgres.sh
 	@bash bench/server/burst.sh
+	@node bench/gateway/gateway.mjs
 
 # Every parser at the edge under libFuzzer with ASan and UBSan (clang 14, in
 # build/fuzz): FUZZ_SECONDS per target (default 60) on a copy of its corpus
