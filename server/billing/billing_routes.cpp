@@ -82,12 +82,7 @@ BillingRoutes::BillingRoutes(BillingService* service, http::Callers& callers, Bi
 void BillingRoutes::install(httplib::Server& server,
                             const std::function<void(const std::string&, int, double)>& observe) {
     auto timed = [observe](std::string route, std::function<void(const Request&, Response&)> handler) {
-        return [observe, route = std::move(route), handler = std::move(handler)](const Request& q, Response& s) {
-            const auto start = std::chrono::steady_clock::now();
-            handler(q, s);
-            const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
-            observe(route, s.status == -1 ? 200 : s.status, elapsed.count());
-        };
+        return http::timed_route(observe, std::move(route), std::move(handler));
     };
     server.Post("/v1/me/checkout", timed("/v1/me/checkout", [this](const Request& q, Response& s) { checkout(q, s); }));
     server.Post("/v1/me/portal", timed("/v1/me/portal", [this](const Request& q, Response& s) { portal(q, s); }));

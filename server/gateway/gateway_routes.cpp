@@ -117,18 +117,11 @@ std::vector<std::string> GatewayRoutes::paths() { return {"/v1/chat/completions"
 
 void GatewayRoutes::install(httplib::Server& server,
                             const std::function<void(const std::string&, int, double)>& observe) {
-    auto timed = [observe](std::string route, std::function<void(const Request&, Response&)> handler) {
-        return [observe, route = std::move(route), handler = std::move(handler)](const Request& q, Response& s) {
-            const auto start = std::chrono::steady_clock::now();
-            handler(q, s);
-            // A stream's time is to its start: its body goes out after this.
-            const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
-            observe(route, s.status == -1 ? 200 : s.status, elapsed.count());
-        };
-    };
-    server.Post("/v1/chat/completions",
-                timed("/v1/chat/completions", [this](const Request& q, Response& s) { chat_completions(q, s); }));
-    server.Post("/v1/embeddings", timed("/v1/embeddings", [this](const Request& q, Response& s) { embeddings(q, s); }));
+    // A stream's time is to its start: its body goes out after the handler.
+    server.Post("/v1/chat/completions", http::timed_route(observe, "/v1/chat/completions",
+                                                         [this](const Request& q, Response& s) { chat_completions(q, s); }));
+    server.Post("/v1/embeddings",
+                http::timed_route(observe, "/v1/embeddings", [this](const Request& q, Response& s) { embeddings(q, s); }));
 }
 
 // A user calls with their JWT; the app's backend with its service key and
@@ -176,23 +169,30 @@ static std::optional<Json> call_body(const Request& request, Response& response)
     return body;
 }
 
-void GatewayRoutes::chat_completions(const Request& request, Response& response) {
+std::optional<Json> GatewayRoutes::begin_call(const Request& request, Response& response, OperationKind operation,
+                                              Call& call) {
     auto user = caller(request, response);
-    if (!user) return;
+    if (!user) return std::nullopt;
     auto body = call_body(request, response);
-    if (!body) return;
-    Call call;
+    if (!body) return std::nullopt;
     call.user_id = std::move(*user);
-    call.operation = "chat";
-    call.path = "/chat/completions";
+    call.operation = std::string(to_string(operation));
+    call.path = operation == OperationKind::chat ? "/chat/completions" : "/embeddings";
     const std::string model_id = (*body)["model"].get<std::string>();
     call.model = deps_.catalog.find_model(model_id);
     call.upstream = upstream_of(model_id);
-    if (call.model == nullptr || !call.model->supports(OperationKind::chat) || call.upstream == nullptr) {
+    if (call.model == nullptr || !call.model->supports(operation) || call.upstream == nullptr) {
         openai_error(response, 404, "model_not_found",
-                     "the model '" + model_id.substr(0, 128) + "' is not served for chat completions here");
-        return;
+                     "the model '" + model_id.substr(0, 128) + "' is not served for " + call.operation + " here");
+        return std::nullopt;
     }
+    return body;
+}
+
+void GatewayRoutes::chat_completions(const Request& request, Response& response) {
+    Call call;
+    auto body = begin_call(request, response, OperationKind::chat, call);
+    if (!body) return;
     const Json& messages = (*body)["messages"];
     if (!messages.is_array() || messages.empty()) {
         openai_error(response, 400, "invalid_messages", "messages must be a non-empty array");
@@ -247,22 +247,9 @@ void GatewayRoutes::chat_completions(const Request& request, Response& response)
 }
 
 void GatewayRoutes::embeddings(const Request& request, Response& response) {
-    auto user = caller(request, response);
-    if (!user) return;
-    auto body = call_body(request, response);
-    if (!body) return;
     Call call;
-    call.user_id = std::move(*user);
-    call.operation = "embedding";
-    call.path = "/embeddings";
-    const std::string model_id = (*body)["model"].get<std::string>();
-    call.model = deps_.catalog.find_model(model_id);
-    call.upstream = upstream_of(model_id);
-    if (call.model == nullptr || !call.model->supports(OperationKind::embedding) || call.upstream == nullptr) {
-        openai_error(response, 404, "model_not_found",
-                     "the model '" + model_id.substr(0, 128) + "' is not served for embeddings here");
-        return;
-    }
+    auto body = begin_call(request, response, OperationKind::embedding, call);
+    if (!body) return;
     // input: a string, strings, a token array, or token arrays.
     const Json& input = (*body)["input"];
     const Json inputs = input.is_array() && !input.empty() && !input[0].is_number() ? input : Json::array({input});

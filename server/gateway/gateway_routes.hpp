@@ -69,6 +69,10 @@ private:
     void chat_completions(const httplib::Request& request, httplib::Response& response);
     void embeddings(const httplib::Request& request, httplib::Response& response);
 
+    // Who calls, with which body, for a model this gateway serves for the
+    // operation; otherwise the error is written.
+    std::optional<nlohmann::json> begin_call(const httplib::Request& request, httplib::Response& response,
+                                             OperationKind operation, Call& call);
     std::optional<std::string> caller(const httplib::Request& request, httplib::Response& response);
     const config::UpstreamSettings* upstream_of(const std::string& model) const;
     bool authorize(Call& call, httplib::Response& response);

@@ -53,18 +53,25 @@ void reply_error(Response& response, int status, std::string_view code, std::str
     response.set_content(ledger::error_body(code, message), json_type);
 }
 
+std::function<void(const Request&, Response&)> timed_route(RouteSet::Observe observe, std::string route,
+                                                           std::function<void(const Request&, Response&)> handler) {
+    return [observe = std::move(observe), route = std::move(route), handler = std::move(handler)](const Request& q,
+                                                                                                   Response& s) {
+        const auto start = std::chrono::steady_clock::now();
+        handler(q, s);
+        const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+        // A handler that sets no status answers 200 (httplib fills it in later).
+        observe(route, s.status == -1 ? 200 : s.status, elapsed.count());
+    };
+}
+
 Api::Api(ApiDependencies dependencies, ApiOptions options) : deps_(dependencies), options_(std::move(options)) {}
 
 void Api::add_routes(std::shared_ptr<RouteSet> routes) { route_sets_.push_back(std::move(routes)); }
 
 Api::Handler Api::timed(std::string route, Handler handler) {
-    return [this, route = std::move(route), handler = std::move(handler)](const Request& request, Response& response) {
-        const auto start = std::chrono::steady_clock::now();
-        handler(request, response);
-        const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
-        // A handler that sets no status answers 200 (httplib fills it in later).
-        deps_.metrics.observe_request(route, response.status == -1 ? 200 : response.status, elapsed.count());
-    };
+    return timed_route([this](const std::string& r, int status, double seconds) { deps_.metrics.observe_request(r, status, seconds); },
+                       std::move(route), std::move(handler));
 }
 
 void Api::reply(Response& response, const ledger::LedgerReply& reply) {

@@ -28,9 +28,14 @@ namespace tokenmeter::http {
 // Extra routes a part of the server adds (billing: checkout and webhooks).
 class RouteSet {
 public:
+    using Observe = std::function<void(const std::string& route, int status, double seconds)>;
     virtual ~RouteSet() = default;
-    virtual void install(httplib::Server& server, const std::function<void(const std::string& route, int status, double seconds)>& observe) = 0;
+    virtual void install(httplib::Server& server, const Observe& observe) = 0;
 };
+
+// A route set's handler, timed into `observe` (the request metrics).
+std::function<void(const httplib::Request&, httplib::Response&)> timed_route(
+    RouteSet::Observe observe, std::string route, std::function<void(const httplib::Request&, httplib::Response&)> handler);
 
 struct ApiOptions {
     std::string jwks_json;          // GET /v1/keys
