@@ -118,7 +118,9 @@ bool flush_response() {
 }
 
 bool client_hung_up() {
-    if (current_connection == nullptr) return false;
+    // A client that shut its sending side before the answer began still
+    // reads it (HTTP/1.0 style); only a failed write tells it is gone.
+    if (current_connection == nullptr || current_connection->peer_closed) return false;
     pollfd watched{current_connection->fd, POLLRDHUP, 0};
     return ::poll(&watched, 1, 0) > 0 && (watched.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }

@@ -8,7 +8,6 @@
 //                        [--fail MODE] [--slow-ms MS]
 //                        [--pack-variants ID,ID…] [--variant-price ID=CENTS]…
 #include <algorithm>
-#include <csignal>
 #include <cstdint>
 #include <iostream>
 #include <map>
@@ -53,12 +52,6 @@ bool parse_variant_price(const std::string& value, std::map<std::string, std::in
     return true;
 }
 
-tokenmeter::standin::Standin* running = nullptr;
-
-void on_signal(int) {
-    if (running != nullptr) running->stop();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -101,26 +94,19 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    const auto colon = listen.rfind(':');
-    if (colon == std::string::npos) {
+    const auto address = tokenmeter::standin_support::parse_listen(listen);
+    if (!address) {
         std::cerr << "lemonsqueezy_standin: --listen must be HOST:PORT\n";
         return 2;
     }
-    const std::string host = listen.substr(0, colon);
-    const int port = std::stoi(listen.substr(colon + 1));
     tokenmeter::standin::Standin standin(options);
-    running = &standin;
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
-    const int bound = standin.bind(host, port);
+    const int bound = standin.bind(address->first, address->second);
     if (bound <= 0) {
         std::cerr << "lemonsqueezy_standin: cannot listen on " << listen << "\n";
         return 1;
     }
-    // The port it got (port 0 asks for a free one): tests read it from this
-    // line, like tokenmeter serve's, rather than guess a free port first.
-    std::cout << "lemonsqueezy_standin: listening on http://" << host << ":" << bound << " (store " << options.store_id
-              << ", variant " << options.variant_id << ", webhooks to "
-              << (options.webhook_url.empty() ? "nowhere" : options.webhook_url) << ")" << std::endl;
-    return standin.serve() ? 0 : 1;
+    const std::string details = "store " + options.store_id + ", variant " + options.variant_id + ", webhooks to " +
+                                (options.webhook_url.empty() ? std::string("nowhere") : options.webhook_url);
+    return tokenmeter::standin_support::serve_until_signal(
+        "lemonsqueezy_standin", "http://" + address->first + ":" + std::to_string(bound), details, [&] { return standin.serve(); }, [&] { standin.stop(); });
 }

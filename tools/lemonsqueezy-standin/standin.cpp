@@ -148,31 +148,24 @@ std::string Standin::secret() const {
 }
 
 std::string Standin::base_url() const {
-    return options_.public_url.empty() ? listen_base_ : options_.public_url;
+    return options_.public_url.empty() ? server_.base_url() : options_.public_url;
 }
 
 int Standin::bind(const std::string& host, int port) {
-    server_ = std::make_unique<httplib::Server>();
-    install(*server_);
-    const int bound = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
-    if (bound <= 0) return -1;
-    listen_base_ = "http://" + host + ":" + std::to_string(bound);
-    return bound;
+    return server_.bind(host, port, [this](httplib::Server& server) { install(server); });
 }
 
-bool Standin::serve() { return server_ != nullptr && server_->listen_after_bind(); }
+bool Standin::serve() { return server_.serve(); }
 
 int Standin::start(const std::string& host, int port) {
     const int bound = bind(host, port);
-    if (bound <= 0) return -1;
-    thread_ = std::thread([this] { serve(); });
+    if (bound > 0) server_.serve_in_background();
     return bound;
 }
 
 void Standin::stop() {
     stopping_ = true;
-    if (server_) server_->stop();
-    if (thread_.joinable()) thread_.join();
+    server_.stop();
 }
 
 void Standin::fail_next(const std::string& mode, int count) {

@@ -67,6 +67,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "local_server.hpp"
+
 namespace httplib {
 class Server;
 struct Request;
@@ -222,9 +224,7 @@ private:
     std::string user_of_invoice(const std::string& id) const;
 
     StandinOptions options_;
-    std::unique_ptr<httplib::Server> server_;
-    std::thread thread_;
-    std::string listen_base_;
+    standin_support::LocalServer server_;
     std::atomic<bool> stopping_{false};
 
     mutable std::mutex mutex_;

@@ -3,7 +3,6 @@
 //
 //   openai_standin [--listen HOST:PORT] [--api-key KEY] [--scenario NAME]
 //                  [--slow-first-byte-ms MS] [--chunk-delay-ms MS]
-#include <csignal>
 #include <iostream>
 #include <string>
 
@@ -15,12 +14,6 @@ const char* usage =
     "usage: openai_standin [--listen HOST:PORT] [--api-key KEY] [--scenario NAME] [--slow-first-byte-ms MS]\n"
     "                      [--chunk-delay-ms MS]\n"
     "  scenarios: normal cut no_usage slow_first_byte rate_limited server_error bad_request cached reasoning hang\n";
-
-tokenmeter::openai_standin::Standin* running = nullptr;
-
-void on_signal(int) {
-    if (running != nullptr) running->stop();
-}
 
 bool is_number(const std::string& text) {
     return !text.empty() && text.size() <= 9 && text.find_first_not_of("0123456789") == std::string::npos;
@@ -56,26 +49,19 @@ int main(int argc, char** argv) {
         std::cerr << "openai_standin: unknown scenario " << options.scenario << "\n" << usage;
         return 2;
     }
-    const auto colon = listen.rfind(':');
-    if (colon == std::string::npos || !is_number(listen.substr(colon + 1))) {
+    const auto address = tokenmeter::standin_support::parse_listen(listen);
+    if (!address) {
         std::cerr << "openai_standin: --listen must be HOST:PORT\n";
         return 2;
     }
-    const std::string host = listen.substr(0, colon);
-    const int port = std::stoi(listen.substr(colon + 1));
     tokenmeter::openai_standin::Standin standin(options);
-    running = &standin;
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
-    const int bound = standin.bind(host, port);
+    const int bound = standin.bind(address->first, address->second);
     if (bound <= 0) {
         std::cerr << "openai_standin: cannot listen on " << listen << "\n";
         return 1;
     }
-    // The port it got (port 0 asks for a free one): tests read it from this
-    // line (tests/support/spawn_listening.mjs) rather than guess a free port.
-    std::cout << "openai_standin: listening on http://" << host << ":" << bound << " (API key "
-              << (options.api_key.empty() ? "not checked" : "required") << ", default scenario " << options.scenario
-              << ")" << std::endl;
-    return standin.serve() ? 0 : 1;
+    const std::string details = std::string("API key ") + (options.api_key.empty() ? "not checked" : "required") +
+                                ", default scenario " + options.scenario;
+    return tokenmeter::standin_support::serve_until_signal(
+        "openai_standin", "http://" + address->first + ":" + std::to_string(bound), details, [&] { return standin.serve(); }, [&] { standin.stop(); });
 }

@@ -209,37 +209,32 @@ Standin::Standin(StandinOptions options) : options_(std::move(options)) {
 
 Standin::~Standin() { stop(); }
 
-std::string Standin::base_url() const { return listen_base_; }
+std::string Standin::base_url() const { return server_.base_url(); }
 
 int Standin::bind(const std::string& host, int port) {
-    server_ = std::make_unique<httplib::Server>();
-    server_->new_task_queue = [] { return new httplib::ThreadPool(limits::workers); };
-    server_->set_payload_max_length(limits::body_bytes_max);
-    // An answer's head and body go out in separate writes; without this, a
-    // keep-alive client's delayed ACK holds the body back ~40 ms, which a
-    // real provider's front end does not (and which would swamp what the
-    // gateway bench measures).
-    server_->set_tcp_nodelay(true);
-    install(*server_);
-    const int bound = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
-    if (bound <= 0) return -1;
-    listen_base_ = "http://" + host + ":" + std::to_string(bound);
-    return bound;
+    return server_.bind(host, port, [this](httplib::Server& server) {
+        server.new_task_queue = [] { return new httplib::ThreadPool(limits::workers); };
+        server.set_payload_max_length(limits::body_bytes_max);
+        // An answer's head and body go out in separate writes; without this, a
+        // keep-alive client's delayed ACK holds the body back ~40 ms, which a
+        // real provider's front end does not (and which would swamp what the
+        // gateway bench measures).
+        server.set_tcp_nodelay(true);
+        install(server);
+    });
 }
 
-bool Standin::serve() { return server_ != nullptr && server_->listen_after_bind(); }
+bool Standin::serve() { return server_.serve(); }
 
 int Standin::start(const std::string& host, int port) {
     const int bound = bind(host, port);
-    if (bound <= 0) return -1;
-    thread_ = std::thread([this] { serve(); });
+    if (bound > 0) server_.serve_in_background();
     return bound;
 }
 
 void Standin::stop() {
     stopping_ = true;
-    if (server_) server_->stop();
-    if (thread_.joinable()) thread_.join();
+    server_.stop();
 }
 
 bool Standin::queue_scenario(std::string_view name, std::int64_t count) {

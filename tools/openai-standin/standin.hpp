@@ -50,6 +50,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "local_server.hpp"
+
 namespace httplib {
 class Server;
 struct Request;
@@ -179,9 +181,7 @@ private:
     void set_scenario(std::uint64_t id, Scenario scenario, bool stream);
 
     StandinOptions options_;
-    std::unique_ptr<httplib::Server> server_;
-    std::thread thread_;
-    std::string listen_base_;
+    standin_support::LocalServer server_;
     std::atomic<bool> stopping_{false};
 
     mutable std::mutex mutex_;
