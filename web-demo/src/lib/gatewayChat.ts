@@ -3,7 +3,7 @@
 // the gateway's comment lines with the charge and the receipt.
 
 export interface StreamChatRequest {
-  token: string;
+  token: string | null;
   model: string;
   messages: { role: 'user' | 'assistant' | 'system'; content: string }[];
   maxTokens: number;
@@ -34,7 +34,7 @@ function readEvent(event: string, state: { text: string; comments: Record<string
 export async function streamChat(request: StreamChatRequest): Promise<StreamChatOutcome> {
   const response = await fetch('/v1/chat/completions', {
     method: 'POST',
-    headers: { Authorization: `Bearer ${request.token}`, 'Content-Type': 'application/json' },
+    headers: { ...(request.token ? { Authorization: `Bearer ${request.token}` } : {}), 'Content-Type': 'application/json' },
     body: JSON.stringify({ model: request.model, messages: request.messages, max_tokens: request.maxTokens, stream: true }),
   });
   if (!response.ok || !response.body) {
