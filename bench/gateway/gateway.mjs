@@ -59,11 +59,9 @@ async function start() {
   return { direct: standin.url, gateway: server.url };
 }
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
-
 // One call: total time, and time to the first body byte (for a stream, its
 // first event).
-function call(base, body, headers) {
+function call(agent, base, body, headers) {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     let first = 0n;
@@ -88,15 +86,19 @@ async function run(base, stream, gateway) {
     model: 'gpt-4o-mini', max_tokens: 16, ...(stream ? { stream: true } : {}),
     messages: [{ role: 'user', content: 'What does a metering gateway add to each call?' }],
   });
+  // Fresh connections per case: a server closes keep-alive connections left
+  // idle past its timeout (tokenmeter's edge: 5 s) while another case runs.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1024 });
   const samples = [];
   const deadline = Date.now() + seconds * 1000;
   const began = process.hrtime.bigint();
   await Promise.all(Array.from({ length: concurrency }, async (_, i) => {
     const headers = gateway ? { authorization: `Bearer ${serviceKey}`, 'x-tokenmeter-user': `bench-${i}` } : {};
-    for (let warm = 0; warm < 3; warm += 1) await call(base, body, headers);
-    while (Date.now() < deadline) samples.push(await call(base, body, headers));
+    for (let warm = 0; warm < 3; warm += 1) await call(agent, base, body, headers);
+    while (Date.now() < deadline) samples.push(await call(agent, base, body, headers));
   }));
   const elapsed = Number(process.hrtime.bigint() - began) / 1e9;
+  agent.destroy();
   const at = (values, q) => values[Math.min(values.length - 1, Math.floor(q * values.length))];
   const totals = samples.map((s) => s.total).sort((a, b) => a - b);
   const firsts = samples.map((s) => s.firstByte).sort((a, b) => a - b);
