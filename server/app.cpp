@@ -10,6 +10,7 @@
 #include <sodium.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <ostream>
@@ -23,6 +24,8 @@
 #include "tokenmeter/base64url.hpp"
 #include "tokenmeter/crypto.hpp"
 #include "tokenmeter/ed25519.hpp"
+#include "tokenmeter/limits.hpp"
+#include "tokenmeter/period.hpp"
 
 namespace tokenmeter {
 
@@ -52,13 +55,13 @@ Result<std::string, Error> demo_secret(const std::string& path) {
     return secret;
 }
 
-Result<Catalog, Error> load_catalog(const std::string& path) {
-    if (path.empty()) return default_catalog();
-    auto text = keys::read_small_file(path, 1 << 20);
+Result<PriceBook, Error> load_price_book(const std::string& path) {
+    if (path.empty()) return default_price_book();
+    auto text = keys::read_small_file(path, limits::catalog_bytes_max);
     if (!text) return unexpected(text.error());
-    auto catalog = parse_catalog(*text);
-    if (!catalog) return unexpected(make_error(catalog.error().code, path + ": " + catalog.error().message));
-    return catalog;
+    auto book = parse_price_book(*text);
+    if (!book) return unexpected(make_error(book.error().code, path + ": " + book.error().message));
+    return book;
 }
 
 void add_edge_gauges(http::Metrics& metrics, const http::HttpServer& server) {
@@ -174,11 +177,17 @@ std::optional<Error> prepare_demo(config::ServerConfig& config, std::ostream& lo
 // in demo mode without any, the local OpenAI stand-in (tools/openai-standin)
 // serves every model of the catalog.
 static Result<std::vector<config::UpstreamSettings>, Error> gateway_upstreams(const config::ServerConfig& config,
-                                                                             const Catalog& catalog) {
+                                                                             const PriceBook& book) {
     if (config.upstreams_file.empty() && config.upstreams.empty() && config.demo) {
         config::UpstreamSettings standin;
         standin.base_url = "http://127.0.0.1:8789/v1";
-        for (const Model& model : catalog.models) standin.models.push_back(model.id);
+        for (const Catalog& version : book.versions) {
+            for (const Model& model : version.models) {
+                if (std::find(standin.models.begin(), standin.models.end(), model.id) == standin.models.end()) {
+                    standin.models.push_back(model.id);
+                }
+            }
+        }
         return std::vector<config::UpstreamSettings>{standin};
     }
     if (config.upstreams_file.empty()) return config.upstreams;
@@ -200,9 +209,9 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
     app->config_ = std::move(config);
     app->clock_ = std::move(clock);
     const config::ServerConfig& c = app->config_;
-    auto catalog = load_catalog(c.catalog_file);
-    if (!catalog) return unexpected(catalog.error());
-    app->catalog_ = std::move(catalog).value();
+    auto book = load_price_book(c.catalog_file);
+    if (!book) return unexpected(book.error());
+    app->prices_ = std::make_unique<ledger::LivePriceBook>(std::move(book).value(), *app->clock_);
     auto key = keys::load_signing_key_file(c.signing_key_file);
     if (!key) return unexpected(key.error());
     app->signing_key_ = std::make_unique<SigningKey>(std::move(key).value());
@@ -223,7 +232,7 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
     app->token_counter_ = tokens::make_embedded_encoding_counter();
 
     ledger::LedgerConfig ledger_config;
-    ledger_config.catalog = &app->catalog_;
+    ledger_config.prices = app->prices_.get();
     ledger_config.signing_key = app->signing_key_.get();
     ledger_config.reservation_ttl_seconds = c.reservation_ttl_seconds;
     ledger_config.late_commit_grace_seconds = c.late_commit_grace_seconds;
@@ -258,23 +267,22 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
     app->callers_ = std::make_unique<http::Callers>(*app->authenticator_, *app->clock_, app->metrics_, rates);
     http::ApiOptions api_options;
     api_options.jwks_json = jwks_json(public_keys);
-    api_options.catalog_json = catalog_to_json(app->catalog_);
     api_options.metrics_token = c.metrics_token;
     api_options.reply_style = reply_style;
     api_options.alert_thresholds_percent = c.alert_thresholds_percent;
     app->api_ = std::make_unique<http::Api>(
         http::ApiDependencies{*app->ledger_, *app->callers_, *app->hub_, app->metrics_, *app->clock_,
-                              *app->token_counter_, app->catalog_},
+                              *app->token_counter_},
         api_options);
     app->billing_ = billing::make_billing(c.lemonsqueezy, *app->ledger_, *app->callers_);
     app->api_->add_routes(app->billing_.routes);
-    auto upstreams = gateway_upstreams(c, app->catalog_);
+    auto upstreams = gateway_upstreams(c, *app->prices_->book());
     if (!upstreams) return unexpected(upstreams.error());
     gateway::GatewayOptions gateway_options;
     gateway_options.upstreams = std::move(upstreams).value();
     gateway_options.reply_style = reply_style;
     app->api_->add_routes(std::make_shared<gateway::GatewayRoutes>(
-        gateway::GatewayDependencies{*app->ledger_, *app->callers_, *app->token_counter_, app->catalog_, app->metrics_},
+        gateway::GatewayDependencies{*app->ledger_, *app->callers_, *app->token_counter_, app->metrics_},
         std::move(gateway_options)));
     if (c.reconcile_every_seconds > 0 && (app->billing_.service == nullptr || c.lemonsqueezy.api_key.empty())) {
         return unexpected(make_error("config_invalid", "reconcile_every needs LemonSqueezy configured with "
@@ -285,7 +293,7 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
         demo_settings.jwt_secret = c.jwt_secret;
         demo_settings.service_key = c.service_keys.empty() ? std::string() : c.service_keys.front();
         app->api_->add_routes(demo::make_demo_routes(
-            {*app->callers_, *app->token_counter_, app->catalog_, *app->clock_, [raw] { return raw->port_; }},
+            {*app->callers_, *app->token_counter_, *app->prices_, *app->clock_, [raw] { return raw->port_; }},
             demo_settings));
     }
     app->metrics_.add_gauge("tokenmeter_live_streams", "Open usage streams (Server-Sent Events).",
@@ -335,6 +343,24 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
 }
 
 App::~App() { shutdown(); }
+
+Result<std::string, Error> App::reload_price_book() {
+    if (config_.catalog_file.empty()) {
+        return unexpected(make_error("catalog_not_reloadable", "no catalog file is configured (the built-in catalog is in use)"));
+    }
+    auto book = load_price_book(config_.catalog_file);
+    if (!book) return unexpected(book.error());
+    if (auto refused = prices_->replace(std::move(book).value())) {
+        return unexpected(make_error(refused->code, config_.catalog_file + ": " + refused->message));
+    }
+    const auto held = prices_->book();
+    const std::int64_t now = clock_->now_seconds();
+    std::string summary = "catalog version " + held->in_force(now).version + " in force";
+    if (const Catalog* next = held->next_after(now)) {
+        summary += "; " + next->version + " from " + format_rfc3339(*next->effective_from);
+    }
+    return summary;
+}
 
 Result<int, Error> App::start() {
     auto listen = config::parse_listen(config_.listen);

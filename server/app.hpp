@@ -16,6 +16,7 @@
 #include "http/static_files.hpp"
 #include "http/metrics.hpp"
 #include "ledger/ledger_service.hpp"
+#include "ledger/live_price_book.hpp"
 #include "live/usage_hub.hpp"
 #include "storage/store.hpp"
 #include "tokenmeter/catalog.hpp"
@@ -48,7 +49,11 @@ public:
     ledger::LedgerService& ledger() { return *ledger_; }
     storage::LedgerStore& store() { return *store_; }
     const SigningKey& signing_key() const { return *signing_key_; }
-    const Catalog& catalog() const { return catalog_; }
+    const ledger::LivePriceBook& prices() const { return *prices_; }
+    // Reads the catalog file again (SIGHUP): its versions price everything
+    // authorized or recorded from now on. On any error nothing changes.
+    // Returns what is in force now and what starts next, for the log.
+    Result<std::string, Error> reload_price_book();
     http::Api& api() { return *api_; }
     http::HttpServer& http() { return *http_; }
     // Null when LemonSqueezy is not configured.
@@ -61,7 +66,7 @@ private:
 
     config::ServerConfig config_;
     std::shared_ptr<const Clock> clock_;
-    Catalog catalog_;
+    std::unique_ptr<ledger::LivePriceBook> prices_;
     std::unique_ptr<SigningKey> signing_key_;
     std::unique_ptr<storage::LedgerStore> store_;
     std::unique_ptr<live::UsageHub> hub_;

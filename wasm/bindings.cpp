@@ -203,6 +203,7 @@ val claims_object(const ReceiptClaims& claims) {
         out.set("credits_clawed", static_cast<double>(claims.balance.credits_clawed));
     }
     if (!claims.event.empty()) out.set("event", claims.event);
+    if (!claims.catalog_version.empty()) out.set("catalog_version", claims.catalog_version);
     return out;
 }
 

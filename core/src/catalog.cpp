@@ -5,6 +5,7 @@
 #include "tokenmeter/assert.hpp"
 #include "tokenmeter/json_input.hpp"
 #include "tokenmeter/limits.hpp"
+#include "tokenmeter/period.hpp"
 
 namespace tokenmeter {
 
@@ -426,7 +427,72 @@ bool is_upgrade(const Plan& from, const Plan& to) {
     return to.avatars_per_period > from.avatars_per_period;
 }
 
-Result<Catalog, Error> parse_catalog(std::string_view json_text) {
+namespace {
+
+// An instant in a catalog: RFC 3339 UTC, as everywhere else in the API.
+Result<std::int64_t, Error> instant_member(const Json& object, std::string_view key, std::string_view where) {
+    auto text = json_input::string_member(object, key, where);
+    if (!text) return unexpected(in_catalog(text.error()));
+    auto instant = parse_rfc3339(*text);
+    if (!instant) {
+        return unexpected(catalog_error("invalid_value", json_input::path(where, key) +
+                                                             " must be an RFC 3339 timestamp (2027-01-01T00:00:00Z)"));
+    }
+    return *instant;
+}
+
+// The `next` a served catalog carries is information for its readers (when
+// the prices change); it is checked for shape and not kept.
+std::optional<Error> check_next(const Json& document) {
+    auto found = document.find("next");
+    if (found == document.end()) return std::nullopt;
+    if (!found->is_object()) return catalog_error("invalid_value", "catalog.next must be an object");
+    if (auto unknown = json_input::refuse_unknown_fields(*found, {"version", "effective_from"}, "catalog.next")) {
+        return in_catalog(*unknown);
+    }
+    auto version = json_input::string_member(*found, "version", "catalog.next");
+    if (!version) return in_catalog(version.error());
+    auto starts = instant_member(*found, "effective_from", "catalog.next");
+    if (!starts) return starts.error();
+    return std::nullopt;
+}
+
+Result<Catalog, Error> catalog_from(const Json& document) {
+    if (!document.is_object()) return unexpected(catalog_error("malformed", "the catalog must be a JSON object"));
+    if (auto unknown = json_input::refuse_unknown_fields(
+            document, {"version", "effective_from", "next", "operations", "models", "plans", "packs"}, "catalog")) {
+        return unexpected(in_catalog(*unknown));
+    }
+    Catalog catalog;
+    auto version = json_input::string_member(document, "version", "catalog");
+    if (!version) return unexpected(in_catalog(version.error()));
+    if (!is_valid_id(*version)) {
+        return unexpected(catalog_error("invalid_value", "catalog.version must be 1-64 characters of a-z, 0-9, '-', '_' or '.'"));
+    }
+    catalog.version = std::move(version).value();
+    if (document.contains("effective_from")) {
+        auto starts = instant_member(document, "effective_from", "catalog");
+        if (!starts) return unexpected(starts.error());
+        catalog.effective_from = *starts;
+    }
+    if (auto error = check_next(document)) return unexpected(*error);
+    auto operations = parse_list<Operation>(document, "operations", limits::catalog_operations_max, parse_operation);
+    if (!operations) return unexpected(operations.error());
+    catalog.operations = std::move(operations).value();
+    auto models = parse_list<Model>(document, "models", limits::catalog_models_max, parse_model);
+    if (!models) return unexpected(models.error());
+    catalog.models = std::move(models).value();
+    auto plans = parse_list<Plan>(document, "plans", limits::catalog_plans_max, parse_plan);
+    if (!plans) return unexpected(plans.error());
+    catalog.plans = std::move(plans).value();
+    auto packs = parse_list<Pack>(document, "packs", limits::catalog_plans_max, parse_pack, true);
+    if (!packs) return unexpected(packs.error());
+    catalog.packs = std::move(packs).value();
+    if (auto error = check_references(catalog)) return unexpected(*error);
+    return catalog;
+}
+
+Result<Json, Error> catalog_document(std::string_view json_text) {
     if (json_text.size() > limits::catalog_bytes_max) {
         return unexpected(catalog_error("too_large", "the catalog is larger than " +
                                                          std::to_string(limits::catalog_bytes_max) + " bytes"));
@@ -434,30 +500,105 @@ Result<Catalog, Error> parse_catalog(std::string_view json_text) {
     auto document = json_input::parse(json_text);
     if (!document) return unexpected(catalog_error("malformed", "the catalog is not valid JSON"));
     if (!document->is_object()) return unexpected(catalog_error("malformed", "the catalog must be a JSON object"));
-    if (auto unknown = json_input::refuse_unknown_fields(*document, {"version", "operations", "models", "plans", "packs"}, "catalog")) {
+    return std::move(document).value();
+}
+
+// A version's error, named by its place in the book.
+Error in_version(std::size_t index, Error error) {
+    error.message = "versions[" + std::to_string(index) + "]: " + error.message;
+    return error;
+}
+
+// The book's order: unique versions, every one after the first dated, and
+// each starting strictly after the one before.
+std::optional<Error> check_dates(const std::vector<Catalog>& versions) {
+    for (std::size_t i = 0; i < versions.size(); ++i) {
+        for (std::size_t j = 0; j < i; ++j) {
+            if (versions[j].version == versions[i].version) {
+                return catalog_error("duplicate_id", "versions[" + std::to_string(i) + "]: version \"" +
+                                                         versions[i].version + "\" is given twice");
+            }
+        }
+        if (i == 0) continue;
+        if (!versions[i].effective_from) {
+            return catalog_error("missing_field", "versions[" + std::to_string(i) +
+                                                      "]: missing field effective_from (only the first version may "
+                                                      "have none)");
+        }
+        if (versions[i - 1].effective_from && *versions[i].effective_from <= *versions[i - 1].effective_from) {
+            return catalog_error("invalid_value", "versions[" + std::to_string(i) +
+                                                      "].effective_from must be after versions[" +
+                                                      std::to_string(i - 1) + "].effective_from");
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+Result<Catalog, Error> parse_catalog(std::string_view json_text) {
+    auto document = catalog_document(json_text);
+    if (!document) return unexpected(document.error());
+    return catalog_from(*document);
+}
+
+Result<PriceBook, Error> parse_price_book(std::string_view json_text) {
+    auto document = catalog_document(json_text);
+    if (!document) return unexpected(document.error());
+    if (!document->contains("versions")) {
+        auto catalog = catalog_from(*document);
+        if (!catalog) return unexpected(catalog.error());
+        return price_book_of(std::move(catalog).value());
+    }
+    if (auto unknown = json_input::refuse_unknown_fields(*document, {"versions"}, "price book")) {
         return unexpected(in_catalog(*unknown));
     }
-    Catalog catalog;
-    auto version = json_input::string_member(*document, "version", "catalog");
-    if (!version) return unexpected(in_catalog(version.error()));
-    if (!is_valid_id(*version)) {
-        return unexpected(catalog_error("invalid_value", "catalog.version must be 1-64 characters of a-z, 0-9, '-', '_' or '.'"));
+    const Json& list = (*document)["versions"];
+    if (!list.is_array() || list.empty()) {
+        return unexpected(catalog_error("invalid_value", "versions must be a non-empty array of catalogs"));
     }
-    catalog.version = std::move(version).value();
-    auto operations = parse_list<Operation>(*document, "operations", limits::catalog_operations_max, parse_operation);
-    if (!operations) return unexpected(operations.error());
-    catalog.operations = std::move(operations).value();
-    auto models = parse_list<Model>(*document, "models", limits::catalog_models_max, parse_model);
-    if (!models) return unexpected(models.error());
-    catalog.models = std::move(models).value();
-    auto plans = parse_list<Plan>(*document, "plans", limits::catalog_plans_max, parse_plan);
-    if (!plans) return unexpected(plans.error());
-    catalog.plans = std::move(plans).value();
-    auto packs = parse_list<Pack>(*document, "packs", limits::catalog_plans_max, parse_pack, true);
-    if (!packs) return unexpected(packs.error());
-    catalog.packs = std::move(packs).value();
-    if (auto error = check_references(catalog)) return unexpected(*error);
-    return catalog;
+    if (list.size() > limits::price_book_versions_max) {
+        return unexpected(catalog_error("invalid_value", "versions has more than " +
+                                                             std::to_string(limits::price_book_versions_max) + " entries"));
+    }
+    PriceBook book;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+        auto catalog = catalog_from(list[i]);
+        if (!catalog) return unexpected(in_version(i, catalog.error()));
+        book.versions.push_back(std::move(catalog).value());
+    }
+    if (auto error = check_dates(book.versions)) return unexpected(*error);
+    return book;
+}
+
+PriceBook price_book_of(Catalog catalog) {
+    PriceBook book;
+    book.versions.push_back(std::move(catalog));
+    return book;
+}
+
+const Catalog& PriceBook::in_force(std::int64_t now) const {
+    TM_ASSERT(!versions.empty());
+    const Catalog* current = &versions.front();
+    for (const Catalog& version : versions) {
+        if (version.effective_from && *version.effective_from > now) break;
+        current = &version;
+    }
+    return *current;
+}
+
+const Catalog* PriceBook::next_after(std::int64_t now) const {
+    for (const Catalog& version : versions) {
+        if (version.effective_from && *version.effective_from > now) return &version;
+    }
+    return nullptr;
+}
+
+const Catalog* PriceBook::find_version(std::string_view version) const {
+    for (const Catalog& catalog : versions) {
+        if (catalog.version == version) return &catalog;
+    }
+    return nullptr;
 }
 
 std::string_view default_catalog_json() { return default_catalog_text; }
@@ -471,7 +612,12 @@ const Catalog& default_catalog() {
     return catalog;
 }
 
-std::string catalog_to_json(const Catalog& catalog) {
+const PriceBook& default_price_book() {
+    static const PriceBook book = price_book_of(default_catalog());
+    return book;
+}
+
+std::string catalog_to_json(const Catalog& catalog, const Catalog* next) {
     Json operations = Json::array();
     for (const Operation& operation : catalog.operations) {
         Json item = {{"id", to_string(operation.kind)}};
@@ -510,6 +656,10 @@ std::string catalog_to_json(const Catalog& catalog) {
     }
     Json document = {{"version", catalog.version}, {"operations", std::move(operations)},
                      {"models", std::move(models)}, {"plans", std::move(plans)}};
+    if (catalog.effective_from) document["effective_from"] = format_rfc3339(*catalog.effective_from);
+    if (next != nullptr && next->effective_from) {
+        document["next"] = {{"version", next->version}, {"effective_from", format_rfc3339(*next->effective_from)}};
+    }
     if (!catalog.packs.empty()) {
         Json packs = Json::array();
         for (const Pack& pack : catalog.packs) {

@@ -64,6 +64,9 @@ Json claims_json(const ReceiptClaims& claims) {
         payload["credits_clawed"] = claims.balance.credits_clawed;
     }
     if (!claims.event.empty()) payload["event"] = claims.event;
+    // Only changes that price (authorize, commit, record) name the price
+    // book's version; every other receipt keeps its earlier shape.
+    if (!claims.catalog_version.empty()) payload["catalog_version"] = claims.catalog_version;
     return payload;
 }
 
@@ -162,6 +165,15 @@ Result<ReceiptClaims, Error> parse_claims(std::string_view payload_text) {
         if (!event) return unexpected(claims_invalid(event.error().message));
         claims.event = std::move(event).value();
     }
+    if (payload->contains("catalog_version")) {
+        auto version = json_input::string_member(*payload, "catalog_version", "claims");
+        if (!version) return unexpected(claims_invalid(version.error().message));
+        if (version->empty() || version->size() > limits::id_bytes_max) {
+            return unexpected(claims_invalid("claims.catalog_version must be 1-" + std::to_string(limits::id_bytes_max) +
+                                             " characters"));
+        }
+        claims.catalog_version = std::move(version).value();
+    }
     return claims;
 }
 
@@ -189,7 +201,7 @@ Result<std::string, Error> receipt_kid(std::string_view header_text) {
 bool operator==(const ReceiptClaims& a, const ReceiptClaims& b) {
     return a.sub == b.sub && a.iat == b.iat && a.seq == b.seq && a.prev == b.prev && a.plan == b.plan &&
            a.period_start == b.period_start && a.period_end == b.period_end && a.balance == b.balance &&
-           a.event == b.event;
+           a.event == b.event && a.catalog_version == b.catalog_version;
 }
 
 bool is_valid_user_id(std::string_view id) {

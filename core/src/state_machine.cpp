@@ -12,9 +12,10 @@ namespace tokenmeter {
 
 namespace {
 
-const Plan& plan_named(const LedgerRules& rules, std::string_view id) {
-    const Plan* plan = rules.catalog->find_plan(id);
-    if (plan == nullptr) plan = rules.catalog->find_plan(rules.default_plan);
+const Plan& plan_named(const LedgerRules& rules, std::string_view id, std::int64_t now) {
+    const Catalog& catalog = rules.catalog_at(now);
+    const Plan* plan = catalog.find_plan(id);
+    if (plan == nullptr) plan = catalog.find_plan(rules.default_plan);
     TM_ASSERT(plan != nullptr);
     return *plan;
 }
@@ -33,7 +34,8 @@ void refuse(Decision& decision, const Refusal& refusal) {
 
 // Appends a change whose receipt shows the account as it is now: the next
 // seq, chained to the previous receipt. Called after the change is applied.
-LedgerChange& append(Decision& decision, Account& account, ChangeKind kind, std::int64_t now) {
+LedgerChange& append(Decision& decision, Account& account, ChangeKind kind, std::int64_t now,
+                     std::string catalog_version = {}) {
     assert_balance(account.balance);
     TM_ASSERT(account.period.start_seconds < account.period.end_seconds);
     ReceiptClaims claims;
@@ -46,6 +48,7 @@ LedgerChange& append(Decision& decision, Account& account, ChangeKind kind, std:
     claims.period_end = account.period.end_seconds;
     claims.balance = account.balance;
     claims.event = std::string(to_string(kind));
+    claims.catalog_version = std::move(catalog_version);
     // I5: one unbroken chain. The first receipt has no prev; every later one has.
     TM_ASSERT((claims.seq == 1) == claims.prev.empty());
     account.seq = claims.seq;
@@ -68,7 +71,7 @@ bool create(Decision& decision, Account& account, const LedgerRules& rules, std:
         decision = invalid(anchor_instant.error());
         return false;
     }
-    const Plan& plan = plan_named(rules, rules.default_plan);
+    const Plan& plan = plan_named(rules, rules.default_plan, now);
     account.plan = plan.id;
     // A free period is anchored on the day of first use.
     account.anchor_day = static_cast<int>(civil_date_of(now).day);
@@ -81,7 +84,8 @@ bool create(Decision& decision, Account& account, const LedgerRules& rules, std:
 
 void lapse_plan(Decision& decision, Account& account, const LedgerRules& rules, std::int64_t now) {
     if (!account.plan_ends_at || now < *account.plan_ends_at) return;
-    const Plan& next = plan_named(rules, account.plan_after.empty() ? rules.default_plan : account.plan_after);
+    const Plan& next = plan_named(rules, account.plan_after.empty() ? rules.default_plan : account.plan_after,
+                                  *account.plan_ends_at);
     account.plan_ends_at.reset();
     account.plan_after.clear();
     account.plan = next.id;
@@ -102,7 +106,9 @@ bool roll_over(Decision& decision, Account& account, const LedgerRules& rules, s
     closed.balance.tokens_reserved = 0;
     closed.balance.avatars_reserved = 0;
     account.period = *next;
-    account.balance = tokenmeter::roll_over(account.balance, plan_named(rules, account.plan));
+    // The new period's limit is the one in force when it starts, however
+    // late a command brings the account up to date.
+    account.balance = tokenmeter::roll_over(account.balance, plan_named(rules, account.plan, next->start_seconds));
     append(decision, account, ChangeKind::period_open, now).closed = closed;
     return true;
 }
@@ -128,7 +134,7 @@ void expire_due(Decision& decision, Account& account, std::int64_t now) {
 // The lazy changes due at `now`. False when the instant cannot be placed in
 // a period (the decision is then invalid and nothing changed).
 bool bring_up_to_date(Decision& decision, Account& account, const LedgerRules& rules, std::int64_t now) {
-    TM_ASSERT(rules.catalog != nullptr);
+    TM_ASSERT(rules.prices != nullptr);
     if (!account.exists()) return create(decision, account, rules, now);
     if (now < account.attention_at()) return true;
     const Account before = account;
@@ -145,14 +151,6 @@ bool bring_up_to_date(Decision& decision, Account& account, const LedgerRules& r
     if (!lapses_within) lapse_plan(decision, account, rules, now);
     expire_due(decision, account, now);
     return true;
-}
-
-// The token class weights a commit prices with: its model's in the rules'
-// catalog, or all 1 for a model the catalog no longer has (the reservation
-// still carries its multiplier, so the charge stays the plain one).
-TokenWeights commit_weights(const HeldReservation& held, const LedgerRules& rules) {
-    const Model* model = held.model.empty() ? nullptr : rules.catalog->find_model(held.model);
-    return model != nullptr ? model->weights : TokenWeights{};
 }
 
 // The counts of a token commit, checked against the reservation's operation.
@@ -174,8 +172,7 @@ Result<TokenCounts, Error> commit_counts(const HeldReservation& held, const Comm
 }
 
 // The actual charge of a reservation, at the terms it was authorized under.
-Result<Charge, Error> actual_charge(const HeldReservation& held, const CommitCommand& command,
-                                    const TokenWeights& weights) {
+Result<Charge, Error> actual_charge(const HeldReservation& held, const CommitCommand& command) {
     Charge charge;
     charge.operation = held.operation;
     charge.model = held.model;
@@ -197,7 +194,7 @@ Result<Charge, Error> actual_charge(const HeldReservation& held, const CommitCom
     charge.cached_input_tokens = counts->cached_input;
     charge.reasoning_tokens = counts->reasoning;
     charge.raw_tokens = counts->input + counts->output;
-    auto charged = weighted_charge(*counts, weights, held.multiplier);
+    auto charged = weighted_charge(*counts, held.weights, held.multiplier);
     if (!charged) return unexpected(charged.error());
     charge.charged_tokens = *charged;
     return charge;
@@ -240,7 +237,7 @@ UsageCharge usage_charge(const Account& account, const Charge& charge, std::stri
 
 bool operator==(const HeldReservation& a, const HeldReservation& b) {
     return a.id == b.id && a.user_id == b.user_id && a.operation == b.operation && a.model == b.model &&
-           a.multiplier == b.multiplier && a.catalog_version == b.catalog_version &&
+           a.multiplier == b.multiplier && a.weights == b.weights && a.catalog_version == b.catalog_version &&
            a.reservation.amount == b.reservation.amount &&
            a.reservation.expires_at_seconds == b.reservation.expires_at_seconds &&
            a.reservation.state == b.reservation.state && a.created_at == b.created_at && a.settled_at == b.settled_at;
@@ -318,7 +315,8 @@ Decision open_account(Account& account, const LedgerRules& rules, std::int64_t n
 
 Decision authorize(Account& account, const AuthorizeCommand& command, const LedgerRules& rules, std::int64_t now) {
     TM_ASSERT(!command.reservation_id.empty());
-    auto priced = price(*rules.catalog, command.operation, command.model, command.input_tokens, command.max_output_tokens);
+    const Catalog& catalog = rules.catalog_at(now);
+    auto priced = price(catalog, command.operation, command.model, command.input_tokens, command.max_output_tokens);
     if (!priced) return invalid(priced.error());
     Decision decision;
     if (!bring_up_to_date(decision, account, rules, now)) return decision;
@@ -335,12 +333,13 @@ Decision authorize(Account& account, const AuthorizeCommand& command, const Ledg
     held.operation = priced->operation;
     held.model = priced->model;
     held.multiplier = priced->multiplier;
-    held.catalog_version = rules.catalog->version;
+    if (const Model* model = catalog.find_model(priced->model)) held.weights = model->weights;
+    held.catalog_version = catalog.version;
     held.reservation = authorized->reservation;
     held.created_at = now;
     account.balance = authorized->balance;
     account.reservations.push_back(held);
-    append(decision, account, ChangeKind::authorize, now).reservations = {held};
+    append(decision, account, ChangeKind::authorize, now, held.catalog_version).reservations = {held};
     decision.reservation = std::move(held);
     return decision;
 }
@@ -355,7 +354,7 @@ Decision commit(Account& account, const CommitCommand& command, const HeldReserv
     }
     const HeldReservation& known = open != nullptr ? *open : *settled;
     TM_ASSERT(known.user_id == account.user_id);
-    auto charge = actual_charge(known, command, commit_weights(known, rules));
+    auto charge = actual_charge(known, command);
     if (!charge) return invalid(charge.error());
     Decision decision;
     if (!bring_up_to_date(decision, account, rules, now)) return decision;
@@ -373,7 +372,7 @@ Decision commit(Account& account, const CommitCommand& command, const HeldReserv
     UsageCharge usage = usage_charge(account, *charge, command.event_id, command.idempotency_key, held.catalog_version, now);
     usage.reservation_id = held.id;
     usage.late = committed->late;
-    LedgerChange& change = append(decision, account, ChangeKind::commit, now);
+    LedgerChange& change = append(decision, account, ChangeKind::commit, now, held.catalog_version);
     change.reservations = {held};
     change.charge = usage;
     decision.reservation = std::move(held);
@@ -410,7 +409,8 @@ Decision release(Account& account, const ReleaseCommand& command, const HeldRese
 Decision record(Account& account, const RecordCommand& command, const LedgerRules& rules, std::int64_t now) {
     const TokenCounts counts{command.input_tokens, command.cached_input_tokens, command.output_tokens,
                              command.reasoning_tokens};
-    auto priced = price(*rules.catalog, command.operation, command.model, counts);
+    const Catalog& catalog = rules.catalog_at(now);
+    auto priced = price(catalog, command.operation, command.model, counts);
     if (!priced) return invalid(priced.error());
     Decision decision;
     if (!bring_up_to_date(decision, account, rules, now)) return decision;
@@ -420,14 +420,14 @@ Decision record(Account& account, const RecordCommand& command, const LedgerRule
         return decision;
     }
     account.balance = *recorded;
-    UsageCharge usage = usage_charge(account, *priced, command.event_id, command.idempotency_key, rules.catalog->version, now);
-    append(decision, account, ChangeKind::record, now).charge = usage;
+    UsageCharge usage = usage_charge(account, *priced, command.event_id, command.idempotency_key, catalog.version, now);
+    append(decision, account, ChangeKind::record, now, catalog.version).charge = usage;
     decision.charge = std::move(usage);
     return decision;
 }
 
 Decision change_plan(Account& account, const PlanChangeCommand& command, const LedgerRules& rules, std::int64_t now) {
-    const Plan* plan = rules.catalog->find_plan(command.plan);
+    const Plan* plan = rules.catalog_at(now).find_plan(command.plan);
     if (plan == nullptr) return invalid(make_error("unknown_plan", "the catalog has no plan \"" + json_input::utf8_prefix(command.plan, 64) + "\""));
     if (command.anchor_day && (*command.anchor_day < 1 || *command.anchor_day > 31)) {
         return invalid(make_error("invalid_anchor_day", "an anchor day is 1-31"));

@@ -48,6 +48,7 @@ struct StatedCharge {
     std::int64_t charged_tokens = 0;
     std::int64_t avatars = 0;
     std::int64_t seq = 0;
+    std::string catalog_version;  // empty in statements made before the price book was dated
 };
 
 // The statement as stated, before any of it is believed.
@@ -95,6 +96,11 @@ Result<StatedCharge, Error> read_charge(const Json& value, std::size_t index) {
         auto number = count(value, key, where);
         if (!number) return unexpected(number.error());
         *target = *number;
+    }
+    if (value.contains("catalog_version")) {
+        auto version = text_member(value, "catalog_version", where);
+        if (!version) return unexpected(version.error());
+        charge.catalog_version = std::move(version).value();
     }
     return charge;
 }
@@ -286,6 +292,16 @@ Result<StatementSummary, Error> verify_statement(std::string_view json_text, con
                                                           " names " + seq_text(claims.seq) + ", a " +
                                                           json_input::utf8_prefix(claims.event, 32) +
                                                           " receipt, not a commit or record"));
+        }
+        // The receipt signs the price book version it was priced with; the
+        // charge must say the same (both are absent before versions were claimed).
+        if (charged != by_seq.end() && !claims.catalog_version.empty() &&
+            charged->second->catalog_version != claims.catalog_version) {
+            return unexpected(fail("charge_mismatch", "charge " + json_input::utf8_prefix(charged->second->id, 64) +
+                                                          " says catalog version \"" +
+                                                          json_input::utf8_prefix(charged->second->catalog_version, 64) +
+                                                          "\", its receipt " + seq_text(claims.seq) + " says \"" +
+                                                          claims.catalog_version + "\""));
         }
         if (charged == by_seq.end() && charge_receipt) {
             return unexpected(fail("charge_mismatch", seq_text(claims.seq) + " (" + claims.event +

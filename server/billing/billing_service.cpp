@@ -134,7 +134,7 @@ bool BillingService::repair_plan(ledger::JobContext& changes, const std::string&
     }
     const PlanDecision decision = settle_change(target, account, rules_);
     if (account_follows(account, decision)) return false;
-    if (changes.rules().catalog->find_plan(decision.plan) == nullptr) {
+    if (changes.rules().catalog_at(changes.now()).find_plan(decision.plan) == nullptr) {
         std::cerr << "tokenmeter: billing: the catalog has no plan \"" << decision.plan << "\"; " << user_id
                   << " keeps " << account.plan << "\n";
         return false;
@@ -251,7 +251,7 @@ std::string BillingService::apply_order(ledger::JobContext& changes, const Order
     }
     // Refunds only add up: the largest amount seen is the newest.
     row.refunded_amount = std::max(row.refunded_amount, order.refunded_amount);
-    const Pack* pack = changes.rules().catalog->pack_of_variant(row.variant_id);
+    const Pack* pack = changes.rules().catalog_at(changes.now()).pack_of_variant(row.variant_id);
     if (pack == nullptr) {
         billing.store_order(row);
         if (rules_.plan_of_variant(row.variant_id) != nullptr) return "linked";
@@ -387,7 +387,8 @@ std::optional<std::string> variant_selling(const Plan& plan, const PlanRules& ru
 }  // namespace
 
 Outcome BillingService::checkout(const std::string& user_id, const std::string& redirect_url, const Product& product) {
-    const Catalog& catalog = *ledger_.rules().catalog;
+    const auto in_force = ledger_.prices().catalog();
+    const Catalog& catalog = *in_force;
     std::string variant;
     if (!product.pack.empty()) {
         const Pack* pack = catalog.find_pack(product.pack);

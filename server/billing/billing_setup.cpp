@@ -43,8 +43,11 @@ BillingParts make_billing(const config::LemonSqueezySettings& settings, ledger::
         provider_options.webhook_secret = settings.webhook_secret;
         provider_options.timeout_ms = settings.timeout_ms;
         parts.provider = std::make_unique<LemonSqueezyProvider>(std::move(provider_options));
-        parts.service = std::make_unique<BillingService>(ledger, *parts.provider, plan_rules_of(settings, *ledger.rules().catalog));
-        options.checkout_missing = missing_for_checkout(settings, *ledger.rules().catalog);
+        // Plans and variants as the catalog in force at start-up has them: a
+        // reload changes prices, not what a LemonSqueezy variant sells.
+        const auto catalog = ledger.prices().catalog();
+        parts.service = std::make_unique<BillingService>(ledger, *parts.provider, plan_rules_of(settings, *catalog));
+        options.checkout_missing = missing_for_checkout(settings, *catalog);
         if (settings.webhook_secret.empty()) options.webhook_missing = "LEMONSQUEEZY_WEBHOOK_SECRET not set";
     }
     parts.routes = std::make_shared<BillingRoutes>(parts.service.get(), callers, options);

@@ -88,12 +88,14 @@ Result<config::ServerConfig, Error> build_config(const ServeFlags& flags, std::o
     return config;
 }
 
-// Blocks the signals the server waits for in every thread it will start.
-sigset_t block_shutdown_signals() {
+// Blocks the signals the server waits for in every thread it will start:
+// SIGTERM and SIGINT stop it, SIGHUP reloads the catalog file.
+sigset_t block_server_signals() {
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     ::signal(SIGPIPE, SIG_IGN);
     return signals;
@@ -113,7 +115,7 @@ int serve_command(Args args, Streams streams) {
         streams.err << "tokenmeter serve: " << config.error().message << "\n";
         return 2;
     }
-    const sigset_t signals = block_shutdown_signals();
+    const sigset_t signals = block_server_signals();
     auto app = App::create(*config, std::make_shared<SystemClock>());
     if (!app) {
         streams.err << "tokenmeter serve: " << app.error().message << "\n";
@@ -128,7 +130,15 @@ int serve_command(Args args, Streams streams) {
     streams.out << "tokenmeter: listening on http://" << listen.first << ":" << *port << " (db " << storage::postgres::redact_password(config->db) << ")"
                 << std::endl;
     int received = 0;
-    sigwait(&signals, &received);
+    while (sigwait(&signals, &received) == 0 && received == SIGHUP) {
+        auto reloaded = (*app)->reload_price_book();
+        if (reloaded) {
+            streams.err << "tokenmeter: catalog reloaded: " << *reloaded << std::endl;
+        } else {
+            streams.err << "tokenmeter: catalog not reloaded, the prices stay as they were: " << reloaded.error().message
+                        << std::endl;
+        }
+    }
     streams.err << "tokenmeter: shutting down (signal " << received << "); finishing in-flight requests\n";
     (*app)->shutdown();
     streams.err << "tokenmeter: stopped\n";

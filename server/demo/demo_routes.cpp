@@ -113,7 +113,8 @@ private:
                         "send {\"model\", \"chunks\": [1 to " + std::to_string(chunks_max) + " strings]}");
             return;
         }
-        const Model* model = deps_.catalog.find_model(body["model"].get<std::string>());
+        const auto catalog = deps_.prices.catalog();
+        const Model* model = catalog->find_model(body["model"].get<std::string>());
         if (model == nullptr) {
             reply_error(response, 400, "unknown_model", "unknown model");
             return;

@@ -16,6 +16,7 @@
 #include "clock.hpp"
 #include "http/api.hpp"
 #include "http/callers.hpp"
+#include "ledger/live_price_book.hpp"
 #include "tokenmeter/catalog.hpp"
 #include "tokens/token_counter.hpp"
 
@@ -31,7 +32,7 @@ struct DemoSettings {
 struct DemoDependencies {
     http::Callers& callers;
     tokens::TokenCounter& tokens;
-    const Catalog& catalog;
+    const ledger::LivePriceBook& prices;
     const Clock& clock;
     std::function<int()> port;            // this server's own port, known after bind
 };

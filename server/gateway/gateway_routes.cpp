@@ -89,7 +89,8 @@ bool send_event(httplib::DataSink& sink, const std::string& event) {
 struct GatewayRoutes::Call {
     std::string user_id;
     std::string operation;  // "chat" or "embedding"
-    const Model* model = nullptr;
+    std::shared_ptr<const Catalog> catalog;  // the version in force when the call began
+    const Model* model = nullptr;            // in it
     const config::UpstreamSettings* upstream = nullptr;
     std::string path;  // under the upstream's base URL
     Json body;         // as forwarded
@@ -179,7 +180,8 @@ std::optional<Json> GatewayRoutes::begin_call(const Request& request, Response& 
     call.operation = std::string(to_string(operation));
     call.path = operation == OperationKind::chat ? "/chat/completions" : "/embeddings";
     const std::string model_id = (*body)["model"].get<std::string>();
-    call.model = deps_.catalog.find_model(model_id);
+    call.catalog = deps_.ledger.prices().catalog();
+    call.model = call.catalog->find_model(model_id);
     call.upstream = upstream_of(model_id);
     if (call.model == nullptr || !call.model->supports(operation) || call.upstream == nullptr) {
         openai_error(response, 404, "model_not_found",

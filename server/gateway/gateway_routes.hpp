@@ -49,7 +49,6 @@ struct GatewayDependencies {
     ledger::LedgerService& ledger;
     http::Callers& callers;
     tokens::TokenCounter& tokens;
-    const Catalog& catalog;
     http::Metrics& metrics;
 };
 

@@ -39,7 +39,6 @@ std::function<void(const httplib::Request&, httplib::Response&)> timed_route(
 
 struct ApiOptions {
     std::string jwks_json;          // GET /v1/keys
-    std::string catalog_json;       // GET /v1/catalog
     std::string metrics_token;      // empty: /metrics from loopback only
     int events_page_max = 200;
     ReplyStyle reply_style;
@@ -53,7 +52,6 @@ struct ApiDependencies {
     Metrics& metrics;
     const Clock& clock;
     tokens::TokenCounter& tokens;
-    const Catalog& catalog;
 };
 
 class Api {

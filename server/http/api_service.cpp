@@ -64,7 +64,7 @@ static void service_mutation(Api& api, const Request& request, Response& respons
 void Api::authorize(const Request& request, Response& response) {
     service_mutation(
         *this, request, response,
-        [this](const Json& body) { return authorize_request(body, deps_.catalog, deps_.tokens); },
+        [this](const Json& body) { return authorize_request(body, *deps_.ledger.prices().catalog(), deps_.tokens); },
         [&](AuthorizeRequest parsed, ledger::IdempotencyScope scope) {
             parsed.command.reservation_id = ledger::new_id("rsv_");
             reply(response, deps_.ledger.authorize(std::move(parsed.command), parsed.exact, std::move(scope)));
@@ -95,7 +95,7 @@ void Api::release(const Request& request, Response& response) {
 
 void Api::record(const Request& request, Response& response) {
     service_mutation(
-        *this, request, response, [this](const Json& body) { return record_request(body, deps_.catalog); },
+        *this, request, response, [this](const Json& body) { return record_request(body, *deps_.ledger.prices().catalog()); },
         [&](RecordCommand parsed, ledger::IdempotencyScope scope) {
             parsed.event_id = ledger::new_id("evt_");
             parsed.idempotency_key = scope.key;
@@ -111,7 +111,7 @@ void Api::install(httplib::Server& server) {
                    s.set_content(options_.jwks_json, "application/json");
                }));
     server.Get("/v1/catalog", timed("/v1/catalog", [this](const Request&, Response& s) {
-                   s.set_content(options_.catalog_json, "application/json");
+                   s.set_content(deps_.ledger.prices().catalog_json(), "application/json");
                }));
     server.Get("/v1/openapi.json", timed("/v1/openapi.json", [](const Request&, Response& s) {
                    s.set_content(std::string(openapi_document()), "application/json");

@@ -12,10 +12,9 @@ namespace codec = storage::journal_codec;
 namespace {
 
 LedgerRules rules_of(const LedgerConfig& config) {
-    TM_ASSERT(config.catalog != nullptr);
+    TM_ASSERT(config.prices != nullptr);
     TM_ASSERT(config.signing_key != nullptr);
-    LedgerRules rules;
-    rules.catalog = config.catalog;
+    LedgerRules rules;  // the writer adds the price book batch by batch
     rules.reservation_ttl_seconds = config.reservation_ttl_seconds;
     rules.late_commit_grace_seconds = config.late_commit_grace_seconds;
     rules.default_plan = config.default_plan;
@@ -35,7 +34,7 @@ LedgerService::LedgerService(storage::LedgerStore& store, const Clock& clock, Le
       clock_(clock),
       config_(std::move(config)),
       rules_(rules_of(config_)),
-      writer_(store, rules_, *config_.signing_key, writer_options, [&clock] { return clock.now_seconds(); },
+      writer_(store, rules_, *config_.prices, *config_.signing_key, writer_options, [&clock] { return clock.now_seconds(); },
               std::move(render), std::move(publish)) {}
 
 LedgerService::~LedgerService() { writer_.stop(); }

@@ -21,7 +21,7 @@ namespace tokenmeter::ledger {
 
 // What every ledger change needs and nothing changes.
 struct LedgerConfig {
-    const Catalog* catalog = nullptr;
+    const LivePriceBook* prices = nullptr;
     const SigningKey* signing_key = nullptr;
     std::int64_t reservation_ttl_seconds = 600;
     // A commit up to this long after the reservation's expiry is charged late.
@@ -65,7 +65,9 @@ public:
     void stop();
 
     const LedgerConfig& config() const { return config_; }
+    // The rules without prices (the writer takes the book per batch).
     const LedgerRules& rules() const { return rules_; }
+    const LivePriceBook& prices() const { return *config_.prices; }
     WriterStats writer_stats() const { return writer_.stats(); }
     storage::LedgerStore& store() { return store_; }
 

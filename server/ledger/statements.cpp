@@ -165,6 +165,7 @@ std::string statement_json(const Statement& statement, std::string_view jwks_jso
                            {"reservation_id", e.reservation_id.empty() ? Json(nullptr) : Json(e.reservation_id)},
                            {"created_at", format_rfc3339(e.created_at)},
                            {"late", e.late},
+                           {"catalog_version", e.catalog_version},
                            {"seq", charge.seq}});
         // As in the usage events: the token class parts only when there are any.
         if (e.cached_input_tokens != 0) charges.back()["cached_input_tokens"] = e.cached_input_tokens;

@@ -79,6 +79,10 @@ public:
     std::unordered_map<std::string, std::optional<Resident>> before;
     std::vector<Made> made;
     std::int64_t now = 0;
+    // The writer's rules with the price book taken for this batch: every
+    // decision in it prices with the same book, whatever a reload does.
+    std::shared_ptr<const PriceBook> prices;
+    LedgerRules rules;
     std::unique_ptr<storage::LedgerBatch> transaction;
     std::optional<Prune> pruned;
     std::size_t alerts_enqueued = 0;
@@ -95,17 +99,17 @@ public:
         return *billing;
     }
     std::int64_t now() const override { return batch_.now; }
-    const LedgerRules& rules() const override { return writer_.rules_; }
+    const LedgerRules& rules() const override { return batch_.rules; }
 
     const Account& account(const std::string& user_id) override {
         Resident& resident = touch(user_id);
-        keep(user_id, open_account(resident.account, writer_.rules_, batch_.now));
+        keep(user_id, open_account(resident.account, batch_.rules, batch_.now));
         return resident.account;
     }
 
     void change_plan(const PlanChangeCommand& command) override {
         Resident& resident = touch(command.user_id);
-        Decision decision = tokenmeter::change_plan(resident.account, command, writer_.rules_, batch_.now);
+        Decision decision = tokenmeter::change_plan(resident.account, command, batch_.rules, batch_.now);
         if (decision.verdict == Verdict::invalid) {
             throw std::runtime_error("a billing plan change was refused: " + decision.error.message);
         }
@@ -114,7 +118,7 @@ public:
 
     bool credit(const CreditCommand& command) override {
         Resident& resident = touch(command.user_id);
-        Decision decision = tokenmeter::credit(resident.account, command, writer_.rules_, batch_.now);
+        Decision decision = tokenmeter::credit(resident.account, command, batch_.rules, batch_.now);
         if (decision.verdict == Verdict::invalid) {
             throw std::runtime_error("a billing credit change was refused: " + decision.error.message);
         }
@@ -148,16 +152,16 @@ private:
     std::size_t index_;
 };
 
-Writer::Writer(storage::LedgerStore& store, LedgerRules rules, const SigningKey& key, WriterOptions options,
-               std::function<std::int64_t()> now, RenderFn render, PublishFn publish)
+Writer::Writer(storage::LedgerStore& store, LedgerRules rules, const LivePriceBook& prices, const SigningKey& key,
+               WriterOptions options, std::function<std::int64_t()> now, RenderFn render, PublishFn publish)
     : store_(store),
       rules_(std::move(rules)),
+      prices_(prices),
       options_(options),
       now_(std::move(now)),
       render_(std::move(render)),
       publish_(std::move(publish)),
       signer_(key, options.signer_threads) {
-    TM_ASSERT(rules_.catalog != nullptr);
     thread_ = std::thread([this] { loop(); });
 }
 
@@ -425,6 +429,9 @@ void Writer::run_batch(std::vector<Pending>& batch) {
             if (conflicted) replay_stored_keys(batch);
             load_missing(batch);
             attempt.now = now_();
+            attempt.prices = prices_.book();
+            attempt.rules = rules_;
+            attempt.rules.prices = attempt.prices.get();
             attempt.transaction = store_.begin();
             lock_contended(batch, attempt);
             decide_all(batch, attempt);
@@ -488,7 +495,7 @@ void Writer::decide_all(std::vector<Pending>& batch, Batch& attempt) {
             settled = codec::reservation_from_rows(submission.reservation_rows, false);
             if (settled && settled->user_id != pending.user_id) settled.reset();
         }
-        pending.decision = decide(resident.account, submission, settled ? &*settled : nullptr, rules_, attempt.now);
+        pending.decision = decide(resident.account, submission, settled ? &*settled : nullptr, attempt.rules, attempt.now);
         for (LedgerChange& change : pending.decision.changes) {
             attempt.made.push_back(Batch::Made{pending.user_id, std::move(change), i, {}});
         }

@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "alerts/raised_alerts.hpp"
+#include "ledger/live_price_book.hpp"
 #include "ledger/receipt_signer.hpp"
 #include "ledger/replies.hpp"
 #include "storage/store.hpp"
@@ -131,8 +132,9 @@ struct WriterStats {
 
 class Writer {
 public:
-    Writer(storage::LedgerStore& store, LedgerRules rules, const SigningKey& key, WriterOptions options,
-           std::function<std::int64_t()> now, RenderFn render, PublishFn publish);
+    // `rules` without prices: each batch takes the book `prices` holds then.
+    Writer(storage::LedgerStore& store, LedgerRules rules, const LivePriceBook& prices, const SigningKey& key,
+           WriterOptions options, std::function<std::int64_t()> now, RenderFn render, PublishFn publish);
     ~Writer();
     Writer(const Writer&) = delete;
     Writer& operator=(const Writer&) = delete;
@@ -194,6 +196,7 @@ private:
 
     storage::LedgerStore& store_;
     const LedgerRules rules_;
+    const LivePriceBook& prices_;
     WriterOptions options_;
     std::function<std::int64_t()> now_;
     RenderFn render_;

@@ -65,8 +65,24 @@ Json credit_json(const CreditChange& c) { return Json{{"id", c.id}, {"tokens", c
 
 CreditChange credit_from(const Json& j) { return CreditChange{text(j, "id"), integer(j, "tokens"), text(j, "reason")}; }
 
+// A reservation's pinned token class weights, written only when they are not
+// all 1, so reservations without them keep the bytes they had before.
+Json weights_json(const TokenWeights& w) {
+    return Json{{"input", to_string(w.input)},
+                {"cached_input", to_string(w.cached_input)},
+                {"output", to_string(w.output)},
+                {"reasoning", to_string(w.reasoning)}};
+}
+
+TokenWeights weights_from(const Json& j) {
+    // Cached input may weigh 0 (the catalog allows it); no multiplier may.
+    const std::string cached = text(j, "cached_input");
+    return TokenWeights{stored_multiplier(text(j, "input")), cached == "0" ? Multiplier{0, 1} : stored_multiplier(cached),
+                        stored_multiplier(text(j, "output")), stored_multiplier(text(j, "reasoning"))};
+}
+
 Json reservation_json(const HeldReservation& held) {
-    return Json{{"id", held.id},
+    Json j{{"id", held.id},
                 {"user_id", held.user_id},
                 {"operation", to_string(held.operation)},
                 {"model", held.model},
@@ -78,6 +94,8 @@ Json reservation_json(const HeldReservation& held) {
                 {"state", to_string(held.reservation.state)},
                 {"created_at", held.created_at},
                 {"settled_at", held.settled_at}};
+    if (!held.weights.all_one()) j["weights"] = weights_json(held.weights);
+    return j;
 }
 
 HeldReservation reservation_from(const Json& j) {
@@ -87,6 +105,7 @@ HeldReservation reservation_from(const Json& j) {
     held.operation = stored_operation(text(j, "operation"));
     held.model = text(j, "model");
     held.multiplier = stored_multiplier(text(j, "multiplier"));
+    if (j.contains("weights")) held.weights = weights_from(j["weights"]);
     held.catalog_version = text(j, "catalog_version");
     held.reservation.amount = Amount{integer(j, "tokens"), integer(j, "avatars")};
     held.reservation.expires_at_seconds = integer(j, "expires_at");

@@ -92,6 +92,7 @@ TEST(SharedVectors, Receipts) {
         EXPECT_EQ(verified->balance.avatars_used, as_int(claims["avatars_used"]));
         EXPECT_EQ(verified->balance.avatars_limit, as_int(claims["avatars_limit"]));
         EXPECT_EQ(verified->event, claims["event"].get<std::string>());
+        EXPECT_EQ(verified->catalog_version, claims.value("catalog_version", std::string()));
         EXPECT_EQ(receipt_chain_digest(c["jws"].get<std::string>()), expect["chain_digest"].get<std::string>());
     }
 }

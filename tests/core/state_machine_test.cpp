@@ -31,7 +31,8 @@ const Catalog& catalog() {
 
 LedgerRules rules() {
     LedgerRules r;
-    r.catalog = &catalog();
+    static const PriceBook book = price_book_of(catalog());
+    r.prices = &book;
     r.reservation_ttl_seconds = 600;
     r.late_commit_grace_seconds = day;
     return r;

@@ -51,6 +51,7 @@ public:
         claims.period_end = end;
         claims.balance = balance_;
         claims.event = std::move(event);
+        if (claims.event == "commit" || claims.event == "record") claims.catalog_version = "2026-11-01";
         receipts_.push_back(sign_receipt(claims, key_));
         return receipts_.back();
     }
@@ -69,7 +70,7 @@ Json charge(const std::string& id, std::int64_t seq, std::int64_t tokens, std::i
                 {"model", "gpt-4o"},  {"input_tokens", tokens / 2},
                 {"output_tokens", tokens - tokens / 2}, {"charged_tokens", tokens},
                 {"avatars", avatars}, {"reservation_id", nullptr},
-                {"created_at", "2025-12-02T10:00:00Z"}, {"seq", seq}};
+                {"created_at", "2025-12-02T10:00:00Z"}, {"catalog_version", "2026-11-01"}, {"seq", seq}};
 }
 
 class StatementTest : public ::testing::Test {
@@ -207,6 +208,11 @@ TEST_F(StatementTest, EachTamperingFailsWithItsCode) {
          "charge_mismatch"},
         {"a charge's tokens changed", [](Json& s) { s["charges"][0]["charged_tokens"] = 699; }, "charge_mismatch"},
         {"a charge's avatars changed", [](Json& s) { s["charges"][1]["avatars"] = 0; }, "charge_mismatch"},
+        {"a charge's catalog version changed", [](Json& s) { s["charges"][0]["catalog_version"] = "2027-01-01"; },
+         "charge_mismatch"},
+        {"a charge's catalog version left out", [](Json& s) { s["charges"][0].erase("catalog_version"); },
+         "charge_mismatch"},
+        {"a charge's catalog version not text", [](Json& s) { s["charges"][0]["catalog_version"] = 7; }, "malformed"},
         {"a charge added", [](Json& s) { s["charges"].push_back(charge("ev_x", 7, 0)); }, "charge_mismatch"},
         {"a charge moved to another receipt", [](Json& s) { s["charges"][2]["seq"] = 4; }, "charge_mismatch"},
         {"a charge naming a receipt outside the statement",

@@ -285,7 +285,8 @@ constexpr std::int64_t t0 = 1764000000;
 
 LedgerRules rules() {
     LedgerRules r;
-    r.catalog = &catalog();
+    static const PriceBook book = price_book_of(catalog());
+    r.prices = &book;
     return r;
 }
 
@@ -311,17 +312,21 @@ TEST(TokenClassLedger, ACommitPricesTheClassesWithTheModelsWeights) {
     EXPECT_EQ(committed.changes.back().charge->charge.charged_tokens, 1886);
 }
 
-TEST(TokenClassLedger, ACommitWhoseModelIsGoneWeighsEveryClassOne) {
+// The reservation pinned its model's weights: a price book that no longer
+// has the model (or weighs it otherwise) changes nothing for its commit.
+TEST(TokenClassLedger, ACommitPricesWithTheWeightsItsReservationPinned) {
     Account account = unopened_account("ana");
-    ASSERT_EQ(authorize(account, AuthorizeCommand{"ana", "rsv_1", "chat", "o-weighted", 10, 10}, rules(), t0).verdict,
-              Verdict::done);
+    const Decision authorized = authorize(account, AuthorizeCommand{"ana", "rsv_1", "chat", "o-weighted", 10, 10}, rules(), t0);
+    ASSERT_EQ(authorized.verdict, Verdict::done);
+    EXPECT_EQ(authorized.reservation->weights, catalog().find_model("o-weighted")->weights);
     LedgerRules without = rules();
-    without.catalog = &default_catalog();
+    without.prices = &default_price_book();
     CommitCommand command{"rsv_1", 1000, 234, "evt_1", "key"};
     command.cached_input_tokens = 300;
     const Decision committed = commit(account, command, nullptr, without, t0 + 5);
     ASSERT_EQ(committed.verdict, Verdict::done) << committed.error.message;
-    EXPECT_EQ(committed.charge->charge.charged_tokens, 1234);
+    // 700 input × 1 + 300 cached × 1/2 + 234 output × 4, not 1,234 at weight 1.
+    EXPECT_EQ(committed.charge->charge.charged_tokens, 700 + 150 + 936);
 }
 
 TEST(TokenClassLedger, BadClassCountsChangeNothing) {

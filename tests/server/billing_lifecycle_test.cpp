@@ -500,7 +500,7 @@ protected:
         server_ = std::make_unique<TestServer>(options);
         service_ = std::make_unique<billing::BillingService>(
             server_->app().ledger(), provider_,
-            billing::plan_rules_of(*options.lemonsqueezy, *server_->app().ledger().rules().catalog));
+            billing::plan_rules_of(*options.lemonsqueezy, *server_->app().prices().catalog()));
         standin::StandinOptions factory_options;
         factory_options.pack_variant_ids = {"4"};
         factory_options.variant_prices = {{"4", pack_price}};

@@ -142,7 +142,8 @@ TEST(IdempotencyPruning, TheTableStaysBoundedWhenWritesOutpaceTheOldQuota) {
     std::atomic<std::int64_t> now{server.clock().now_seconds()};
     ledger::WriterOptions options;
     options.answer_retention_seconds = retention;
-    ledger::Writer writer(server.app().store(), server.app().ledger().rules(), server.app().signing_key(), options,
+    ledger::Writer writer(server.app().store(), server.app().ledger().rules(), server.app().prices(),
+                          server.app().signing_key(), options,
                           [&now] { return now.load(); },
                           [](const ledger::LedgerReply&) { return std::make_pair(404, std::string("{}")); }, nullptr);
     auto write_a_minute = [&](int minute) {
@@ -190,7 +191,8 @@ TEST(WriterResidentAccounts, StayWithinTheirBoundAndComeBackWhole) {
     ledger::WriterOptions options;
     options.resident_accounts_max = 10;
     const std::int64_t now = server.clock().now_seconds();
-    ledger::Writer writer(server.app().store(), server.app().ledger().rules(), server.app().signing_key(), options,
+    ledger::Writer writer(server.app().store(), server.app().ledger().rules(), server.app().prices(),
+                          server.app().signing_key(), options,
                           [now] { return now; },
                           [](const ledger::LedgerReply&) { return std::make_pair(200, std::string("{}")); }, nullptr);
     auto submit = [&](ledger::LedgerCommand command, const std::string& user) {

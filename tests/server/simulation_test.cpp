@@ -414,12 +414,14 @@ public:
         for (std::size_t i = 0; i < seed_bytes.size(); ++i) seed_bytes[i] = static_cast<std::uint8_t>(seed >> (i % 8));
         key_ = std::make_unique<SigningKey>(SigningKey::from_seed(seed_bytes));
         clock_ = std::make_unique<ManualClock>(1764000000 + static_cast<std::int64_t>(seed % 86400));
-        config_.catalog = &catalog_;
+        book_ = price_book_of(catalog_);
+        prices_ = std::make_unique<ledger::LivePriceBook>(book_, *clock_);
+        config_.prices = prices_.get();
         config_.signing_key = key_.get();
         config_.reservation_ttl_seconds = 600;
         config_.late_commit_grace_seconds = 3 * 3600;
         LedgerRules rules;
-        rules.catalog = &catalog_;
+        rules.prices = &book_;
         rules.reservation_ttl_seconds = config_.reservation_ttl_seconds;
         rules.late_commit_grace_seconds = config_.late_commit_grace_seconds;
         model_ = std::make_unique<Model>(rules, *key_);
@@ -751,6 +753,8 @@ private:
     std::mt19937_64 random_;
     std::string dir_;
     Catalog catalog_;
+    PriceBook book_;
+    std::unique_ptr<ledger::LivePriceBook> prices_;
     std::unique_ptr<SigningKey> key_;
     std::unique_ptr<ManualClock> clock_;
     ledger::LedgerConfig config_;

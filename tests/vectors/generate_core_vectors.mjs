@@ -160,6 +160,7 @@ const iso = (s) => new Date(s * 1000).toISOString().replace('.000Z', 'Z');
 function payloadOf(c) {
   const claims = {
     avatars_limit: c.avatars_limit, avatars_reserved: c.avatars_reserved, avatars_used: c.avatars_used,
+    ...('catalog_version' in c ? { catalog_version: c.catalog_version } : {}),
     ...(c.event ? { event: c.event } : {}),
     iat: c.iat, iss: 'tokenmeter', period_end: iso(c.period_end), period_start: iso(c.period_start),
     plan: c.plan, prev: c.prev, seq: c.seq, sub: c.sub,
@@ -181,6 +182,8 @@ function receiptCases() {
       tokens_limit: seq < 4 ? 250000 : 10000000, tokens_used: 1000 * seq, tokens_reserved: 17 * seq,
       avatars_limit: seq < 4 ? 5 : 50, avatars_used: seq % 3, avatars_reserved: 0,
       event: seq === 5 ? '' : ['period_open', 'authorize', 'commit', 'plan_change'][seq - 1],
+      // Changes that price name the price book version they used.
+      ...(seq === 2 || seq === 3 ? { catalog_version: '2026-11-01' } : {}),
     };
     const jws = sign(key, headerOf(key), payloadOf(claims));
     cases.push({ name: `valid seq ${seq}`, jws, jwks, expect: { valid: true, claims, chain_digest: sha256b64url(jws.split('.')[1]) } });
@@ -202,6 +205,8 @@ function receiptCases() {
   invalid('extra header field', sign(key, JSON.stringify({ alg: 'EdDSA', kid: key.kid, typ: 'tokenmeter-receipt+jwt', jwk: {} }), payloadOf({ ...cases[0].expect.claims })), 'receipt_malformed');
   invalid('negative count', sign(key, headerOf(key), payloadOf({ ...cases[0].expect.claims, tokens_used: -5 })), 'receipt_claims_invalid');
   invalid('fractional count', sign(key, headerOf(key), payloadOf({ ...cases[0].expect.claims, tokens_used: 2.5 })), 'receipt_claims_invalid');
+  invalid('catalog version not text', sign(key, headerOf(key), payloadOf({ ...cases[1].expect.claims, catalog_version: 7 })), 'receipt_claims_invalid');
+  invalid('catalog version empty', sign(key, headerOf(key), payloadOf({ ...cases[1].expect.claims, catalog_version: '' })), 'receipt_claims_invalid');
   invalid('other issuer', sign(key, headerOf(key), payloadOf({ ...cases[0].expect.claims }).replace('"iss":"tokenmeter"', '"iss":"x"')), 'receipt_claims_invalid');
   return { cases, rfc8037: rfc8037Case() };
 }

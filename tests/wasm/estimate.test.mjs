@@ -107,3 +107,25 @@ test('estimate() weighs the prompt and the max output with the model\'s token cl
   weighted.models.find((model) => model.id === 'gpt-4o').weights = { cache_write: '2' };
   assert.throws(() => tokenmeter.setCatalog(weighted), { code: 'catalog_unknown_field' });
 });
+
+test('setCatalog() takes GET /v1/catalog as served with a dated price book (effective_from, next)', async () => {
+  const tokenmeter = createTokenmeter({
+    instantiate: async () => {
+      const factory = createRequire(import.meta.url)(path.join(packageDir, 'tokenmeter.node.cjs'));
+      return factory({ wasmBinary: await fs.readFile(path.join(packageDir, 'tokenmeter.wasm')) });
+    },
+    readEncoding: async (encoding) => new Uint8Array(await fs.readFile(path.join(packageDir, 'tokenizer', `${encoding}.tmbpe`))),
+  });
+  await tokenmeter.init();
+  const served = JSON.parse(JSON.stringify(tokenmeter.catalog()));
+  served.version = '2027-01-01';
+  served.effective_from = '2027-01-01T00:00:00Z';
+  served.next = { version: '2027-02-01', effective_from: '2027-02-01T00:00:00Z' };
+  served.models.find((model) => model.id === 'gpt-4o').multiplier = '4';
+  tokenmeter.setCatalog(served);
+  assert.equal(tokenmeter.catalog().version, '2027-01-01');
+  assert.equal(tokenmeter.catalog().effective_from, '2027-01-01T00:00:00Z');
+  assert.equal(tokenmeter.price('chat', 'gpt-4o', 100, 33).chargedTokens, 532);  // (100 + 33) x 4
+  served.next = { version: '2027-02-01', effective_from: 'soon' };
+  assert.throws(() => tokenmeter.setCatalog(served), { code: 'catalog_invalid_value' });
+});

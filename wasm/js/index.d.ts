@@ -103,6 +103,8 @@ export interface ReceiptClaims {
   /** Credits taken back by refunds this period; present exactly when `credits` is. */
   credits_clawed?: number;
   event?: string;
+  /** The price book version that priced the change (authorize, commit, record). */
+  catalog_version?: string;
 }
 /** One quantity of a balance as the core derives it from the counts. */
 export interface BalanceQuota { limit: number; used: number; reserved: number; /** max(0, capacity - used - reserved) for tokens, max(0, limit - used - reserved) for avatars. */ remaining: number }

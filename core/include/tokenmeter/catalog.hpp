@@ -1,4 +1,6 @@
-// The catalog: operations, models and plans, one JSON document with a version.
+// The catalog: operations, models and plans, one JSON document with a version;
+// and the price book: the catalog's versions, each in force from its
+// `effective_from` until the next one starts (DESIGN.md §3).
 //
 // Every number the pricing uses is configuration (DESIGN.md §3); this module
 // parses and validates the document. What an operation costs is pricing.hpp's
@@ -66,6 +68,9 @@ struct Pack {
 
 struct Catalog {
     std::string version;
+    // Unix seconds; absent: in force from the beginning (a catalog in the
+    // shape it had before the price book was dated).
+    std::optional<std::int64_t> effective_from;
     std::vector<Operation> operations;
     std::vector<Model> models;
     std::vector<Plan> plans;
@@ -92,12 +97,43 @@ bool is_upgrade(const Plan& from, const Plan& to);
 // and never the free plan.
 Result<Catalog, Error> parse_catalog(std::string_view json_text);
 
+// The dated price book: catalog versions in the order they take effect. A
+// reservation is priced, and later settled, by the version in force when it
+// was made; a version that starts later applies to what is authorized or
+// recorded from then on, so history is never re-priced.
+//
+// Invariants of a parsed PriceBook: at least one version; version ids are
+// unique; every version but the first has effective_from, strictly
+// ascending; the first may have none (in force from the beginning).
+struct PriceBook {
+    std::vector<Catalog> versions;
+
+    // The newest version whose effective_from is at or before `now`; the
+    // first version when none has started yet (a book always prices).
+    const Catalog& in_force(std::int64_t now) const;
+    // The version that starts next after `now`, if the book has one.
+    const Catalog* next_after(std::int64_t now) const;
+    const Catalog* find_version(std::string_view version) const;
+};
+
+// A price book of one version.
+PriceBook price_book_of(Catalog catalog);
+
+// Parses a price book file: either one catalog document (today's shape,
+// optionally with effective_from) or {"versions": [catalog, …]}. Errors as
+// parse_catalog, naming versions[i], plus catalog_duplicate_id for a version
+// given twice and catalog_invalid_value for versions out of date order.
+Result<PriceBook, Error> parse_price_book(std::string_view json_text);
+
 // The seed's numbers (DESIGN.md §3), as a JSON document and parsed.
 std::string_view default_catalog_json();
 const Catalog& default_catalog();
+const PriceBook& default_price_book();
 
 // The catalog as served at GET /v1/catalog (also accepted by parse_catalog,
-// apart from the derived `exact` field of each model).
-std::string catalog_to_json(const Catalog& catalog);
+// apart from the derived `exact` field of each model): with `next`, the
+// version that follows it is named with its start
+// ({"next":{"version","effective_from"}}).
+std::string catalog_to_json(const Catalog& catalog, const Catalog* next = nullptr);
 
 }  // namespace tokenmeter

@@ -26,6 +26,8 @@ inline constexpr std::size_t catalog_bytes_max = 1 << 20;
 inline constexpr std::size_t catalog_models_max = 256;
 inline constexpr std::size_t catalog_plans_max = 64;
 inline constexpr std::size_t catalog_operations_max = 16;
+// Versions one price book file may hold (past, current and scheduled).
+inline constexpr std::size_t price_book_versions_max = 64;
 // Ids of models, plans, operations: short identifiers, not free text.
 inline constexpr std::size_t id_bytes_max = 64;
 

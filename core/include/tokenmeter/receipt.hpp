@@ -39,6 +39,9 @@ struct ReceiptClaims {
     std::int64_t period_end = 0;
     Balance balance;
     std::string event;  // the ledger change that produced it; may be empty
+    // The price book version that priced the change (authorize, commit,
+    // record); empty, and not claimed, for every other change.
+    std::string catalog_version;
 };
 
 bool operator==(const ReceiptClaims&, const ReceiptClaims&);

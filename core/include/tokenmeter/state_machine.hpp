@@ -38,9 +38,12 @@ namespace tokenmeter {
 
 // The rules every decision follows; all of it is configuration.
 struct LedgerRules {
-    // Prices authorize and record; a commit takes its model's token class
-    // weights from here (the multiplier is the reservation's own).
-    const Catalog* catalog = nullptr;
+    // Prices authorize and record with the version in force at the
+    // command's time, and gives plans their limits; a commit prices with
+    // what its reservation pinned, never with the book.
+    const PriceBook* prices = nullptr;
+
+    const Catalog& catalog_at(std::int64_t now) const { return prices->in_force(now); }
     std::int64_t reservation_ttl_seconds = 600;
     // A commit up to this long after the reservation's expiry is still charged (late).
     std::int64_t late_commit_grace_seconds = 24 * 3600;
@@ -48,13 +51,15 @@ struct LedgerRules {
 };
 
 // A reservation with the terms it was made under: it is settled at the
-// multiplier and catalog version in force when it was authorized.
+// multiplier, token class weights and catalog version in force when it was
+// authorized, whatever the price book says by then.
 struct HeldReservation {
     std::string id;
     std::string user_id;
     OperationKind operation = OperationKind::chat;
     std::string model;
     Multiplier multiplier;
+    TokenWeights weights;
     std::string catalog_version;
     Reservation reservation;  // amount, expiry, state
     std::int64_t created_at = 0;

@@ -12,8 +12,8 @@
 //                 period's, in seq order, compact JWS],
 //    "charges":  [{"id","operation","model","input_tokens","output_tokens",
 //                  "charged_tokens","avatars","reservation_id","created_at","late",
-//                  "seq"}]   seq: the receipt of the commit or record that
-//                            made the charge,
+//                  "catalog_version","seq"}]   seq: the receipt of the commit
+//                            or record that made the charge,
 //    "totals":   {"tokens_used","avatars_used"},
 //    "keys":     the server's JWKS (as GET /v1/keys serves it)}
 //
@@ -36,11 +36,14 @@
 //                   receipt without its charge, a receipt whose used tokens
 //                   or avatars moved by other than its charge's
 //                   charged_tokens and avatars (or moved at all when it is
-//                   not a charge), or totals that are not the sum of the
-//                   charges and the last receipt's tokens_used/avatars_used.
+//                   not a charge), a charge whose catalog_version is not
+//                   the one its receipt claims, or totals that are not the
+//                   sum of the charges and the last receipt's
+//                   tokens_used/avatars_used.
 // The receipts sign the balances, not the charges' descriptive fields: a
 // charge's model, operation and token counts are the server's word, its
-// charged_tokens and avatars are proved by the move of `used` on its receipt.
+// charged_tokens and avatars are proved by the move of `used` on its receipt,
+// its catalog_version by its receipt's claim.
 #pragma once
 
 #include <cstdint>
