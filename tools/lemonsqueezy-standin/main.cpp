@@ -52,47 +52,45 @@ bool parse_variant_price(const std::string& value, std::map<std::string, std::in
     return true;
 }
 
+// The largest --page-size-max and --slow-ms taken (--slow-ms: about 11.5
+// days, far past any client's timeout).
+constexpr std::int64_t number_max = 999'999'999;
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    using tokenmeter::standin_support::number_option;
+    using tokenmeter::standin_support::text_option;
     tokenmeter::standin::StandinOptions options;
     std::string listen = "127.0.0.1:8788";
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        if (arg == "--help" || arg == "-h") {
-            std::cout << usage;
-            return 0;
-        }
-        if (i + 1 >= argc) {
-            std::cerr << "lemonsqueezy_standin: " << arg << " needs a value\n" << usage;
-            return 2;
-        }
-        const std::string value = argv[++i];
-        if (arg == "--listen") listen = value;
-        else if (arg == "--webhook-url") options.webhook_url = value;
-        else if (arg == "--webhook-secret") options.webhook_secret = value;
-        else if (arg == "--webhook-secret-file") options.webhook_secret_file = value;
-        else if (arg == "--store-id") options.store_id = value;
-        else if (arg == "--variant-id") options.variant_id = value;
-        else if (arg == "--api-key") options.api_key = value;
-        else if (arg == "--public-url") options.public_url = value;
-        else if (arg == "--page-size-max") options.page_size_max = std::stoi(value);
-        else if (arg == "--fail") options.fail_mode = value;
-        else if (arg == "--slow-ms") options.slow_ms = std::stoi(value);
-        else if (arg == "--pack-variants") {
-            if (!parse_pack_variants(value, options.pack_variant_ids)) {
-                std::cerr << "lemonsqueezy_standin: --pack-variants takes numeric ids separated by commas (7,8)\n";
-                return 2;
-            }
-        } else if (arg == "--variant-price") {
-            if (!parse_variant_price(value, options.variant_prices)) {
-                std::cerr << "lemonsqueezy_standin: --variant-price takes ID=CENTS (7=4900)\n";
-                return 2;
-            }
-        } else {
-            std::cerr << "lemonsqueezy_standin: unknown option " << arg << "\n" << usage;
-            return 2;
-        }
+    const tokenmeter::standin_support::OptionTable table = {
+        {"--listen", text_option(listen)},
+        {"--webhook-url", text_option(options.webhook_url)},
+        {"--webhook-secret", text_option(options.webhook_secret)},
+        {"--webhook-secret-file", text_option(options.webhook_secret_file)},
+        {"--store-id", text_option(options.store_id)},
+        {"--variant-id", text_option(options.variant_id)},
+        {"--api-key", text_option(options.api_key)},
+        {"--public-url", text_option(options.public_url)},
+        // Lists clamp page[size] to 1..this.
+        {"--page-size-max", number_option(options.page_size_max, 1, number_max)},
+        {"--fail", text_option(options.fail_mode)},
+        {"--slow-ms", number_option(options.slow_ms, 0, number_max)},
+        {"--pack-variants",
+         [&](const std::string& value) {
+             return parse_pack_variants(value, options.pack_variant_ids)
+                        ? std::string()
+                        : std::string("takes numeric ids separated by commas (7,8)");
+         }},
+        {"--variant-price",
+         [&](const std::string& value) {
+             return parse_variant_price(value, options.variant_prices) ? std::string()
+                                                                       : std::string("takes ID=CENTS (7=4900)");
+         }},
+    };
+    if (const auto exit_code =
+            tokenmeter::standin_support::read_options(argc, argv, table, "lemonsqueezy_standin", usage)) {
+        return *exit_code;
     }
     const auto address = tokenmeter::standin_support::parse_listen(listen);
     if (!address) {

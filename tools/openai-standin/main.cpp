@@ -3,6 +3,7 @@
 //
 //   openai_standin [--listen HOST:PORT] [--api-key KEY] [--scenario NAME]
 //                  [--slow-first-byte-ms MS] [--chunk-delay-ms MS]
+#include <cstdint>
 #include <iostream>
 #include <string>
 
@@ -15,35 +16,25 @@ const char* usage =
     "                      [--chunk-delay-ms MS]\n"
     "  scenarios: normal cut no_usage slow_first_byte rate_limited server_error bad_request cached reasoning hang\n";
 
-bool is_number(const std::string& text) {
-    return !text.empty() && text.size() <= 9 && text.find_first_not_of("0123456789") == std::string::npos;
-}
+// The longest pause the flags take (about 11.5 days: far past any test).
+constexpr std::int64_t delay_ms_max = 999'999'999;
 
 }  // namespace
 
 int main(int argc, char** argv) {
+    using tokenmeter::standin_support::number_option;
+    using tokenmeter::standin_support::text_option;
     tokenmeter::openai_standin::StandinOptions options;
     std::string listen = "127.0.0.1:8789";
-    for (int i = 1; i < argc; ++i) {
-        const std::string arg = argv[i];
-        if (arg == "--help" || arg == "-h") {
-            std::cout << usage;
-            return 0;
-        }
-        if (i + 1 >= argc) {
-            std::cerr << "openai_standin: " << arg << " needs a value\n" << usage;
-            return 2;
-        }
-        const std::string value = argv[++i];
-        if (arg == "--listen") listen = value;
-        else if (arg == "--api-key") options.api_key = value;
-        else if (arg == "--scenario") options.scenario = value;
-        else if (arg == "--slow-first-byte-ms" && is_number(value)) options.slow_first_byte_ms = std::stoll(value);
-        else if (arg == "--chunk-delay-ms" && is_number(value)) options.chunk_delay_ms = std::stoll(value);
-        else {
-            std::cerr << "openai_standin: bad option " << arg << " " << value << "\n" << usage;
-            return 2;
-        }
+    const tokenmeter::standin_support::OptionTable table = {
+        {"--listen", text_option(listen)},
+        {"--api-key", text_option(options.api_key)},
+        {"--scenario", text_option(options.scenario)},
+        {"--slow-first-byte-ms", number_option(options.slow_first_byte_ms, 0, delay_ms_max)},
+        {"--chunk-delay-ms", number_option(options.chunk_delay_ms, 0, delay_ms_max)},
+    };
+    if (const auto exit_code = tokenmeter::standin_support::read_options(argc, argv, table, "openai_standin", usage)) {
+        return *exit_code;
     }
     if (!tokenmeter::openai_standin::scenario_from_name(options.scenario)) {
         std::cerr << "openai_standin: unknown scenario " << options.scenario << "\n" << usage;

@@ -48,6 +48,38 @@ std::optional<std::pair<std::string, int>> parse_listen(std::string_view listen)
     return std::make_pair(std::string(listen.substr(0, colon)), port);
 }
 
+std::optional<int> read_options(int argc, char** argv, const OptionTable& options, std::string_view name,
+                                std::string_view usage) {
+    const auto refuse = [&](const std::string& why) {
+        std::cerr << name << ": " << why << "\n" << usage;
+        return 2;
+    };
+    for (int i = 1; i < argc; ++i) {
+        const std::string option = argv[i];
+        if (option == "--help" || option == "-h") {
+            std::cout << usage;
+            return 0;
+        }
+        const auto handler = options.find(option);
+        if (handler == options.end()) return refuse("unknown option " + option);
+        if (i + 1 >= argc) return refuse(option + " needs a value");
+        const std::string value = argv[++i];
+        const std::string takes = handler->second(value);
+        if (!takes.empty()) return refuse(option + " " + takes + ", not \"" + value + "\"");
+    }
+    return std::nullopt;
+}
+
+std::optional<std::int64_t> whole_number(std::string_view text, std::int64_t min, std::int64_t max) {
+    // 18 digits cannot overflow an int64_t; more is out of any range asked for.
+    if (text.empty() || text.size() > 18 || text.find_first_not_of("0123456789") != std::string_view::npos) {
+        return std::nullopt;
+    }
+    const std::int64_t number = std::stoll(std::string(text));
+    if (number < min || number > max) return std::nullopt;
+    return number;
+}
+
 int serve_until_signal(const std::string& name, const std::string& base_url, const std::string& details,
                        const std::function<bool()>& serve, std::function<void()> stop) {
     stop_on_signal = std::move(stop);
