@@ -77,7 +77,10 @@ bool EventSplitter::next(std::string& event) {
             return true;
         }
     }
-    scanned_ = buffer_.empty() ? 0 : buffer_.size() - 1;
+    // The next scan starts at the last LF that more bytes could make the
+    // start of a blank line: the last byte, or the one before a last CR
+    // ("\r\n\r" waiting for its "\n").
+    scanned_ = buffer_.size() < 2 ? 0 : buffer_.size() - 2;
     return false;
 }
 
