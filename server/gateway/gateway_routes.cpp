@@ -421,7 +421,7 @@ void GatewayRoutes::forward_whole(Call& call, Response& response) {
         answer_failed_call(upstream, answer, response);
         return;
     }
-    if (body.contains("usage")) call.usage = provider_usage(body["usage"]);
+    if (body.contains("usage")) call.usage = provider_usage(body["usage"], call.operation == "chat");
     if (body.contains("choices")) append_choice_text(body["choices"], call.output_text);
     const std::string receipt = settle(call, true);
     response.status = 200;
@@ -474,7 +474,7 @@ void GatewayRoutes::relay(Call& call, UpstreamCall& upstream, httplib::DataSink&
             if (read.chunk && read.chunk->is_object()) {
                 const Json& chunk = *read.chunk;
                 if (chunk.contains("choices")) append_choice_text(chunk["choices"], call.output_text);
-                if (chunk.contains("usage") && chunk["usage"].is_object()) call.usage = provider_usage(chunk["usage"]);
+                if (chunk.contains("usage") && chunk["usage"].is_object()) call.usage = provider_usage(chunk["usage"], /*chat=*/true);
             }
             if (read.usage_only && !call.client_wants_usage) continue;  // not asked for: the gateway's own
             client_gone = !send_event(sink, event);

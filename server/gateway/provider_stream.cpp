@@ -25,8 +25,10 @@ bool has_count(const Json& object, const char* key) {
 
 }  // namespace
 
-std::optional<ProviderUsage> provider_usage(const Json& usage) {
+std::optional<ProviderUsage> provider_usage(const Json& usage, bool chat) {
     if (!usage.is_object() || !has_count(usage, "prompt_tokens")) return std::nullopt;
+    // A chat's usage without its output would settle the answer as free.
+    if (chat && !has_count(usage, "completion_tokens")) return std::nullopt;
     const Json empty = Json::object();
     const Json& prompt_details = usage.contains("prompt_tokens_details") ? usage["prompt_tokens_details"] : empty;
     const Json& completion_details =

@@ -24,10 +24,12 @@ struct ProviderUsage {
     std::int64_t reasoning = 0;     // completion_tokens_details.reasoning_tokens
 };
 
-// The `usage` object of a response or a final stream chunk. Nothing when it
-// is missing, null, or not believable (a negative or huge count, more cached
-// than input, more reasoning than output): the caller then counts.
-std::optional<ProviderUsage> provider_usage(const nlohmann::json& usage);
+// The `usage` object of a response or a final stream chunk, a chat's
+// (`chat`) or an embedding's (which has no completion_tokens: output 0).
+// Nothing when it is missing, null, incomplete (no prompt_tokens; a chat's
+// without completion_tokens) or not believable (a negative or huge count,
+// more cached than input, more reasoning than output): the caller then counts.
+std::optional<ProviderUsage> provider_usage(const nlohmann::json& usage, bool chat);
 
 // The text a chat answer carried in its choices (message or delta content,
 // refusals, tool call arguments), appended to `text`.

@@ -18,8 +18,8 @@ using nlohmann::json;
 
 // ---- provider_usage ---------------------------------------------------------
 
-void expect_usage(const json& usage, const ProviderUsage& expected) {
-    const auto read = provider_usage(usage);
+void expect_usage(const json& usage, const ProviderUsage& expected, bool chat = true) {
+    const auto read = provider_usage(usage, chat);
     ASSERT_TRUE(read.has_value()) << usage.dump();
     EXPECT_EQ(read->input, expected.input) << usage.dump();
     EXPECT_EQ(read->cached_input, expected.cached_input) << usage.dump();
@@ -54,7 +54,7 @@ TEST(ProviderUsage, TakesBelievableCountsWithTheirDetails) {
                                 "completion_tokens_details": {}})"),
                  {9, 0, 4, 0});
     // An embedding's usage has no completion_tokens.
-    expect_usage(json::parse(R"({"prompt_tokens": 8, "total_tokens": 8})"), {8, 0, 0, 0});
+    expect_usage(json::parse(R"({"prompt_tokens": 8, "total_tokens": 8})"), {8, 0, 0, 0}, /*chat=*/false);
     // total_tokens is not read (the parts are what is charged).
     expect_usage(json::parse(R"({"prompt_tokens": 5, "completion_tokens": 4, "total_tokens": 1})"), {5, 0, 4, 0});
 }
@@ -98,7 +98,23 @@ TEST(ProviderUsage, RefusesWhatIsNotBelievable) {
     };
     for (const char* text : refused) {
         const json usage = json::parse(text);
-        EXPECT_FALSE(provider_usage(usage).has_value()) << text;
+        EXPECT_FALSE(provider_usage(usage, /*chat=*/true).has_value()) << text;
+        EXPECT_FALSE(provider_usage(usage, /*chat=*/false).has_value()) << text;
+    }
+}
+
+TEST(ProviderUsage, AChatsUsageWithoutCompletionTokensIsNoUsage) {
+    // Taken as 0 output, it would settle the answer as free; counting the
+    // text streamed is what is left. An embedding's usage has none.
+    for (const char* text : {R"({"prompt_tokens": 10, "total_tokens": 10})",
+                             R"({"prompt_tokens": 10, "completion_tokens": null, "total_tokens": 10})",
+                             R"({"prompt_tokens": 10, "prompt_tokens_details": {"cached_tokens": 4}})"}) {
+        const json usage = json::parse(text);
+        EXPECT_FALSE(provider_usage(usage, /*chat=*/true).has_value()) << text;
+        const auto embedding = provider_usage(usage, /*chat=*/false);
+        ASSERT_TRUE(embedding.has_value()) << text;
+        EXPECT_EQ(embedding->input, 10) << text;
+        EXPECT_EQ(embedding->output, 0) << text;
     }
 }
 
