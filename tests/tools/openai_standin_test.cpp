@@ -219,6 +219,44 @@ TEST_F(OpenAIStandin, CutStreamStopsMidwayWithoutDoneOrUsage) {
     EXPECT_FALSE(post("/v1/chat/completions", chat("x"), headers("cut")));
 }
 
+TEST_F(OpenAIStandin, FloodSendsMaxTokensChunksOfAKibibyteWithoutPause) {
+    json request = chat("anything", true);
+    request["max_tokens"] = 300;
+    request["stream_options"] = {{"include_usage", true}};
+    const Streamed out = stream(request, headers("flood"));
+    ASSERT_TRUE(out.complete);
+    const auto events = sse_events(out.body);
+    ASSERT_EQ(events.size(), 1U + 300U + 1U + 1U + 1U) << "role, 300 words, finish, usage, [DONE]";
+    const json word = json::parse(events[2]);
+    EXPECT_EQ(word["choices"][0]["delta"]["content"].get<std::string>().size(), 1U + flood_word_bytes);
+    EXPECT_EQ(json::parse(events[301])["choices"][0]["finish_reason"], "length");
+    EXPECT_EQ(json::parse(events[302])["usage"]["completion_tokens"], 300);
+    // Not streaming: one message of the same words, sent chunked.
+    request.erase("stream");
+    request.erase("stream_options");
+    auto whole = post("/v1/chat/completions", request, headers("flood"));
+    ASSERT_TRUE(whole);
+    EXPECT_FALSE(whole->has_header("Content-Length"));
+    const json reply = json::parse(whole->body);
+    EXPECT_EQ(reply["choices"][0]["message"]["content"].get<std::string>().size(), 300 * (flood_word_bytes + 1) - 1);
+    EXPECT_EQ(reply["usage"]["completion_tokens"], 300);
+}
+
+TEST_F(OpenAIStandin, EndlessEventNeverEndsItsSecondEventThenDrops) {
+    json request = chat("anything", true);
+    request["max_tokens"] = 100;
+    const std::uint64_t since = standin_->requests().empty() ? 0 : standin_->requests().back().id;
+    const Streamed out = stream(request, headers("endless_event"));
+    EXPECT_FALSE(out.complete) << "the connection drops mid-event";
+    const auto events = sse_events(out.body);
+    ASSERT_EQ(events.size(), 1U) << "only the role chunk ends";
+    EXPECT_GT(out.body.size(), 100 * flood_word_bytes);
+    EXPECT_EQ(out.body.find("\n\n"), out.body.rfind("\n\n")) << "one blank line: the role chunk's";
+    const RecordedRequest entry = settled(since);
+    EXPECT_EQ(entry.scenario, "endless_event");
+    EXPECT_FALSE(entry.client_disconnected);
+}
+
 TEST_F(OpenAIStandin, RateLimitedIs429WithRetryAfter) {
     auto result = post("/v1/chat/completions", chat("hi"), headers("rate_limited"));
     expect_openai_error(result, 429, "requests");

@@ -14,7 +14,8 @@ namespace {
 const char* usage =
     "usage: openai_standin [--listen HOST:PORT] [--api-key KEY] [--scenario NAME] [--slow-first-byte-ms MS]\n"
     "                      [--chunk-delay-ms MS]\n"
-    "  scenarios: normal cut no_usage slow_first_byte rate_limited server_error bad_request cached reasoning hang\n";
+    "  scenarios: normal cut no_usage slow_first_byte rate_limited server_error bad_request cached reasoning hang\n"
+    "             flood endless_event\n";
 
 // The longest pause the flags take (about 11.5 days: far past any test).
 constexpr std::int64_t delay_ms_max = 999'999'999;

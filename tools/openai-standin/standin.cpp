@@ -39,9 +39,9 @@ using Json = nlohmann::json;
 using httplib::Request;
 using httplib::Response;
 
-constexpr std::array<const char*, 10> scenario_names = {
-    "normal", "cut", "no_usage", "slow_first_byte", "rate_limited",
-    "server_error", "bad_request", "cached", "reasoning", "hang"};
+constexpr std::array<const char*, 12> scenario_names = {
+    "normal", "cut", "no_usage", "slow_first_byte", "rate_limited", "server_error",
+    "bad_request", "cached", "reasoning", "hang", "flood", "endless_event"};
 constexpr std::string_view model_prefix = "standin-";
 constexpr std::int64_t wait_step_ms = 10;
 
@@ -128,6 +128,34 @@ void reply_cut(Response& response, std::string text, const char* content_type) {
                                       if (offset == 0) sink.write(text.data(), text.size() / 2);
                                       return false;
                                   });
+}
+
+// Sends `text` in pieces of 64 KiB without a Content-Length (chunked), as
+// fast as the client reads: an answer whose size shows only as it comes.
+void reply_chunked(Response& response, std::string text, const char* content_type) {
+    response.set_chunked_content_provider(
+        content_type, [text = std::move(text)](std::size_t offset, httplib::DataSink& sink) {
+            if (offset >= text.size()) {
+                sink.done();
+                return true;
+            }
+            return sink.write(text.data() + offset, std::min<std::size_t>(64 * 1024, text.size() - offset));
+        });
+}
+
+// The "words" of a flood, one a chunk: each flood_word_bytes of ordinary
+// text (a tokenizer counts it at its usual pace), told apart by number.
+std::vector<std::string> flood_words(std::size_t count) {
+    std::string filler;
+    while (filler.size() < flood_word_bytes) filler += " lorem ipsum";
+    std::vector<std::string> words;
+    words.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) {
+        std::string word = "flood" + std::to_string(i) + filler;
+        word.resize(flood_word_bytes);
+        words.push_back(std::move(word));
+    }
+    return words;
 }
 
 std::string sse(const Json& event) { return "data: " + event.dump() + "\n\n"; }
@@ -427,14 +455,20 @@ void Standin::chat_completions(const Request& request, Response& response) {
         }
         max_words = static_cast<std::size_t>(std::min<std::int64_t>(body[name].get<std::int64_t>(), INT32_MAX));
     }
-    const auto words = reply_words(body, max_words);
+    if (call.scenario == Scenario::endless_event && flag(body, "stream")) {
+        stream_endless_event(call, std::min(max_words, limits::reply_words_max), response);
+        return;
+    }
+    const bool flood = call.scenario == Scenario::flood;
+    const auto words = flood ? flood_words(std::min(max_words, limits::reply_words_max)) : reply_words(body, max_words);
     const auto all_words = reply_words(body, limits::reply_words_max);
-    const std::string finish_reason = words.size() < all_words.size() ? "length" : "stop";
+    const std::string finish_reason = flood || words.size() < all_words.size() ? "length" : "stop";
     const Json usage = chat_usage(request, body, call.scenario, words.size());
     if (flag(body, "stream")) {
         const bool include_usage = body.contains("stream_options") && flag(body["stream_options"], "include_usage");
-        stream_reply(call, words, finish_reason, usage, include_usage,
-                     header_int(request, "X-Standin-Chunk-Delay-Ms", options_.chunk_delay_ms, limits::delay_ms_max), response);
+        const std::int64_t chunk_delay_ms =
+            flood ? 0 : header_int(request, "X-Standin-Chunk-Delay-Ms", options_.chunk_delay_ms, limits::delay_ms_max);
+        stream_reply(call, words, finish_reason, usage, include_usage, chunk_delay_ms, response);
         return;
     }
     std::string text;
@@ -451,8 +485,39 @@ void Standin::chat_completions(const Request& request, Response& response) {
         finish(call.id, 200, false);
         return;
     }
-    response.set_content(reply.dump(), "application/json");
+    if (flood) {
+        reply_chunked(response, reply.dump(), "application/json");
+    } else {
+        response.set_content(reply.dump(), "application/json");
+    }
     finish(call.id, 200, false);
+}
+
+void Standin::stream_endless_event(const Call& call, std::size_t writes, Response& response) {
+    Json role = {{"id", "chatcmpl-standin-" + std::to_string(call.id)}, {"object", "chat.completion.chunk"},
+                 {"created", now_seconds()}, {"model", call.model},
+                 {"choices", Json::array({{{"index", 0}, {"delta", {{"role", "assistant"}, {"content", ""}}},
+                                           {"finish_reason", nullptr}}})}};
+    const std::string first = sse(role) + R"(data: {"choices":[{"index":0,"delta":{"content":")";
+    const std::string run_on(flood_word_bytes, 'x');
+    response.set_header("x-request-id", "req_standin_" + std::to_string(call.id));
+    response.set_header("Cache-Control", "no-cache");
+    const std::uint64_t id = call.id;
+    auto ended = std::make_shared<bool>(false);
+    // Like cut: false once every write is out drops the connection mid-event.
+    response.set_chunked_content_provider(
+        "text/event-stream; charset=utf-8",
+        [this, first, run_on, writes, ended, sent = std::size_t{0}](std::size_t, httplib::DataSink& sink) mutable {
+            if (stopping_) return false;
+            if (sent > writes) {
+                *ended = true;
+                return false;
+            }
+            const std::string& next = sent == 0 ? first : run_on;
+            ++sent;
+            return sink.write(next.data(), next.size());
+        },
+        [this, id, ended](bool success) { finish(id, 200, !success && !*ended && !stopping_); });
 }
 
 void Standin::stream_reply(const Call& call, const std::vector<std::string>& words, const std::string& finish_reason,

@@ -24,7 +24,8 @@
 //      {"scenario": NAME, "count": N} (or queue_scenario());
 //   4. StandinOptions::scenario (the --scenario flag), "normal" by default.
 // Scenarios: normal, cut, no_usage, slow_first_byte, rate_limited,
-// server_error, bad_request, cached, reasoning, hang (see Scenario below).
+// server_error, bad_request, cached, reasoning, hang, flood, endless_event
+// (see Scenario below).
 //
 // Control endpoints: POST /_standin/scenario, GET /_standin/requests (what
 // was received, and whether the client went away before the answer was
@@ -101,7 +102,16 @@ enum class Scenario {
     reasoning = 8,        // usage.completion_tokens_details.reasoning_tokens = 2 x words,
                           // counted in completion_tokens too (as OpenAI does)
     hang = 9,             // never answers; returns once the client has gone (or stop())
+    flood = 10,           // a long answer as fast as it goes: max_completion_tokens (else max_tokens,
+                          // else reply_words_max) "words" of flood_word_bytes of text, one a chunk,
+                          // no chunk delay; JSON: one message of them, sent chunked (no Content-Length)
+    endless_event = 11,   // a stream whose second event never ends: its data line runs on in
+                          // flood_word_bytes writes, max_completion_tokens of them, then the
+                          // connection closes; JSON: as normal
 };
+
+// The bytes of one word of a flood (and of one write of an endless event).
+inline constexpr std::size_t flood_word_bytes = 1024;
 
 // "normal", "cut", ...; nullopt for an unknown name.
 std::optional<Scenario> scenario_from_name(std::string_view name);
@@ -176,6 +186,8 @@ private:
     void stream_reply(const Call& call, const std::vector<std::string>& words, const std::string& finish_reason,
                       const nlohmann::json& usage, bool include_usage, std::int64_t chunk_delay_ms,
                       httplib::Response& response);
+    // endless_event: the role chunk, then an event that never ends.
+    void stream_endless_event(const Call& call, std::size_t writes, httplib::Response& response);
     void finish(std::uint64_t id, int status, bool client_disconnected);
     std::uint64_t record(const httplib::Request& request);
     void set_scenario(std::uint64_t id, Scenario scenario, bool stream);
