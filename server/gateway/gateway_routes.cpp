@@ -26,6 +26,9 @@ constexpr std::int64_t choices_max = 128;
 constexpr std::size_t embedding_inputs_max = 2048;
 // How often a stream waiting on its provider looks whether its client left.
 constexpr std::chrono::milliseconds hang_up_check{200};
+// A stream's text is kept to be counted if no usage comes; past this much it
+// is counted and let go, so a long stream is not held whole as its text.
+constexpr std::size_t text_piece_bytes = 64 * 1024;
 
 // OpenAI's error types by status, so its SDKs raise the class they document.
 std::string_view error_type(int status) {
@@ -107,12 +110,20 @@ struct GatewayRoutes::Call {
     // What the provider answered, for the settlement.
     std::optional<ProviderUsage> usage;
     std::string output_text;
+    std::int64_t output_text_tokens = 0;  // of a stream's text counted and let go
     std::string usage_source;  // "provider" or "counted", once settled
     std::int64_t charged_tokens = 0;
 };
 
 GatewayRoutes::GatewayRoutes(GatewayDependencies dependencies, GatewayOptions options)
-    : deps_(dependencies), options_(std::move(options)) {}
+    : deps_(dependencies), options_(std::move(options)), held_(std::make_shared<HeldBytes>()) {
+    deps_.metrics.add_gauge("tokenmeter_gateway_held_bytes",
+                            "Bytes of providers' answers the gateway holds (arrived, not yet passed on).",
+                            [held = held_] { return held->now(); });
+    deps_.metrics.add_gauge("tokenmeter_gateway_held_bytes_call_max",
+                            "The most bytes of a provider's answer one gateway call has held at once.",
+                            [held = held_] { return held->call_max(); });
+}
 
 std::vector<std::string> GatewayRoutes::paths() { return {"/v1/chat/completions", "/v1/embeddings"}; }
 
@@ -352,7 +363,7 @@ std::string GatewayRoutes::settle(Call& call, bool provider_usage_known) {
         if (chat) {
             auto counted = deps_.tokens.count_text(*call.model, call.output_text);
             // The provider could not have made more than its cap.
-            command.output_tokens = std::min(counted ? counted->tokens : 0, call.output_cap);
+            command.output_tokens = std::min(call.output_text_tokens + (counted ? counted->tokens : 0), call.output_cap);
         }
     }
     const ledger::LedgerReply reply = deps_.ledger.commit(std::move(command), std::nullopt);
@@ -366,6 +377,25 @@ std::string GatewayRoutes::settle(Call& call, bool provider_usage_known) {
     call.charged_tokens = charge.charged_tokens;
     deps_.metrics.count_charge(charge.model, std::string(to_string(charge.operation)), charge.charged_tokens);
     return reply.receipt;
+}
+
+// The piece of a stream's text before its last space (where the tokenizer's
+// words split anyway, so the pieces count as the whole does, but for a rare
+// token across a run of spaces) is counted and let go once the text passes
+// text_piece_bytes. Text without a space is cut at a character, later.
+void GatewayRoutes::count_text_piece(Call& call) {
+    std::string& text = call.output_text;
+    if (text.size() < text_piece_bytes) return;
+    std::size_t cut = text.find_last_of(" \n");
+    if (cut == std::string::npos || cut == 0) {
+        if (text.size() < 4 * text_piece_bytes) return;
+        cut = text.size();
+        while (cut > 0 && (static_cast<unsigned char>(text[cut - 1]) & 0xC0) == 0x80) --cut;  // UTF-8 continuation
+        if (cut > 0) --cut;  // before the character's first byte
+    }
+    auto counted = deps_.tokens.count_text(*call.model, std::string_view(text).substr(0, cut));
+    call.output_text_tokens += counted ? counted->tokens : 0;
+    text.erase(0, cut);
 }
 
 void GatewayRoutes::release(Call& call) {
@@ -410,7 +440,7 @@ static void answer_failed_call(const UpstreamCall& upstream, const std::string& 
 }
 
 void GatewayRoutes::forward_whole(Call& call, Response& response) {
-    UpstreamCall upstream(*call.upstream, call.path, call.body.dump(), options_.answer_bytes_max);
+    UpstreamCall upstream(*call.upstream, call.path, call.body.dump(), AnswerBounds{options_.answer_bytes_max}, held_);
     upstream.wait_ended();
     const std::string answer = upstream.take(std::chrono::milliseconds(0));
     const Json body = upstream.end() == CallEnd::complete && upstream.status() == 200
@@ -434,12 +464,16 @@ void GatewayRoutes::forward_whole(Call& call, Response& response) {
 }
 
 void GatewayRoutes::forward_stream(std::shared_ptr<Call> call, Response& response) {
-    auto upstream = std::make_shared<UpstreamCall>(*call->upstream, call->path, call->body.dump(), options_.answer_bytes_max);
+    auto upstream = std::make_shared<UpstreamCall>(
+        *call->upstream, call->path, call->body.dump(),
+        AnswerBounds{options_.answer_bytes_max, options_.stream_unrelayed_bytes_max}, held_);
     // Nothing is sent to the client before the provider's first byte, so a
     // provider that fails or stays silent until then is an error the client
     // can read (and the call is released, charging nothing).
     upstream->wait_started();
     if (upstream->status() != 200 || !upstream->received_any()) {
+        // Not a stream to relay: its error answer is read whole.
+        upstream->hold_whole(options_.answer_bytes_max);
         upstream->wait_ended();
         release(*call);
         answer_failed_call(*upstream, upstream->take(std::chrono::milliseconds(0)), response);
@@ -474,6 +508,7 @@ void GatewayRoutes::relay(Call& call, UpstreamCall& upstream, httplib::DataSink&
             if (read.chunk && read.chunk->is_object()) {
                 const Json& chunk = *read.chunk;
                 if (chunk.contains("choices")) append_choice_text(chunk["choices"], call.output_text);
+                count_text_piece(call);
                 if (chunk.contains("usage") && chunk["usage"].is_object()) call.usage = provider_usage(chunk["usage"], /*chat=*/true);
             }
             if (read.usage_only && !call.client_wants_usage) continue;  // not asked for: the gateway's own

@@ -34,6 +34,7 @@ class DataSink;
 namespace tokenmeter::gateway {
 
 class UpstreamCall;
+class HeldBytes;
 
 struct GatewayOptions {
     std::vector<config::UpstreamSettings> upstreams;
@@ -42,6 +43,16 @@ struct GatewayOptions {
     std::int64_t default_max_output_tokens = 4096;
     // A provider answer larger than this is cut (and the call released).
     std::size_t answer_bytes_max = 64 << 20;
+    // A stream's bytes arrived from the provider and not yet relayed: past
+    // this the gateway stops reading from the provider until its client has
+    // read on (backpressure), so a slow client costs this, not the stream.
+    // A client that keeps up drains the bytes as they come, so only a slow
+    // one meets it; 256 KiB is some five seconds of a fast provider (200
+    // chunks of ~250 bytes a second), so a client's short stall costs the
+    // provider nothing. A stream holds at most about twice it (this, and
+    // the batch the relay is writing): with 128 gateway workers, ~64 MiB in
+    // all, where each stream could hold 64 MiB (8 GiB).
+    std::size_t stream_unrelayed_bytes_max = 256 << 10;
     http::ReplyStyle reply_style;
 };
 
@@ -79,11 +90,14 @@ private:
     void forward_whole(Call& call, httplib::Response& response);
     void forward_stream(std::shared_ptr<Call> call, httplib::Response& response);
     void relay(Call& call, UpstreamCall& upstream, httplib::DataSink& sink);
+    void count_text_piece(Call& call);
     std::string settle(Call& call, bool provider_usage_known);
     void release(Call& call);
 
     GatewayDependencies deps_;
     GatewayOptions options_;
+    // What the calls hold of their providers' answers (metrics).
+    std::shared_ptr<HeldBytes> held_;
 };
 
 }  // namespace tokenmeter::gateway

@@ -4,9 +4,17 @@
 
 namespace tokenmeter::gateway {
 
+void HeldBytes::change(std::size_t before, std::size_t after) {
+    now_ += static_cast<std::int64_t>(after) - static_cast<std::int64_t>(before);
+    const auto held = static_cast<std::int64_t>(after);
+    std::int64_t most = call_max_.load();
+    while (held > most && !call_max_.compare_exchange_weak(most, held)) {
+    }
+}
+
 UpstreamCall::UpstreamCall(const config::UpstreamSettings& upstream, const std::string& path, std::string body,
-                           std::size_t answer_bytes_max)
-    : answer_bytes_max_(answer_bytes_max) {
+                           AnswerBounds bounds, std::shared_ptr<HeldBytes> held)
+    : bounds_(bounds), held_(std::move(held)) {
     thread_ = std::thread([this, upstream, path, body = std::move(body)]() mutable {
         run(std::move(upstream), std::move(path), std::move(body));
     });
@@ -15,6 +23,50 @@ UpstreamCall::UpstreamCall(const config::UpstreamSettings& upstream, const std::
 UpstreamCall::~UpstreamCall() {
     cancel();
     if (thread_.joinable()) thread_.join();
+    // What no one took leaves the metrics with the call.
+    const std::size_t before = bytes_.size();
+    bytes_.clear();
+    held_changed(before);
+}
+
+void UpstreamCall::held_changed(std::size_t before) {
+    if (held_) held_->change(before, bytes_.size());
+}
+
+bool UpstreamCall::on_head(const httplib::Response& response) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    status_ = response.status;
+    headers_ = response.headers;
+    changed_.notify_all();
+    // A declared length past the bound ends the call before its body is read.
+    if (response.get_header_value_u64("Content-Length") > bounds_.answer_bytes_max) {
+        too_large_ = true;
+        return false;
+    }
+    return !cancelled_;
+}
+
+bool UpstreamCall::on_bytes(const char* data, std::size_t length) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (cancelled_) return false;
+    answer_bytes_ += length;
+    if (answer_bytes_ > bounds_.answer_bytes_max) {
+        too_large_ = true;
+        return false;
+    }
+    const std::size_t before = bytes_.size();
+    bytes_.append(data, length);
+    held_changed(before);
+    received_any_ = true;
+    changed_.notify_all();
+    // Backpressure: the reader is behind, so the provider waits, unread.
+    // The ways out: take() drains (the relay read on), hold_whole(), or
+    // cancel(): by the relay when its client hung up or stalled past the
+    // edge's write timeout or the stream broke, or by the destructor (the
+    // relay over, or never begun). The relay waits on its client no longer
+    // than that timeout a write, so this lasts as long as the client reads.
+    changed_.wait(lock, [this] { return cancelled_ || bytes_.size() <= bounds_.untaken_bytes_max; });
+    return !cancelled_;
 }
 
 void UpstreamCall::run(config::UpstreamSettings upstream, std::string path, std::string body) {
@@ -41,21 +93,9 @@ void UpstreamCall::run(config::UpstreamSettings upstream, std::string path, std:
                        {"User-Agent", "tokenmeter-gateway"}};
     if (!upstream.api_key.empty()) request.headers.emplace("Authorization", "Bearer " + upstream.api_key);
     request.body = std::move(body);
-    request.response_handler = [this](const httplib::Response& response) {
-        std::lock_guard<std::mutex> guard(mutex_);
-        status_ = response.status;
-        headers_ = response.headers;
-        changed_.notify_all();
-        return !cancelled_;
-    };
+    request.response_handler = [this](const httplib::Response& response) { return on_head(response); };
     request.content_receiver = [this](const char* data, std::size_t length, std::uint64_t, std::uint64_t) {
-        std::lock_guard<std::mutex> guard(mutex_);
-        answer_bytes_ += length;
-        if (cancelled_ || answer_bytes_ > answer_bytes_max_) return false;
-        bytes_.append(data, length);
-        received_any_ = true;
-        changed_.notify_all();
-        return true;
+        return on_bytes(data, length);
     };
     {
         std::lock_guard<std::mutex> guard(mutex_);
@@ -74,11 +114,11 @@ void UpstreamCall::run(config::UpstreamSettings upstream, std::string path, std:
     client_ = nullptr;
     if (sent) {
         end_ = CallEnd::complete;
+    } else if (too_large_) {
+        end_ = CallEnd::too_large;
+        failure_ = "the answer is larger than " + std::to_string(bounds_.answer_bytes_max) + " bytes";
     } else if (cancelled_) {
         end_ = CallEnd::cancelled;
-    } else if (answer_bytes_ > answer_bytes_max_) {
-        end_ = CallEnd::failed;
-        failure_ = "the answer is larger than " + std::to_string(answer_bytes_max_) + " bytes";
     } else {
         const bool waited_out = error == httplib::Error::Read || error == httplib::Error::ConnectionTimeout;
         end_ = waited_out && std::chrono::steady_clock::now() - started >= timeout ? CallEnd::timed_out : CallEnd::failed;
@@ -97,7 +137,15 @@ std::string UpstreamCall::take(std::chrono::milliseconds wait) {
     changed_.wait_for(lock, wait, [this] { return !bytes_.empty() || end_ != CallEnd::open; });
     std::string taken;
     taken.swap(bytes_);
+    held_changed(taken.size());
+    if (!taken.empty()) changed_.notify_all();  // a call paused for its reader reads on
     return taken;
+}
+
+void UpstreamCall::hold_whole(std::size_t answer_bytes_max) {
+    std::lock_guard<std::mutex> guard(mutex_);
+    bounds_ = AnswerBounds{answer_bytes_max, std::numeric_limits<std::size_t>::max()};
+    changed_.notify_all();
 }
 
 void UpstreamCall::wait_ended() {
@@ -109,8 +157,10 @@ void UpstreamCall::cancel() {
     std::lock_guard<std::mutex> guard(mutex_);
     if (end_ != CallEnd::open) return;
     cancelled_ = true;
-    // Closes the provider's connection under the blocked read.
+    // Closes the provider's connection under the blocked read, and wakes a
+    // call paused for its reader.
     if (client_ != nullptr) client_->stop();
+    changed_.notify_all();
 }
 
 int UpstreamCall::status() const {

@@ -1,10 +1,12 @@
 // The metering gateway (DESIGN.md §12) against the OpenAI stand-in
 // (tools/openai-standin) over real HTTP: every way a call can end, settled
 // once and exactly; refusals before anything goes upstream; 64 concurrent
-// streams against a limit that fits a quarter; kill -9 mid-stream.
+// streams against a limit that fits a quarter; a slow client's stream held
+// back at the provider, not in memory; kill -9 mid-stream.
 #include <gtest/gtest.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,6 +14,8 @@
 #include <fstream>
 #include <thread>
 
+#include "gateway/gateway_routes.hpp"
+#include "gateway/upstream_call.hpp"
 #include "raw_connection.hpp"
 #include "server_process.hpp"
 // Both stand-ins name their header standin.hpp; this is the OpenAI one.
@@ -516,6 +520,243 @@ TEST(Gateway, SixtyFourConcurrentStreamsNeverOverspend) {
     EXPECT_EQ(tokens["used"], charged.load()) << "every settled stream charged once, by its usage";
     EXPECT_LE(tokens["used"].get<std::int64_t>(), limit) << "overspend";
     EXPECT_EQ(gateway.provider.requests().size(), static_cast<std::size_t>(settled.load()));
+}
+
+// Bounded memory (gateway_routes.hpp, GatewayOptions): a provider faster
+// than its client.
+
+// A gateway metric from /metrics (loopback may read them), or -1.
+std::int64_t metric(test::TestServer& server, const std::string& name) {
+    auto response = server.client().Get("/metrics");
+    if (!response) return -1;
+    const auto at = response->body.find("\n" + name + " ");
+    if (at == std::string::npos) return -1;
+    return std::stoll(response->body.substr(at + name.size() + 2));
+}
+
+// What a call may hold past the bound: the one read that crossed it
+// (httplib's receive buffer, CPPHTTPLIB_RECV_BUFSIZ).
+constexpr std::int64_t one_read = 16 * 1024;
+
+std::int64_t unrelayed_bound() { return static_cast<std::int64_t>(gateway::GatewayOptions{}.stream_unrelayed_bytes_max); }
+
+// A streamed chat sent on a raw connection whose reader it is up to the
+// test to be: one that stops reading, reads slowly, or hangs up.
+struct RawStream {
+    RawStream(Gateway& gateway, const json& body) : connection(gateway.server.port()) {
+        // The client's kernel buffer holds little, so what the gateway sends
+        // waits in the gateway, as it would behind a slow network.
+        const int small = 64 * 1024;
+        ::setsockopt(connection.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        const std::string text = body.dump();
+        const std::string token = gateway.server.as_user("alice").begin()->second;
+        sent = connection.send_all("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: " + token +
+                                   "\r\nContent-Type: application/json\r\nContent-Length: " +
+                                   std::to_string(text.size()) + "\r\n\r\n" + text);
+    }
+
+    // Reads to the end of the stream (or `patience`), keeping only its
+    // last bytes: the usage chunk and the gateway's trailer. The bytes read.
+    std::size_t read_to_end(std::string& tail, std::chrono::seconds patience) {
+        std::size_t total = 0;
+        const auto deadline = std::chrono::steady_clock::now() + patience;
+        char buffer[65536];
+        while (tail.find("data: [DONE]") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+            pollfd ready{connection.fd(), POLLIN, 0};
+            if (::poll(&ready, 1, 1000) <= 0) continue;
+            const ssize_t n = ::recv(connection.fd(), buffer, sizeof buffer, 0);
+            if (n <= 0) break;
+            total += static_cast<std::size_t>(n);
+            tail.append(buffer, static_cast<std::size_t>(n));
+            if (tail.size() > 16384) tail.erase(0, tail.size() - 16384);
+        }
+        return total;
+    }
+
+    test::RawConnection connection;
+    bool sent = false;
+};
+
+// Waits until the gateway holds more than `bytes` of a provider's answer
+// (a call paused for its reader holds just past its bound); the last count.
+std::int64_t wait_until_held_past(test::TestServer& server, std::int64_t bytes) {
+    std::int64_t held = 0;
+    for (int i = 0; i < 200 && held <= bytes; ++i) {
+        held = metric(server, "tokenmeter_gateway_held_bytes");
+        if (held <= bytes) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return held;
+}
+
+// ~50 MB of chunks, sent as fast as the provider can: past the socket
+// buffers between it and the client, and below the stream's 64 MiB bound.
+constexpr std::int64_t flood_words = 40'000;
+
+TEST(Gateway, AClientReadingSlowlyHoldsBackTheProviderNotTheGatewaysMemory) {
+    Gateway gateway;
+    ASSERT_TRUE(gateway.provider.queue_scenario("flood", 1));
+    json body = chat("flood me", true, flood_words);
+    body["stream_options"] = {{"include_usage", true}};
+    RawStream stream(gateway, body);
+    ASSERT_TRUE(stream.sent);
+    const std::string first = stream.connection.read_until(
+        [](const std::string& r) { return r.find("data: {") != std::string::npos; }, std::chrono::seconds(10));
+    ASSERT_NE(first.find("200 OK"), std::string::npos) << first.substr(0, 300);
+    // The client stops reading: the gateway pauses the provider, holding
+    // no more than its bound.
+    const std::int64_t held = wait_until_held_past(gateway.server, unrelayed_bound());
+    EXPECT_GT(held, unrelayed_bound()) << "the call should pause just past its bound";
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    EXPECT_LE(metric(gateway.server, "tokenmeter_gateway_held_bytes"), unrelayed_bound() + one_read);
+    ASSERT_EQ(gateway.provider.requests().size(), 1U);
+    EXPECT_FALSE(gateway.provider.requests()[0].finished) << "the provider waits for the reader";
+    // Then it reads on, to the end: the stream is whole and settled exactly.
+    std::string tail;
+    const std::size_t read = stream.read_to_end(tail, std::chrono::seconds(120));
+    EXPECT_GT(read, static_cast<std::size_t>(flood_words) * standin::flood_word_bytes);
+    ASSERT_NE(tail.find("data: [DONE]"), std::string::npos) << tail.substr(0, 300);
+    EXPECT_EQ(comment(tail, "X-Tokenmeter-Usage-Source"), "provider");
+    const json usage = streamed_usage(tail);
+    ASSERT_TRUE(usage.is_object()) << tail.substr(0, 300);
+    EXPECT_EQ(usage["completion_tokens"], flood_words);
+    const json tokens = gateway.usage("alice");
+    EXPECT_EQ(tokens["used"], usage["total_tokens"]);
+    EXPECT_EQ(tokens["reserved"], 0);
+    EXPECT_EQ(comment(tail, "X-Tokenmeter-Charged-Tokens"), std::to_string(tokens["used"].get<std::int64_t>()));
+    EXPECT_LE(metric(gateway.server, "tokenmeter_gateway_held_bytes_call_max"), unrelayed_bound() + one_read)
+        << "never more than the bound at once, over the whole stream";
+    EXPECT_EQ(metric(gateway.server, "tokenmeter_gateway_held_bytes"), 0);
+}
+
+TEST(Gateway, AClientThatHangsUpWhileTheProviderIsHeldBackCancelsIt) {
+    Gateway gateway;
+    ASSERT_TRUE(gateway.provider.queue_scenario("flood", 1));
+    const json body = chat("flood me", true, flood_words);
+    {
+        RawStream stream(gateway, body);
+        ASSERT_TRUE(stream.sent);
+        ASSERT_NE(stream.connection.read_until([](const std::string& r) { return r.find("data: {") != std::string::npos; },
+                                               std::chrono::seconds(10)).find("data: {"),
+                  std::string::npos);
+        EXPECT_GT(wait_until_held_past(gateway.server, unrelayed_bound()), unrelayed_bound());
+    }  // hangs up, paused
+    bool cancelled = false;
+    for (int i = 0; i < 200 && !cancelled; ++i) {
+        const auto requests = gateway.provider.requests();
+        cancelled = requests.size() == 1 && requests[0].client_disconnected;
+        if (!cancelled) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(cancelled) << "the paused call is woken and the provider's request closed";
+    json tokens;
+    for (int i = 0; i < 200; ++i) {
+        tokens = gateway.usage("alice");
+        if (tokens["reserved"] == 0) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(tokens["reserved"], 0);
+    EXPECT_GT(tokens["used"].get<std::int64_t>(), prompt_count(body)) << "what was relayed is charged (counted)";
+    EXPECT_LE(tokens["used"].get<std::int64_t>(), prompt_count(body) + flood_words) << "never past what was reserved";
+    EXPECT_EQ(metric(gateway.server, "tokenmeter_gateway_held_bytes"), 0) << "nothing left held";
+}
+
+using gateway::CallEnd;
+
+// UpstreamCall's pause itself: every way out of it.
+struct FloodCall {
+    explicit FloodCall(std::int64_t words = flood_words) : provider(standin::StandinOptions{}) {
+        const int port = provider.start("127.0.0.1", 0);
+        provider.queue_scenario("flood", 1);
+        upstream = {{"gpt-4o-mini"}, "http://127.0.0.1:" + std::to_string(port) + "/v1", "", 10'000};
+        body = chat("flood me", true, words).dump();
+    }
+    std::unique_ptr<gateway::UpstreamCall> start() {
+        auto call = std::make_unique<gateway::UpstreamCall>(upstream, "/chat/completions", body,
+                                                            gateway::AnswerBounds{64 << 20, bound}, held);
+        call->wait_started();
+        return call;
+    }
+    // Waits until the call holds more than its bound: paused.
+    bool paused() {
+        for (int i = 0; i < 200; ++i) {
+            if (held->now() > static_cast<std::int64_t>(bound)) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return false;
+    }
+
+    standin::Standin provider;
+    config::UpstreamSettings upstream;
+    std::string body;
+    std::size_t bound = 64 * 1024;
+    std::shared_ptr<gateway::HeldBytes> held = std::make_shared<gateway::HeldBytes>();
+};
+
+TEST(GatewayUpstreamCall, APausedCallReadsOnAsItsBytesAreTaken) {
+    FloodCall flood;
+    auto call = flood.start();
+    ASSERT_TRUE(flood.paused());
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    EXPECT_LE(flood.held->now(), static_cast<std::int64_t>(flood.bound) + one_read);
+    EXPECT_FALSE(flood.provider.requests().at(0).finished);
+    std::size_t taken = 0;
+    std::string tail;
+    for (;;) {
+        const std::string bytes = call->take(std::chrono::milliseconds(200));
+        if (bytes.empty() && call->end() != CallEnd::open) break;
+        taken += bytes.size();
+        tail = (tail + bytes).substr(std::max<std::size_t>(tail.size() + bytes.size(), 64) - 64);
+    }
+    EXPECT_EQ(call->end(), CallEnd::complete);
+    EXPECT_GT(taken, static_cast<std::size_t>(flood_words) * standin::flood_word_bytes);
+    EXPECT_NE(tail.find("data: [DONE]"), std::string::npos);
+    EXPECT_LE(flood.held->call_max(), static_cast<std::int64_t>(flood.bound) + one_read);
+    EXPECT_EQ(flood.held->now(), 0);
+}
+
+TEST(GatewayUpstreamCall, CancelWakesAPausedCall) {
+    FloodCall flood;
+    auto call = flood.start();
+    ASSERT_TRUE(flood.paused());
+    const auto started = std::chrono::steady_clock::now();
+    call->cancel();
+    call->wait_ended();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+    EXPECT_EQ(call->end(), CallEnd::cancelled);
+    call.reset();
+    EXPECT_EQ(flood.held->now(), 0) << "what no one took leaves with the call";
+}
+
+TEST(GatewayUpstreamCall, DestroyingAPausedCallEndsIt) {
+    FloodCall flood;
+    auto call = flood.start();
+    ASSERT_TRUE(flood.paused());
+    const auto started = std::chrono::steady_clock::now();
+    call.reset();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(2));
+    EXPECT_EQ(flood.held->now(), 0);
+    bool closed = false;
+    for (int i = 0; i < 100 && !closed; ++i) {
+        closed = flood.provider.requests().at(0).client_disconnected;
+        if (!closed) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_TRUE(closed);
+}
+
+TEST(GatewayUpstreamCall, HoldWholeReadsAPausedCallToItsEndOrItsBound) {
+    FloodCall flood(2'000);  // ~2.5 MB
+    auto call = flood.start();
+    ASSERT_TRUE(flood.paused());
+    call->hold_whole(8 << 20);
+    call->wait_ended();
+    EXPECT_EQ(call->end(), CallEnd::complete);
+    EXPECT_GT(call->take(std::chrono::milliseconds(0)).size(), 2'000U * standin::flood_word_bytes);
+
+    FloodCall larger(2'000);
+    auto bounded = larger.start();
+    ASSERT_TRUE(larger.paused());
+    bounded->hold_whole(1 << 20);
+    bounded->wait_ended();
+    EXPECT_EQ(bounded->end(), CallEnd::too_large);
 }
 
 // kill -9 of the server mid-stream: the provider's request is dropped with
