@@ -82,6 +82,18 @@ Result<std::optional<std::int64_t>, Error> count_field(const Json& body, const c
     return std::optional<std::int64_t>(value.get<std::int64_t>());
 }
 
+// The parts of a whole answer the gateway reads: its usage and its
+// choices. The rest (an embedding's vectors) is checked as JSON but not
+// kept, so the answer is held once, as its bytes.
+Json read_answer(const std::string& answer) {
+    return Json::parse(
+        answer,
+        [](int depth, Json::parse_event_t event, Json& parsed) {
+            return event != Json::parse_event_t::key || depth != 1 || parsed == "usage" || parsed == "choices";
+        },
+        false);
+}
+
 bool send_event(httplib::DataSink& sink, const std::string& event) {
     return sink.write(event.data(), event.size()) && http::flush_response();
 }
@@ -412,7 +424,15 @@ void GatewayRoutes::release(Call& call) {
 // client told in OpenAI's shape. A 429 keeps its Retry-After; the
 // provider's own errors pass through, apart from an upstream refusing our
 // key, which the caller cannot mend.
-static void answer_failed_call(const UpstreamCall& upstream, const std::string& answer, Response& response) {
+static void answer_failed_call(const UpstreamCall& upstream, const std::string& answer, std::size_t answer_bytes_max,
+                               Response& response) {
+    if (upstream.end() == CallEnd::too_large) {
+        openai_error(response, 502, "upstream_answer_too_large",
+                     "the model provider's answer is larger than the gateway passes on (" +
+                         std::to_string(answer_bytes_max >> 20) +
+                         " MiB); ask for less (fewer inputs, base64 embeddings)");
+        return;
+    }
     const int status = upstream.status();
     if (status == 0) {
         const bool timed_out = upstream.end() == CallEnd::timed_out;
@@ -440,22 +460,21 @@ static void answer_failed_call(const UpstreamCall& upstream, const std::string& 
 }
 
 void GatewayRoutes::forward_whole(Call& call, Response& response) {
-    UpstreamCall upstream(*call.upstream, call.path, call.body.dump(), AnswerBounds{options_.answer_bytes_max}, held_);
+    UpstreamCall upstream(*call.upstream, call.path, call.body.dump(), AnswerBounds{options_.whole_answer_bytes_max},
+                          held_);
     upstream.wait_ended();
-    const std::string answer = upstream.take(std::chrono::milliseconds(0));
-    const Json body = upstream.end() == CallEnd::complete && upstream.status() == 200
-                          ? Json::parse(answer, nullptr, false)
-                          : Json(nullptr);
+    std::string answer = upstream.take(std::chrono::milliseconds(0));
+    const Json body = upstream.end() == CallEnd::complete && upstream.status() == 200 ? read_answer(answer) : Json(nullptr);
     if (!body.is_object()) {
         release(call);
-        answer_failed_call(upstream, answer, response);
+        answer_failed_call(upstream, answer, options_.whole_answer_bytes_max, response);
         return;
     }
     if (body.contains("usage")) call.usage = provider_usage(body["usage"], call.operation == "chat");
     if (body.contains("choices")) append_choice_text(body["choices"], call.output_text);
     const std::string receipt = settle(call, true);
     response.status = 200;
-    response.set_content(answer, json_type);
+    response.set_content(std::move(answer), json_type);
     if (!receipt.empty()) {
         response.set_header("X-Tokenmeter-Receipt", receipt);
         response.set_header("X-Tokenmeter-Charged-Tokens", std::to_string(call.charged_tokens));
@@ -466,17 +485,18 @@ void GatewayRoutes::forward_whole(Call& call, Response& response) {
 void GatewayRoutes::forward_stream(std::shared_ptr<Call> call, Response& response) {
     auto upstream = std::make_shared<UpstreamCall>(
         *call->upstream, call->path, call->body.dump(),
-        AnswerBounds{options_.answer_bytes_max, options_.stream_unrelayed_bytes_max}, held_);
+        AnswerBounds{options_.stream_bytes_max, options_.stream_unrelayed_bytes_max}, held_);
     // Nothing is sent to the client before the provider's first byte, so a
     // provider that fails or stays silent until then is an error the client
     // can read (and the call is released, charging nothing).
     upstream->wait_started();
     if (upstream->status() != 200 || !upstream->received_any()) {
         // Not a stream to relay: its error answer is read whole.
-        upstream->hold_whole(options_.answer_bytes_max);
+        upstream->hold_whole(options_.whole_answer_bytes_max);
         upstream->wait_ended();
         release(*call);
-        answer_failed_call(*upstream, upstream->take(std::chrono::milliseconds(0)), response);
+        answer_failed_call(*upstream, upstream->take(std::chrono::milliseconds(0)), options_.whole_answer_bytes_max,
+                           response);
         return;
     }
     response.status = 200;

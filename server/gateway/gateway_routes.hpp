@@ -41,8 +41,27 @@ struct GatewayOptions {
     // The output reserved (and asked of the provider as its cap) when a
     // call names no max_tokens / max_completion_tokens.
     std::int64_t default_max_output_tokens = 4096;
-    // A provider answer larger than this is cut (and the call released).
-    std::size_t answer_bytes_max = 64 << 20;
+    // A whole (non-stream) answer larger than this is refused: 502
+    // upstream_answer_too_large, the call released, nothing charged. It is
+    // held whole (its usage is read before it goes out with the receipt),
+    // once, as bytes, so this bounds such a call's memory. No real answer
+    // reaches it:
+    // - the largest embeddings: 2048 inputs (the most a call may send) of
+    //   3072 dimensions (text-embedding-3-large) as base64 float32, the
+    //   OpenAI SDKs' default: 2048 × (16,384 characters + ~80 of framing)
+    //   ≈ 33.7 MB (32.2 MiB);
+    // - a chat choice with logprobs (top_logprobs 20, ~1.3 KB a token) over
+    //   16,384 output tokens: ≈ 21 MB (a call asking n such choices, n
+    //   times that, is the one exception).
+    // The same embeddings as JSON floats are not held: 6.3 million numbers
+    // of 13 to 22 characters each (more pretty-printed) are 82 to 145 MB,
+    // past the 64 MiB bound before this one too. Such a caller asks for
+    // base64, or sends fewer inputs (600 to 1,000 of 3072 floats fit).
+    std::size_t whole_answer_bytes_max = 40 << 20;
+    // A stream larger than this in all is cut (settled by counting what was
+    // relayed): a provider running past any output cap. It is not held at
+    // once (below).
+    std::size_t stream_bytes_max = 64 << 20;
     // A stream's bytes arrived from the provider and not yet relayed: past
     // this the gateway stops reading from the provider until its client has
     // read on (backpressure), so a slow client costs this, not the stream.

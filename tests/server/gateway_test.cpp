@@ -2,7 +2,8 @@
 // (tools/openai-standin) over real HTTP: every way a call can end, settled
 // once and exactly; refusals before anything goes upstream; 64 concurrent
 // streams against a limit that fits a quarter; a slow client's stream held
-// back at the provider, not in memory; kill -9 mid-stream.
+// back at the provider, not in memory; answers past their bounds; kill -9
+// mid-stream.
 #include <gtest/gtest.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -523,7 +524,7 @@ TEST(Gateway, SixtyFourConcurrentStreamsNeverOverspend) {
 }
 
 // Bounded memory (gateway_routes.hpp, GatewayOptions): a provider faster
-// than its client.
+// than its client, or an answer larger than any real one.
 
 // A gateway metric from /metrics (loopback may read them), or -1.
 std::int64_t metric(test::TestServer& server, const std::string& name) {
@@ -657,6 +658,44 @@ TEST(Gateway, AClientThatHangsUpWhileTheProviderIsHeldBackCancelsIt) {
     EXPECT_GT(tokens["used"].get<std::int64_t>(), prompt_count(body)) << "what was relayed is charged (counted)";
     EXPECT_LE(tokens["used"].get<std::int64_t>(), prompt_count(body) + flood_words) << "never past what was reserved";
     EXPECT_EQ(metric(gateway.server, "tokenmeter_gateway_held_bytes"), 0) << "nothing left held";
+}
+
+// A whole answer past GatewayOptions::whole_answer_bytes_max: 502 in
+// OpenAI's shape, the reservation released, nothing charged; whether its
+// size shows in its head (Content-Length) or only as it comes (chunked).
+// The largest real one, base64 embeddings of 2048 × 3072, passes.
+TEST(Gateway, AWholeAnswerPastItsBoundIs502AndChargesNothing) {
+    Gateway gateway;
+    ASSERT_TRUE(gateway.provider.queue_scenario("flood", 1));
+    const Streamed flood = post(gateway.server, "/v1/chat/completions", chat("flood me", false, 50'000),
+                                gateway.server.as_user("alice"));  // 50 MB, chunked
+    EXPECT_EQ(flood.status, 502);
+    const json error = json::parse(flood.text)["error"];
+    EXPECT_EQ(error["code"], "upstream_answer_too_large");
+    EXPECT_EQ(error["type"], "server_error");
+    EXPECT_TRUE(error.contains("message") && error.contains("param"));
+    expect_released(gateway, "alice");
+
+    json inputs = json::array();
+    for (int i = 0; i < 2048; ++i) inputs.push_back("document " + std::to_string(i));
+    // text-embedding-3-large's size (the catalog serves only -small here; the stand-in makes any dimensions).
+    json embeddings = {{"model", "text-embedding-3-small"}, {"input", inputs}, {"dimensions", 3072},
+                       {"encoding_format", "float"}};
+    const Streamed floats = post(gateway.server, "/v1/embeddings", embeddings, gateway.server.as_user("alice"));
+    EXPECT_EQ(floats.status, 502);  // ~130 MB of numbers, refused at its Content-Length
+    EXPECT_EQ(json::parse(floats.text)["error"]["code"], "upstream_answer_too_large");
+    expect_released(gateway, "alice");
+    EXPECT_LE(metric(gateway.server, "tokenmeter_gateway_held_bytes_call_max"),
+              static_cast<std::int64_t>(gateway::GatewayOptions{}.whole_answer_bytes_max));
+
+    embeddings["encoding_format"] = "base64";
+    const Streamed base64 = post(gateway.server, "/v1/embeddings", embeddings, gateway.server.as_user("alice"));
+    ASSERT_EQ(base64.status, 200) << base64.text.substr(0, 300);
+    EXPECT_GT(base64.text.size(), 32U << 20);
+    const json reply = json::parse(base64.text);
+    EXPECT_EQ(reply["data"].size(), 2048U);
+    EXPECT_EQ(gateway.usage("alice")["used"], reply["usage"]["prompt_tokens"]);
+    EXPECT_EQ(gateway.usage("alice")["reserved"], 0);
 }
 
 using gateway::CallEnd;
