@@ -510,13 +510,15 @@ void GatewayRoutes::forward_stream(std::shared_ptr<Call> call, Response& respons
 }
 
 // Passes the provider's events to the client as they arrive, then settles
-// and ends with the receipt. The client leaving cancels the provider's call.
+// and ends with the receipt. The client leaving cancels the provider's call,
+// and so does an event past its bound (a broken stream: counted, as a cut).
 void GatewayRoutes::relay(Call& call, UpstreamCall& upstream, httplib::DataSink& sink) {
     EventSplitter splitter;
     std::string event;
     bool done = false;
     bool client_gone = false;
-    while (!done && !client_gone) {
+    bool broken = false;
+    while (!done && !client_gone && !broken) {
         const std::string bytes = upstream.take(hang_up_check);
         splitter.feed(bytes);
         while (!done && !client_gone && splitter.next(event)) {
@@ -534,10 +536,15 @@ void GatewayRoutes::relay(Call& call, UpstreamCall& upstream, httplib::DataSink&
             if (read.usage_only && !call.client_wants_usage) continue;  // not asked for: the gateway's own
             client_gone = !send_event(sink, event);
         }
+        broken = splitter.pending().size() > options_.stream_event_bytes_max;
         if (!client_gone && http::client_hung_up()) client_gone = true;
         if (bytes.empty() && upstream.end() != CallEnd::open) break;
     }
-    if (client_gone) upstream.cancel();
+    if (broken) {
+        std::cerr << "tokenmeter: gateway: reservation " << call.reservation_id << ": the provider's stream has an event past "
+                  << options_.stream_event_bytes_max << " bytes; cut\n";
+    }
+    if (client_gone || broken) upstream.cancel();
     // The provider's usage counts only from a stream that reached its end.
     const std::string receipt = settle(call, call.usage.has_value());
     if (client_gone) return;

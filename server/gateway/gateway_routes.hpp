@@ -72,6 +72,12 @@ struct GatewayOptions {
     // the batch the relay is writing): with 128 gateway workers, ~64 MiB in
     // all, where each stream could hold 64 MiB (8 GiB).
     std::size_t stream_unrelayed_bytes_max = 256 << 10;
+    // One event of a stream, not yet ended by its blank line: past this the
+    // provider's stream is taken as broken (cut, settled by counting). The
+    // relay gathers an event apart from the bytes above, so a provider that
+    // never ends one would otherwise be held up to stream_bytes_max. A chunk
+    // carries a few tokens, a whole tool call at most: far below 1 MiB.
+    std::size_t stream_event_bytes_max = 1 << 20;
     http::ReplyStyle reply_style;
 };
 

@@ -660,6 +660,30 @@ TEST(Gateway, AClientThatHangsUpWhileTheProviderIsHeldBackCancelsIt) {
     EXPECT_EQ(metric(gateway.server, "tokenmeter_gateway_held_bytes"), 0) << "nothing left held";
 }
 
+// One event that never ends grows in the relay, not in the call: past its
+// bound the stream is taken as cut, counted, and the provider's call closed.
+TEST(Gateway, AStreamEventPastItsBoundIsCutAndCounted) {
+    Gateway gateway;
+    ASSERT_TRUE(gateway.provider.queue_scenario("endless_event", 1));
+    const std::int64_t writes = 8'192;  // 8 MiB of one event
+    const json body = chat("never ending", true, writes);
+    const Streamed answer = post(gateway.server, "/v1/chat/completions", body, gateway.server.as_user("alice"));
+    ASSERT_EQ(answer.status, 200) << answer.text.substr(0, 300);
+    EXPECT_EQ(answer.text.find("data: [DONE]"), std::string::npos);
+    EXPECT_EQ(comment(answer.text, "X-Tokenmeter-Usage-Source"), "counted");
+    EXPECT_EQ(answer.text.find("xxxx"), std::string::npos) << "the unended event is not passed on";
+    const json tokens = gateway.usage("alice");
+    EXPECT_EQ(tokens["used"], prompt_count(body)) << "no text came in a whole event";
+    EXPECT_EQ(tokens["reserved"], 0);
+    bool closed = false;
+    for (int i = 0; i < 100 && !closed; ++i) {
+        const auto requests = gateway.provider.requests();
+        closed = requests.size() == 1 && requests[0].client_disconnected;
+        if (!closed) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(closed) << "the provider's call is closed before its 8 MiB are sent";
+}
+
 // A whole answer past GatewayOptions::whole_answer_bytes_max: 502 in
 // OpenAI's shape, the reservation released, nothing charged; whether its
 // size shows in its head (Content-Length) or only as it comes (chunked).
