@@ -211,6 +211,9 @@ Result<std::unique_ptr<App>, Error> App::create(config::ServerConfig config, std
     const config::ServerConfig& c = app->config_;
     auto book = load_price_book(c.catalog_file);
     if (!book) return unexpected(book.error());
+    if (auto unstarted = ledger::refuse_unstarted(*book, app->clock_->now_seconds())) {
+        return unexpected(make_error(unstarted->code, c.catalog_file + ": " + unstarted->message));
+    }
     app->prices_ = std::make_unique<ledger::LivePriceBook>(std::move(book).value(), *app->clock_);
     auto key = keys::load_signing_key_file(c.signing_key_file);
     if (!key) return unexpected(key.error());

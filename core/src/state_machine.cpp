@@ -313,16 +313,45 @@ Decision open_account(Account& account, const LedgerRules& rules, std::int64_t n
     return decision;
 }
 
+// The most output in whole steps, up to the command's maximum, whose charge
+// fits in `remaining`; nothing when not even one step does. A charge never
+// falls as output grows (every weight and the multiplier are positive), so
+// the steps that fit are a prefix and a binary search finds the last.
+std::optional<Charge> fitted_output(const Catalog& catalog, const AuthorizeCommand& command, std::int64_t remaining) {
+    const std::int64_t step = command.output_step;
+    auto charge_of = [&](std::int64_t steps) {
+        return price(catalog, command.operation, command.model, command.input_tokens, steps * step);
+    };
+    std::int64_t fits = 0;  // steps known to fit (0 trivially)
+    std::int64_t beyond = command.max_output_tokens / step + 1;  // steps known not to fit
+    while (beyond - fits > 1) {
+        const std::int64_t middle = fits + (beyond - fits) / 2;
+        auto priced = charge_of(middle);
+        if (priced && priced->charged_tokens <= remaining) {
+            fits = middle;
+        } else {
+            beyond = middle;
+        }
+    }
+    if (fits == 0) return std::nullopt;
+    return charge_of(fits).value();
+}
+
 Decision authorize(Account& account, const AuthorizeCommand& command, const LedgerRules& rules, std::int64_t now) {
     TM_ASSERT(!command.reservation_id.empty());
+    TM_ASSERT(command.output_step >= 0);
     const Catalog& catalog = rules.catalog_at(now);
     auto priced = price(catalog, command.operation, command.model, command.input_tokens, command.max_output_tokens);
     if (!priced) return invalid(priced.error());
     Decision decision;
     if (!bring_up_to_date(decision, account, rules, now)) return decision;
-    auto authorized = tokenmeter::authorize(account.balance, Amount{priced->charged_tokens, priced->avatars}, now,
+    Charge estimate = *priced;
+    if (command.output_step > 0 && estimate.charged_tokens > account.balance.tokens_remaining()) {
+        if (auto fitted = fitted_output(catalog, command, account.balance.tokens_remaining())) estimate = *fitted;
+    }
+    auto authorized = tokenmeter::authorize(account.balance, Amount{estimate.charged_tokens, estimate.avatars}, now,
                                             rules.reservation_ttl_seconds);
-    decision.estimate = *priced;
+    decision.estimate = estimate;
     if (!authorized) {
         refuse(decision, authorized.error());
         return decision;

@@ -304,31 +304,14 @@ void GatewayRoutes::embeddings(const Request& request, Response& response) {
     forward_whole(call, response);
 }
 
-// The output per choice a user with `remaining` tokens can afford after the
-// prompt: the largest cap whose charge, ceil((input + output) × multiplier),
-// fits. 0 when not even one token does.
-static std::int64_t affordable_output(std::int64_t remaining, const Multiplier& multiplier, std::int64_t input,
-                                      std::int64_t choices) {
-    // remaining <= count_max and terms <= multiplier_term_max: no overflow (limits.hpp).
-    const std::int64_t raw_max = remaining * multiplier.denominator / multiplier.numerator;
-    if (raw_max <= input) return 0;
-    return (raw_max - input) / choices;
-}
-
 bool GatewayRoutes::authorize(Call& call, Response& response) {
     ledger::LedgerReply reply = reserve(call);
-    // Without a cap of the caller's, a user short of the default output
-    // still gets the answer they can pay for.
-    if (reply.kind == ledger::ReplyKind::refused && reply.refusal.code == RefusalCode::limit_exceeded && call.cap_is_ours) {
-        const std::int64_t output = affordable_output(reply.refusal.remaining, call.model->multiplier, call.prompt_tokens, call.choices);
-        if (output > 0) {
-            call.output_cap = output * call.choices;
-            reply = reserve(call);
-        }
-    }
     if (reply.kind == ledger::ReplyKind::done) {
         deps_.metrics.count_authorization(true);
         call.reservation_id = reply.reservation->id;
+        // What the ledger reserved: all of it, or (our own default cap) the
+        // output per choice the user can still pay for.
+        if (reply.estimate) call.output_cap = reply.estimate->output_tokens;
         return true;
     }
     if (reply.kind == ledger::ReplyKind::refused) {
@@ -350,6 +333,10 @@ ledger::LedgerReply GatewayRoutes::reserve(const Call& call) {
     command.model = call.model->id;
     command.input_tokens = call.prompt_tokens;
     command.max_output_tokens = call.output_cap;
+    // Without a cap of the caller's, a user short of the default output
+    // still gets the answer they can pay for, decided in the same ledger
+    // change (whole tokens per choice, so every choice gets the same cap).
+    if (call.cap_is_ours) command.output_step = call.choices;
     return deps_.ledger.authorize(std::move(command), call.exact, std::nullopt);
 }
 
@@ -545,7 +532,9 @@ void GatewayRoutes::relay(Call& call, UpstreamCall& upstream, httplib::DataSink&
                   << options_.stream_event_bytes_max << " bytes; cut\n";
     }
     if (client_gone || broken) upstream.cancel();
-    // The provider's usage counts only from a stream that reached its end.
+    // The usage chunk is the provider's own count of the whole answer (it
+    // comes after the last choice): once seen, it settles the call even if
+    // the stream was cut before [DONE]; without it the relayed text is counted.
     const std::string receipt = settle(call, call.usage.has_value());
     if (client_gone) return;
     std::string trailer;

@@ -1,8 +1,18 @@
 #include "ledger/live_price_book.hpp"
 
 #include "tokenmeter/assert.hpp"
+#include "tokenmeter/period.hpp"
 
 namespace tokenmeter::ledger {
+
+std::optional<Error> refuse_unstarted(const PriceBook& book, std::int64_t now) {
+    const Catalog& first = book.versions.front();
+    if (!first.effective_from || *first.effective_from <= now) return std::nullopt;
+    return make_error("catalog_not_started", "no version is in force yet: the first, \"" + first.version +
+                                                 "\", starts at " + format_rfc3339(*first.effective_from) +
+                                                 " (give the prices of today a version without effective_from, or "
+                                                 "one dated in the past)");
+}
 
 LivePriceBook::LivePriceBook(PriceBook book, const Clock& clock)
     : clock_(clock), book_(std::make_shared<const PriceBook>(std::move(book))) {
@@ -31,6 +41,7 @@ std::optional<Error> LivePriceBook::replace(PriceBook book) {
     auto next = std::make_shared<const PriceBook>(std::move(book));
     std::lock_guard<std::mutex> guard(mutex_);
     const std::int64_t now = clock_.now_seconds();
+    if (auto unstarted = refuse_unstarted(*next, now)) return unstarted;
     for (const Catalog& old : book_->versions) {
         if (old.effective_from && *old.effective_from > now) continue;  // not started: may still change
         const Catalog* same = next->find_version(old.version);

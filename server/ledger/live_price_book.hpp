@@ -14,6 +14,10 @@
 
 namespace tokenmeter::ledger {
 
+// Refuses a book none of whose versions has started at `now` (its first is
+// dated later): the server would have no prices of the day to charge with.
+std::optional<Error> refuse_unstarted(const PriceBook& book, std::int64_t now);
+
 class LivePriceBook {
 public:
     LivePriceBook(PriceBook book, const Clock& clock);
@@ -25,7 +29,8 @@ public:
     std::string catalog_json() const;
 
     // Takes `book` for everything priced from now on. Refused (and nothing
-    // changes) when it would change a version that has already started:
+    // changes) when none of its versions has started yet, or when it would
+    // change a version that has already started:
     // receipts and charges name versions, so a started version's prices are
     // history; new prices are a new version.
     std::optional<Error> replace(PriceBook book);

@@ -364,5 +364,38 @@ TEST(TokenClassLedger, ARecordPricesTheClassesToo) {
     EXPECT_EQ(account.balance.tokens_used, 1886);
 }
 
+// An output "up to" (the gateway's own default cap): a user who cannot pay
+// for all of it is reserved the most whole steps that fit, priced with the
+// output weight, in one decision; refused only when not one step fits.
+TEST(TokenClassLedger, AnOutputUpToIsFittedToWhatTheUserCanPayWithTheWeights) {
+    Account account = unopened_account("ana");
+    ASSERT_EQ(record(account, RecordCommand{"ana", "chat", "gpt-4o-mini", 249000, 0, "evt_0", "key_0"}, rules(), t0).verdict,
+              Verdict::done);
+    ASSERT_EQ(account.balance.tokens_remaining(), 1000);
+    AuthorizeCommand up_to{"ana", "rsv_1", "chat", "o-weighted", 100, 4096};
+    AuthorizeCommand whole = up_to;
+    // Without a step: all of it or nothing, as before.
+    EXPECT_EQ(authorize(account, whole, rules(), t0 + 1).verdict, Verdict::refused);
+    up_to.output_step = 2;  // two choices
+    const Decision fitted = authorize(account, up_to, rules(), t0 + 2);
+    ASSERT_EQ(fitted.verdict, Verdict::done) << fitted.error.message;
+    // 100 input + 4 per output token: 112 steps of 2 cost 996, 113 would cost 1,004.
+    EXPECT_EQ(fitted.estimate->output_tokens, 224);
+    EXPECT_EQ(fitted.estimate->charged_tokens, 996);
+    EXPECT_EQ(fitted.reservation->reservation.amount.tokens, 996);
+    EXPECT_EQ(account.balance.tokens_remaining(), 4);
+    // Less than one step is refused; one step that fits is reserved.
+    up_to.reservation_id = "rsv_2";
+    up_to.input_tokens = 0;
+    up_to.max_output_tokens = 10;
+    EXPECT_EQ(authorize(account, up_to, rules(), t0 + 3).verdict, Verdict::refused);  // a step of 2 costs 8 > 4
+    up_to.output_step = 1;
+    const Decision one = authorize(account, up_to, rules(), t0 + 4);
+    ASSERT_EQ(one.verdict, Verdict::done);
+    EXPECT_EQ(one.estimate->output_tokens, 1);
+    EXPECT_EQ(one.estimate->charged_tokens, 4);
+    EXPECT_EQ(account.balance.tokens_remaining(), 0);
+}
+
 }  // namespace
 }  // namespace tokenmeter

@@ -264,19 +264,31 @@ void expect_released(Gateway& gateway, const std::string& user) {
 
 // Cached and reasoning tokens, read from the provider's usage details, are
 // weighted by the model's classes: cached input once, at its own weight.
-TEST(Gateway, CachedAndReasoningTokensArePricedByTheirClassesOnce) {
-    json catalog = json::parse(test::catalog_with_free_limit(1'000'000));
-    for (json& model : catalog["models"]) {
-        if (model["id"] == "gpt-4o-mini") model["weights"] = {{"cached_input", "1/2"}, {"output", "4"}, {"reasoning", "4"}};
+// A server whose gpt-4o-mini weighs its token classes with `weights`, in
+// front of its own stand-in.
+struct WeightedGateway {
+    WeightedGateway(const json& weights, std::int64_t free_limit) : provider({}) {
+        json catalog = json::parse(test::catalog_with_free_limit(free_limit));
+        for (json& model : catalog["models"]) {
+            if (model["id"] == "gpt-4o-mini") model["weights"] = weights;
+        }
+        const int port = provider.start("127.0.0.1", 0);
+        test::TestServerOptions options;
+        options.catalog_json = catalog.dump();
+        options.configure = [port](config::ServerConfig& c) {
+            c.upstreams = {{{"gpt-4o-mini"}, "http://127.0.0.1:" + std::to_string(port) + "/v1", "", 10'000}};
+        };
+        server = std::make_unique<test::TestServer>(options);
     }
-    standin::Standin provider({});
-    const int port = provider.start("127.0.0.1", 0);
-    test::TestServerOptions options;
-    options.catalog_json = catalog.dump();
-    options.configure = [port](config::ServerConfig& c) {
-        c.upstreams = {{{"gpt-4o-mini"}, "http://127.0.0.1:" + std::to_string(port) + "/v1", "", 10'000}};
-    };
-    test::TestServer server(options);
+
+    standin::Standin provider;
+    std::unique_ptr<test::TestServer> server;
+};
+
+TEST(Gateway, CachedAndReasoningTokensArePricedByTheirClassesOnce) {
+    WeightedGateway gateway({{"cached_input", "1/2"}, {"output", "4"}, {"reasoning", "4"}}, 1'000'000);
+    standin::Standin& provider = gateway.provider;
+    test::TestServer& server = *gateway.server;
     for (const std::string scenario : {"cached", "reasoning"}) {
         ASSERT_TRUE(provider.queue_scenario(scenario, 1));
         const Streamed answer = post(server, "/v1/chat/completions", chat("weigh these tokens by class please", false),
@@ -374,6 +386,24 @@ TEST(Gateway, WithoutACapOfItsOwnACallGetsTheOutputTheUserCanAfford) {
     EXPECT_LE(gateway.usage("alice")["used"].get<std::int64_t>(), 1'000);
     // A caller's own cap is the caller's: past the limit it is refused.
     EXPECT_EQ(post(gateway.server, "/v1/chat/completions", chat("again", false, 4'000), gateway.server.as_user("alice")).status, 402);
+}
+
+// The same, priced with the model's output weight and split evenly over
+// the choices: decided by the ledger in the one authorize.
+TEST(Gateway, TheAffordableOutputIsPricedWithTheWeightsForEveryChoice) {
+    WeightedGateway gateway({{"output", "4"}}, 1'000);
+    standin::Standin& provider = gateway.provider;
+    test::TestServer& server = *gateway.server;
+    json body = chat("a short question", false);
+    body["n"] = 2;
+    const Streamed answer = post(server, "/v1/chat/completions", body, server.as_user("alice"));
+    ASSERT_EQ(answer.status, 200) << answer.text;
+    const auto cap = json::parse(provider.requests().at(0).body)["max_completion_tokens"].get<std::int64_t>();
+    // prompt + 4 × (2 × cap) <= 1,000, and one more token per choice would not fit.
+    EXPECT_EQ(cap, (1'000 - prompt_count(body)) / 8);
+    auto usage = server.usage_of("alice");
+    EXPECT_LE(usage["tokens"]["used"].get<std::int64_t>(), 1'000);
+    EXPECT_EQ(usage["tokens"]["reserved"], 0);
 }
 
 TEST(Gateway, CallersAreUsersOrTheAppForAUser) {

@@ -67,6 +67,37 @@ void rewrite(const std::string& path, const std::string& text) {
     file << text;
 }
 
+// The files `tokenmeter serve --config` needs in `dir`, with `catalog_text`
+// as its catalog file (dir/catalog.json); returns the config file's path.
+std::string write_process_files(const std::string& dir, const std::string& catalog_text) {
+    (void)keys::generate_signing_key_file(dir + "/signing.jwk");
+    rewrite(dir + "/catalog.json", catalog_text);
+    const json config = {{"db", "sqlite:" + dir + "/ledger.db"},
+                         {"jwt_secret", test::jwt_secret},
+                         {"service_keys", {test::service_key}},
+                         {"signing_key_file", dir + "/signing.jwk"},
+                         {"catalog_file", dir + "/catalog.json"}};
+    rewrite(dir + "/config.json", config.dump());
+    return dir + "/config.json";
+}
+
+// POSTs as the service to a server process, each call with its own key.
+class ServiceCalls {
+public:
+    json post(int port, const std::string& path, const json& body) {
+        httplib::Client client("127.0.0.1", port);
+        client.set_read_timeout(10, 0);
+        const httplib::Headers headers = {{"Authorization", "Bearer " + test::service_key},
+                                          {"Idempotency-Key", "price-book-" + std::to_string(++keys_)}};
+        auto response = client.Post(path, headers, body.dump(), "application/json");
+        EXPECT_TRUE(response && response->status == 200) << path << ": " << (response ? response->body : "no answer");
+        return response ? json::parse(response->body) : json();
+    }
+
+private:
+    int keys_ = 0;
+};
+
 TEST(PriceBookServer, AReservationOpenAcrossAPriceChangeSettlesAtItsOwnVersion) {
     test::TestServerOptions options;
     options.catalog_json = version("v1", "", "3").dump();
@@ -148,6 +179,7 @@ TEST(PriceBookServer, AReloadThatWouldRewriteHistoryOrIsBrokenChangesNothing) {
          "catalog_invalid_value"},
         {"a version twice", book({version("v1", "", "3"), version("v1", "2025-11-25T00:00:00Z", "4")}),
          "catalog_duplicate_id"},
+        {"nothing in force yet", book({version("v2", "2025-11-25T00:00:00Z", "4")}), "catalog_not_started"},
     };
     for (const Case& c : cases) {
         rewrite(file, c.text);
@@ -172,29 +204,25 @@ TEST(PriceBookServer, TheBuiltInCatalogHasNoFileToReload) {
     EXPECT_EQ(reloaded.error().code, "catalog_not_reloadable");
 }
 
+TEST(PriceBookServer, AFileWithNothingInForceYetStopsStartUp) {
+    test::TestServerOptions options;
+    options.catalog_json = version("v9", "2030-01-01T00:00:00Z", "3").dump();
+    try {
+        TestServer server(options);
+        ADD_FAILURE() << "the server started without prices in force";
+    } catch (const std::runtime_error& error) {
+        EXPECT_NE(std::string(error.what()).find("no version is in force yet: the first, \"v9\", starts at 2030-01-01T00:00:00Z"), std::string::npos)
+            << error.what();
+    }
+}
+
 // The operator's way: rewrite the file, send SIGHUP to `tokenmeter serve`.
 TEST(PriceBookServer, SighupReloadsTheFileAndOpenReservationsKeepTheirPrices) {
     const std::string dir = test::make_temp_dir();
-    (void)keys::generate_signing_key_file(dir + "/signing.jwk");
     const std::string catalog = dir + "/catalog.json";
-    rewrite(catalog, version("v1", "", "3").dump());
-    const json config = {{"db", "sqlite:" + dir + "/ledger.db"},
-                         {"jwt_secret", test::jwt_secret},
-                         {"service_keys", {test::service_key}},
-                         {"signing_key_file", dir + "/signing.jwk"},
-                         {"catalog_file", catalog}};
-    rewrite(dir + "/config.json", config.dump());
-    test::ServerProcess server(dir + "/config.json");
-    httplib::Client client("127.0.0.1", server.port());
-    client.set_read_timeout(10, 0);
-    int keys = 0;
-    auto post = [&](const std::string& path, const json& body) {
-        const httplib::Headers service = {{"Authorization", "Bearer " + test::service_key},
-                                          {"Idempotency-Key", "reload-" + std::to_string(++keys)}};
-        auto response = client.Post(path, service, body.dump(), "application/json");
-        EXPECT_TRUE(response && response->status == 200) << path << ": " << (response ? response->body : "no answer");
-        return response ? json::parse(response->body) : json();
-    };
+    test::ServerProcess server(write_process_files(dir, version("v1", "", "3").dump()));
+    ServiceCalls calls;
+    auto post = [&](const std::string& path, const json& body) { return calls.post(server.port(), path, body); };
     const json authorize_body = {{"user_id", "cy"}, {"operation", "chat"}, {"model", "gpt-4o"},
                                  {"input_tokens", 1000}, {"max_output_tokens", 100}};
     const json open = post("/v1/usage/authorize", authorize_body);
@@ -232,32 +260,16 @@ TEST(PriceBookServer, SighupReloadsTheFileAndOpenReservationsKeepTheirPrices) {
 // again on a file without that version at all still settles it as made.
 TEST(PriceBookServer, AReservationKeepsItsPricesAcrossARestartOnANewFile) {
     const std::string dir = test::make_temp_dir();
-    (void)keys::generate_signing_key_file(dir + "/signing.jwk");
-    const std::string catalog = dir + "/catalog.json";
     json v1 = version("v1", "", "3");
     for (json& model : v1["models"]) {
         if (model["id"] == "gpt-4o") model["weights"] = {{"cached_input", "1/2"}, {"output", "2"}};
     }
-    rewrite(catalog, v1.dump());
-    const json config = {{"db", "sqlite:" + dir + "/ledger.db"},
-                         {"jwt_secret", test::jwt_secret},
-                         {"service_keys", {test::service_key}},
-                         {"signing_key_file", dir + "/signing.jwk"},
-                         {"catalog_file", catalog}};
-    rewrite(dir + "/config.json", config.dump());
-    int keys = 0;
-    auto post = [&](int port, const std::string& path, const json& body) {
-        httplib::Client client("127.0.0.1", port);
-        client.set_read_timeout(10, 0);
-        const httplib::Headers service = {{"Authorization", "Bearer " + test::service_key},
-                                          {"Idempotency-Key", "restart-" + std::to_string(++keys)}};
-        auto response = client.Post(path, service, body.dump(), "application/json");
-        EXPECT_TRUE(response && response->status == 200) << path << ": " << (response ? response->body : "no answer");
-        return response ? json::parse(response->body) : json();
-    };
+    const std::string config = write_process_files(dir, v1.dump());
+    ServiceCalls calls;
+    auto post = [&](int port, const std::string& path, const json& body) { return calls.post(port, path, body); };
     std::string reservation;
     {
-        test::ServerProcess first(dir + "/config.json");
+        test::ServerProcess first(config);
         const json open = post(first.port(), "/v1/usage/authorize",
                                {{"user_id", "dee"}, {"operation", "chat"}, {"model", "gpt-4o"},
                                 {"input_tokens", 1000}, {"max_output_tokens", 100}});
@@ -265,8 +277,8 @@ TEST(PriceBookServer, AReservationKeepsItsPricesAcrossARestartOnANewFile) {
         reservation = open["reservation_id"].get<std::string>();
         first.kill_hard();
     }
-    rewrite(catalog, version("v2", "", "4").dump());  // v1 is gone; gpt-4o unweighted at 4
-    test::ServerProcess second(dir + "/config.json");
+    rewrite(dir + "/catalog.json", version("v2", "", "4").dump());  // v1 is gone; gpt-4o unweighted at 4
+    test::ServerProcess second(config);
     EXPECT_EQ(catalog_of(second.port())["version"], "v2");
     const json settled = post(second.port(), "/v1/usage/commit",
                               {{"reservation_id", reservation}, {"input_tokens", 1000},

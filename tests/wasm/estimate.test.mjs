@@ -19,6 +19,17 @@ const { cases } = readVectors('estimate_vectors.json');
 const camel = (name) => name.replace(/_([a-z])/g, (_, letter) => letter.toUpperCase());
 const argumentOf = (request) => Object.fromEntries(Object.entries(request).map(([key, value]) => [camel(key), value]));
 
+// An SDK instance of its own, not yet initialized (setCatalog changes only its catalog).
+function nodeTokenmeter() {
+  return createTokenmeter({
+    instantiate: async () => {
+      const factory = createRequire(import.meta.url)(path.join(packageDir, 'tokenmeter.node.cjs'));
+      return factory({ wasmBinary: await fs.readFile(path.join(packageDir, 'tokenmeter.wasm')) });
+    },
+    readEncoding: async (encoding) => new Uint8Array(await fs.readFile(path.join(packageDir, 'tokenizer', `${encoding}.tmbpe`))),
+  });
+}
+
 async function ready() {
   await sdk.init();
   await sdk.loadTokenizer('gpt-4o');
@@ -66,13 +77,7 @@ test('estimate() converts JavaScript arguments the way the SDK always has', asyn
 });
 
 test('estimate() counts with the loaded encoding only, and asks for nothing it does not count', async () => {
-  const tokenmeter = createTokenmeter({
-    instantiate: async () => {
-      const factory = createRequire(import.meta.url)(path.join(packageDir, 'tokenmeter.node.cjs'));
-      return factory({ wasmBinary: await fs.readFile(path.join(packageDir, 'tokenmeter.wasm')) });
-    },
-    readEncoding: async (encoding) => new Uint8Array(await fs.readFile(path.join(packageDir, 'tokenizer', `${encoding}.tmbpe`))),
-  });
+  const tokenmeter = nodeTokenmeter();
   assert.throws(() => tokenmeter.estimate({ operation: 'avatar' }), { code: 'not_initialized' });
   await tokenmeter.init();
   assert.throws(() => tokenmeter.estimate({ operation: 'chat', model: 'gpt-4o', text: 'hi' }), { code: 'encoding_not_loaded' });
@@ -83,13 +88,7 @@ test('estimate() counts with the loaded encoding only, and asks for nothing it d
 });
 
 test('estimate() weighs the prompt and the max output with the model\'s token class weights', async () => {
-  const tokenmeter = createTokenmeter({
-    instantiate: async () => {
-      const factory = createRequire(import.meta.url)(path.join(packageDir, 'tokenmeter.node.cjs'));
-      return factory({ wasmBinary: await fs.readFile(path.join(packageDir, 'tokenmeter.wasm')) });
-    },
-    readEncoding: async (encoding) => new Uint8Array(await fs.readFile(path.join(packageDir, 'tokenizer', `${encoding}.tmbpe`))),
-  });
+  const tokenmeter = nodeTokenmeter();
   await tokenmeter.init();
   const before = tokenmeter.estimate({ operation: 'chat', model: 'gpt-4o', inputTokens: 100, maxOutputTokens: 33 });
   assert.equal(before.chargedTokens, 399);  // no weights: (100 + 33) x 3
@@ -109,13 +108,7 @@ test('estimate() weighs the prompt and the max output with the model\'s token cl
 });
 
 test('setCatalog() takes GET /v1/catalog as served with a dated price book (effective_from, next)', async () => {
-  const tokenmeter = createTokenmeter({
-    instantiate: async () => {
-      const factory = createRequire(import.meta.url)(path.join(packageDir, 'tokenmeter.node.cjs'));
-      return factory({ wasmBinary: await fs.readFile(path.join(packageDir, 'tokenmeter.wasm')) });
-    },
-    readEncoding: async (encoding) => new Uint8Array(await fs.readFile(path.join(packageDir, 'tokenizer', `${encoding}.tmbpe`))),
-  });
+  const tokenmeter = nodeTokenmeter();
   await tokenmeter.init();
   const served = JSON.parse(JSON.stringify(tokenmeter.catalog()));
   served.version = '2027-01-01';

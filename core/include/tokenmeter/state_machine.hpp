@@ -172,6 +172,12 @@ struct AuthorizeCommand {
     std::string model;
     std::int64_t input_tokens = 0;
     std::int64_t max_output_tokens = 0;
+    // When not 0, max_output_tokens is an upper bound counted in steps of
+    // this many tokens (one per choice of a completion): a user who cannot
+    // afford it all is reserved the most whole steps whose charge fits, and
+    // is refused only when not even one does. The decision's estimate says
+    // what was reserved. 0: all of max_output_tokens or a refusal.
+    std::int64_t output_step = 0;
 };
 
 struct CommitCommand {
